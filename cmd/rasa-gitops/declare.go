@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
+
+// declarationFlags are shared by every command that reads a declaration directory.
+type declarationFlags struct {
+	envFile  string
+	stateDir string
+}
+
+func (f *declarationFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=VALUE lines that ${VAR} in the declarations may name (besides the process environment)")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", defaultStateDir(), "the daemon's state directory (generated files, tokens); env RASA_GITOPS_STATE_DIR")
+}
+
+// defaultStateDir is $RASA_GITOPS_STATE_DIR, else /var/lib/rasa-gitops for root, else
+// the user's state directory.
+func defaultStateDir() string {
+	if d := os.Getenv("RASA_GITOPS_STATE_DIR"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/rasa-gitops"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "rasa-gitops")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "rasa-gitops")
+}
+
+// environment is the process environment merged with the env file (which wins).
+func (f *declarationFlags) environment() (map[string]string, error) {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	if f.envFile != "" {
+		extra, err := compose.ReadEnvFile(f.envFile)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range extra {
+			env[k] = v
+		}
+	}
+	return env, nil
+}
+
+// load reads and validates a declaration directory.
+func (f *declarationFlags) load(dir string) (*compose.Declaration, map[string]string, error) {
+	env, err := f.environment()
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		return nil, nil, usageError{fmt.Errorf("%s is not a directory: name the declaration repository (the directory holding %s)", dir, compose.SettingsFile)}
+	}
+	d, err := compose.Load(dir, compose.LoadOptions{Env: env})
+	return d, env, err
+}
+
+func newValidateCommand() *cobra.Command {
+	var flags declarationFlags
+	cmd := &cobra.Command{
+		Use:   "validate DIR",
+		Short: "Check a declaration repository; list every problem as file:line:col",
+		Long: `validate checks every file of the declaration repository DIR and renders it, as the
+daemon would, without touching the Docker Engine or the state directory. It exits 1
+and lists every problem, one per line, sorted; made for a pull request's CI.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, _, err := flags.load(args[0])
+			if err != nil {
+				return err
+			}
+			// Placeholders: validation must not create or read the daemon's secrets.
+			_, err = compose.Render(cmd.Context(), d, compose.RenderOptions{
+				ModelToken: compose.Mask, DefaultToken: compose.Mask,
+				GeneratedDir: filepath.Join(os.TempDir(), "rasa-gitops-validate"),
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (project %s, %d environments, %d models)\n", args[0], d.Project, len(d.Environments), len(d.Models))
+			return nil
+		},
+	}
+	flags.register(cmd)
+	return cmd
+}
+
+func newRenderCommand() *cobra.Command {
+	var (
+		flags       declarationFlags
+		format      string
+		showSecrets bool
+	)
+	cmd := &cobra.Command{
+		Use:   "render DIR",
+		Short: "Print the Compose file (or Rasa X's environments.yml) a repository renders to",
+		Long: `render prints the Compose project the daemon would run for DIR. The output is a
+Compose file that 'docker compose -f - config' accepts. Tokens are printed as ********
+unless --show-secrets is given; a generated endpoints.yml (when DIR has none) is written
+under --state-dir so that the printed file runs as it is.
+--format environments prints Rasa X's environments.yml instead.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "compose" && format != "environments" {
+				return usageError{fmt.Errorf("--format must be compose or environments, not %q", format)}
+			}
+			d, env, err := flags.load(args[0])
+			if err != nil {
+				return err
+			}
+			opts := compose.RenderOptions{
+				ModelToken:   compose.Mask,
+				DefaultToken: compose.Mask,
+				GeneratedDir: filepath.Join(flags.stateDir, "generated", d.Project),
+			}
+			if showSecrets {
+				tokens := tokenStore{dir: flags.stateDir, env: env}
+				if opts.ModelToken, err = tokens.modelToken(); err != nil {
+					return err
+				}
+				if opts.DefaultToken, err = tokens.rasaToken(); err != nil {
+					return err
+				}
+			}
+			r, err := compose.Render(cmd.Context(), d, opts)
+			if err != nil {
+				return err
+			}
+			if !showSecrets {
+				maskDeclaredTokens(r, d)
+			}
+			if format == "environments" {
+				_, err = cmd.OutOrStdout().Write(r.EnvironmentsYAML(!showSecrets))
+				return err
+			}
+			if err := writeGenerated(r.Files); err != nil {
+				return err
+			}
+			out, err := r.ComposeYAML()
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	flags.register(cmd)
+	cmd.Flags().StringVar(&format, "format", "compose", "compose (a Compose file) or environments (Rasa X's environments.yml)")
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print tokens instead of ********")
+	return cmd
+}
+
+// maskDeclaredTokens hides environment tokens declared in the repository (they come
+// from ${VAR} secrets) wherever the rendered project carries them.
+func maskDeclaredTokens(r *compose.Rendered, d *compose.Declaration) {
+	secrets := map[string]bool{}
+	for i, env := range r.Environments {
+		if env.Token != compose.Mask {
+			secrets[env.Token] = true
+			r.Environments[i].Token = compose.Mask
+		}
+	}
+	if len(secrets) == 0 {
+		return
+	}
+	for name, svc := range r.Project.Services {
+		for i, arg := range svc.Command {
+			if secrets[arg] {
+				svc.Command[i] = compose.Mask
+			}
+		}
+		r.Project.Services[name] = svc
+	}
+}
+
+// writeGenerated writes the files the rendered project mounts but the repository lacks.
+func writeGenerated(files []compose.GeneratedFile) error {
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			return fmt.Errorf("write generated file: %w", err)
+		}
+		if err := writeFileAtomic(f.Path, f.Content, 0o644); err != nil {
+			return fmt.Errorf("write generated file: %w", err)
+		}
+	}
+	return nil
+}
+
+// exactArgs is cobra.ExactArgs with an error marked as a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s takes %d argument(s), got %d: see '%s --help'", cmd.Name(), n, len(args), cmd.CommandPath())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,128 @@
+// Command rasa-gitops is the GitOps daemon for Rasa assistants on one Docker host.
+// This file wires the CLI only; the work is done by the packages it calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
+
+// Exit codes shared by every command (README "Exit codes").
+const (
+	exitOK       = 0
+	exitError    = 1 // invalid repository, or the command failed
+	exitPending  = 2 // plan: changes are pending
+	exitUsage    = 64
+	exitCanceled = 130
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError marks errors in how the command was called, for exit status 64.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCodeError lets a command choose its exit status without printing anything more.
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run executes the CLI and returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// compose-go warns through logrus (e.g. about an obsolete top-level version:);
+	// rasa-gitops reports problems itself.
+	logrus.SetOutput(io.Discard)
+
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SilenceUsage = true
+	root.SilenceErrors = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var code exitCodeError
+	if errors.As(err, &code) {
+		return code.code
+	}
+	var problems compose.Problems
+	if errors.As(err, &problems) {
+		fmt.Fprintln(stderr, problems.Error())
+		return exitError
+	}
+	fmt.Fprintln(stderr, "rasa-gitops: "+err.Error())
+	var usage usageError
+	switch {
+	case errors.As(err, &usage) || isCobraUsage(err):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitCanceled
+	}
+	return exitError
+}
+
+// isCobraUsage recognises cobra's own argument errors (unknown command, wrong arg count).
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand"} {
+		if len(msg) >= len(p) && (msg[:len(p)] == p || contains(msg, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rasa-gitops",
+		Short: "GitOps for Rasa assistants on one Docker host",
+		Long: `rasa-gitops makes one Docker host run what a Git repository declares: one Rasa
+server per environment, each serving the model the repository names.`,
+	}
+	root.AddCommand(newValidateCommand(), newRenderCommand(), newVersionCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the declaration format it reads",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "rasa-gitops %s (declaration format version %d)\n", version, compose.FormatVersion)
+			return nil
+		},
+	}
+}

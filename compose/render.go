@@ -1,0 +1,334 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
+)
+
+// Paths inside every Rasa container.
+const (
+	ContainerEndpoints   = "/app/endpoints.yml"
+	ContainerCredentials = "/app/credentials.yml"
+	// GeneratedEndpointsName is the file name of the generated endpoints.yml.
+	GeneratedEndpointsName = "endpoints.yml"
+	hostGatewayName        = "host.docker.internal"
+	generatedFileName      = "rasa-gitops (generated services)"
+)
+
+// ServiceName is the Compose service of environment env: rasa-<env>.
+func ServiceName(env string) string { return "rasa-" + env }
+
+// ModelTagPath is the model-server path at which environment env's Rasa server pulls
+// its model: the tag name is the environment name, as in Rasa X.
+func ModelTagPath(project, env string) string {
+	return "/api/projects/" + project + "/models/tags/" + env
+}
+
+// RenderOptions carry what the repository must not contain: secrets, and the
+// daemon-side directory for generated files.
+type RenderOptions struct {
+	// ModelToken is the model server's token, given to every Rasa server as
+	// RASA_MODEL_TOKEN. Required.
+	ModelToken string
+	// DefaultToken is the Rasa auth token of environments that declare none. Required.
+	DefaultToken string
+	// GeneratedDir is an absolute directory the caller writes Rendered.Files into before
+	// starting containers; required when the repository has no endpoints.yml.
+	GeneratedDir string
+}
+
+// GeneratedFile is a file the daemon must write before the rendered project can run.
+type GeneratedFile struct {
+	Path    string // absolute
+	Content []byte
+}
+
+// RenderedEnvironment is what Rasa X's environments.yml and the model server need to
+// know about one environment.
+type RenderedEnvironment struct {
+	Name    string
+	Service string
+	URL     string // inside the project network
+	Token   string // secret
+	Model   string // empty: serves no model
+	SHA256  string
+}
+
+// Rendered is a declaration turned into a Compose project.
+type Rendered struct {
+	Project      *types.Project
+	Files        []GeneratedFile
+	Environments []RenderedEnvironment
+	// RepoMounts lists, per service, the bind-mount sources that are files of the
+	// repository or generated files; their content is part of the config hash.
+	RepoMounts map[string][]string
+}
+
+// Render builds the Compose project of a validated declaration (DESIGN §3): one
+// rasa-<env> service per environment, merged with compose-go's own loader after the
+// services of compose.files, then the rasa.service template, then each environment's
+// own service fields. Problems (such as a Compose file compose-go rejects) come back
+// as Problems.
+func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered, error) {
+	if opts.ModelToken == "" || opts.DefaultToken == "" {
+		return nil, fmt.Errorf("render: a model token and a default Rasa token are required")
+	}
+	out := &Rendered{RepoMounts: map[string][]string{}}
+	endpoints := filepath.Join(d.Dir, EndpointsFile)
+	if !d.HasEndpoints {
+		if opts.GeneratedDir == "" || !filepath.IsAbs(opts.GeneratedDir) {
+			return nil, fmt.Errorf("render: the repository has no %s, so an absolute directory for the generated one is required", EndpointsFile)
+		}
+		endpoints = filepath.Join(opts.GeneratedDir, GeneratedEndpointsName)
+		out.Files = append(out.Files, GeneratedFile{Path: endpoints, Content: GeneratedEndpoints(d.Rasa.PullInterval.Seconds())})
+	}
+
+	services := map[string]any{}
+	template := map[string]any{}
+	envFiles := make([]types.ConfigFile, 0, len(d.Environments))
+	for _, env := range d.Environments {
+		name := ServiceName(env.Name)
+		token := env.Token
+		if token == "" {
+			token = opts.DefaultToken
+		}
+		re := RenderedEnvironment{
+			Name: env.Name, Service: name, Token: token, Model: env.Model,
+			URL: "http://" + name + ":" + strconv.Itoa(d.Rasa.Port),
+		}
+		if env.Model != "" {
+			re.SHA256 = d.Models[env.Model].SHA256
+		}
+		out.Environments = append(out.Environments, re)
+		services[name] = escapeDollars(baseService(d, env, token, opts.ModelToken, endpoints))
+		if d.Rasa.Service != nil {
+			template[name] = d.Rasa.Service
+		}
+		if env.Service != nil {
+			envFiles = append(envFiles, types.ConfigFile{Filename: env.File, Config: map[string]any{"services": map[string]any{name: env.Service}}})
+		}
+	}
+
+	files := make([]types.ConfigFile, 0, len(d.ComposeFiles)+2+len(envFiles))
+	for _, f := range d.ComposeFiles {
+		files = append(files, types.ConfigFile{Filename: filepath.Join(d.Dir, filepath.FromSlash(f))})
+	}
+	files = append(files, types.ConfigFile{Filename: generatedFileName, Config: map[string]any{"services": services}})
+	if len(template) > 0 {
+		files = append(files, types.ConfigFile{Filename: SettingsFile, Config: map[string]any{"services": template}})
+	}
+	files = append(files, envFiles...)
+
+	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
+		WorkingDir:  d.Dir,
+		ConfigFiles: files,
+		Environment: types.Mapping(d.env),
+	}, func(o *loader.Options) {
+		o.SetProjectName(d.Project, true)
+		o.SkipResolveLabels = true
+	})
+	if err != nil {
+		return nil, composeProblems(d, err)
+	}
+
+	for name, svc := range project.Services {
+		if svc.Labels == nil {
+			svc.Labels = types.Labels{}
+		}
+		svc.Labels[LabelManaged] = "true"
+		if env, ok := strings.CutPrefix(name, "rasa-"); ok && d.hasEnvironment(env) {
+			svc.Labels[LabelEnvironment] = env
+		}
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeBind && (within(d.Dir, v.Source) || (opts.GeneratedDir != "" && within(opts.GeneratedDir, v.Source))) {
+				out.RepoMounts[name] = append(out.RepoMounts[name], v.Source)
+			}
+		}
+		sort.Strings(out.RepoMounts[name])
+		project.Services[name] = svc
+	}
+	out.Project = project
+	return out, nil
+}
+
+func (d *Declaration) hasEnvironment(name string) bool {
+	i := sort.Search(len(d.Environments), func(i int) bool { return d.Environments[i].Name >= name })
+	return i < len(d.Environments) && d.Environments[i].Name == name
+}
+
+// baseService is the service rasa-gitops derives for one environment before the
+// template and the environment's own fields are merged over it.
+func baseService(d *Declaration, env Environment, token, modelToken, endpoints string) map[string]any {
+	image := env.Image
+	if image == "" {
+		image = d.Rasa.Image
+	}
+	port := strconv.Itoa(d.Rasa.Port)
+	command := []any{"run", "--enable-api", "--port", port, "--auth-token", token, "--endpoints", ContainerEndpoints}
+	volumes := []any{map[string]any{"type": "bind", "source": endpoints, "target": ContainerEndpoints, "read_only": true}}
+	if d.HasCredentials {
+		command = append(command, "--credentials", ContainerCredentials)
+		volumes = append(volumes, map[string]any{"type": "bind", "source": filepath.Join(d.Dir, CredentialsFile), "target": ContainerCredentials, "read_only": true})
+	}
+	command = append(command, "--cors", "*")
+	dbName := "rasa_" + strings.ReplaceAll(env.Name, "-", "_")
+	svc := map[string]any{
+		"image":   image,
+		"command": command,
+		"restart": "unless-stopped",
+		"environment": map[string]any{
+			"RASA_ENVIRONMENT":         env.Name,
+			"RASA_MODEL_SERVER":        d.ModelServerURL + ModelTagPath(d.Project, env.Name),
+			"RASA_MODEL_PULL_INTERVAL": strconv.Itoa(int(d.Rasa.PullInterval.Seconds())),
+			"RASA_MODEL_TOKEN":         modelToken,
+			"DB_DATABASE":              dbName,
+			"RABBITMQ_QUEUE":           dbName + "_events",
+		},
+		"volumes": volumes,
+		"labels": map[string]any{
+			LabelManaged:     "true",
+			LabelEnvironment: env.Name,
+		},
+	}
+	if env.Publish != nil {
+		svc["ports"] = []any{env.Publish.String() + ":" + port}
+	}
+	if u, err := url.Parse(d.ModelServerURL); err == nil && u.Hostname() == hostGatewayName {
+		svc["extra_hosts"] = []any{hostGatewayName + ":host-gateway"}
+	}
+	return svc
+}
+
+// escapeDollars protects generated values (tokens may contain $) from compose-go's
+// interpolation, which runs over every file it loads.
+func escapeDollars(v any) any {
+	switch t := v.(type) {
+	case string:
+		return strings.ReplaceAll(t, "$", "$$")
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = escapeDollars(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = escapeDollars(e)
+		}
+		return out
+	}
+	return v
+}
+
+// GeneratedEndpoints is the endpoints.yml mounted when the repository has none: Rasa
+// substitutes the ${...} variables from each container's environment, so one file
+// serves every environment. The pull interval is literal: Rasa needs a number there.
+func GeneratedEndpoints(pullSeconds float64) []byte {
+	return []byte(fmt.Sprintf(`# Generated by rasa-gitops: the declaration repository has no endpoints.yml.
+models:
+  url: ${RASA_MODEL_SERVER}
+  token: ${RASA_MODEL_TOKEN}
+  wait_time_between_pulls: %d
+`, int(pullSeconds)))
+}
+
+// composeProblems turns a compose-go load error into a Problem placed in the file it
+// names, at the node its path points to when the file can be parsed.
+func composeProblems(d *Declaration, err error) error {
+	msg := err.Error()
+	file := SettingsFile
+	if len(d.ComposeFiles) > 0 {
+		file = d.ComposeFiles[0]
+	}
+	var at *yaml.Node
+	for _, f := range append(append([]string{}, d.ComposeFiles...), SettingsFile) {
+		abs := filepath.Join(d.Dir, filepath.FromSlash(f))
+		for _, prefix := range []string{"validating " + abs + ": ", "validating " + f + ": ", "failed to parse " + abs + ": "} {
+			if rest, ok := strings.CutPrefix(msg, prefix); ok {
+				file, msg = f, rest
+				at = nodeForPath(d.Dir, f, msg)
+			}
+		}
+	}
+	for _, env := range d.Environments {
+		if rest, ok := strings.CutPrefix(msg, "validating "+env.File+": "); ok {
+			file, msg = env.File, rest
+		}
+	}
+	msg = strings.ReplaceAll(msg, d.Dir+string(filepath.Separator), "")
+	c := &collector{}
+	if p := yamlProblem(file, fmt.Errorf("%s", msg)); p.Line > 1 {
+		c.add(p)
+	} else {
+		c.at(file, at, "%s", msg)
+	}
+	return c.err()
+}
+
+// nodeForPath parses a Compose file and finds the node a schema message's dotted path names.
+func nodeForPath(dir, rel, msg string) *yaml.Node {
+	data, err := readRepoFile(dir, filepath.FromSlash(rel), DefaultLimits.MaxFileSize)
+	if err != nil {
+		return nil
+	}
+	var doc yaml.Node
+	if yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	pathText, tail, _ := strings.Cut(msg, " ")
+	at := locate(doc.Content[0], strings.Split(pathText, "."))
+	if k := additionalProperty(tail); k != "" {
+		if key := locateKey(at, k); key != nil {
+			at = key
+		}
+	}
+	return at
+}
+
+// EnvironmentsYAML renders Rasa X's environments.yml for the rendered project, so a
+// team leaving the daemon can run the same stack with plain Compose and Rasa X.
+// With mask set, tokens are replaced by asterisks.
+func (r *Rendered) EnvironmentsYAML(mask bool) []byte {
+	var b bytes.Buffer
+	b.WriteString("rasa:\n")
+	for _, env := range r.Environments {
+		token := env.Token
+		if mask {
+			token = Mask
+		}
+		fmt.Fprintf(&b, "  %s:\n    url: %s\n    token: %s\n", env.Name, yamlQuote(env.URL), yamlQuote(token))
+	}
+	return b.Bytes()
+}
+
+// Mask stands in for a secret in anything printed.
+const Mask = "********"
+
+func yamlQuote(s string) string {
+	out, _ := yaml.Marshal(s)
+	return strings.TrimSpace(string(out))
+}
+
+// ComposeYAML prints the rendered project as a Compose file that `docker compose -f -
+// config` accepts.
+func (r *Rendered) ComposeYAML() ([]byte, error) {
+	out, err := r.Project.MarshalYAML()
+	if err != nil {
+		return nil, fmt.Errorf("print compose file: %w", err)
+	}
+	return out, nil
+}
+
+var _ = path.Join
