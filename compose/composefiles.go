@@ -3,9 +3,12 @@ package compose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -23,7 +26,7 @@ const maxIncludeDepth = 8
 func (l *repoLoader) composeFiles() {
 	l.composeServices = map[string]composeService{}
 	for _, rel := range l.decl.ComposeFiles {
-		l.composeFile(rel, 0)
+		l.composeFile(rel, ".", 0)
 	}
 	for _, env := range l.decl.Environments {
 		if s, ok := l.composeServices[ServiceName(env.Name)]; ok {
@@ -38,7 +41,10 @@ type composeService struct {
 	at   *yaml.Node
 }
 
-func (l *repoLoader) composeFile(rel string, depth int) {
+// composeFile pre-scans one Compose file. base is the directory its relative paths
+// resolve against: the repository root for compose.files (as with docker compose
+// --project-directory <repo>), the included file's own directory for include:.
+func (l *repoLoader) composeFile(rel, base string, depth int) {
 	if depth > maxIncludeDepth {
 		l.c.at(rel, nil, "include: nests deeper than %d files", maxIncludeDepth)
 		return
@@ -52,12 +58,11 @@ func (l *repoLoader) composeFile(rel string, depth int) {
 		return
 	}
 	if n == nil {
-		l.c.at(rel, nil, "is empty: a Compose file needs at least one service")
+		l.c.at(rel, nil, "is empty: add a service, or stop listing it in compose.files of %s (or in include:)", SettingsFile)
 		return
 	}
 	r := l.reader(rel)
-	r.checkVariables(n)
-	base := path.Dir(rel)
+	varsOK := r.checkVariables(n)
 	top, ok := l.c.pairs(rel, n, "a Compose file")
 	if !ok {
 		return
@@ -75,7 +80,20 @@ func (l *repoLoader) composeFile(rel string, depth int) {
 				} else if !dup {
 					l.composeServices[s.key.Value] = composeService{file: rel, at: s.key}
 				}
-				checkServicePaths(&l.c, l.root, rel, base, resolveAlias(s.value), l.opts.Env)
+				svc := resolveAlias(s.value)
+				if svc != nil && svc.Kind != yaml.MappingNode {
+					l.c.at(rel, svc, "services.%s must be a mapping of service fields, not %s", s.key.Value, describe(svc))
+					continue
+				}
+				checkServicePaths(&l.c, l.root, rel, base, svc, l.opts.Env)
+				l.hostPorts = append(l.hostPorts, servicePorts("service "+s.key.Value, rel, svc, l.opts.Env)...)
+				if varsOK && svc != nil && svc.Kind == yaml.MappingNode && !hasComposeTag(svc, 0) {
+					// compose-go would stop at the first problem of the project, at
+					// no position, quoting values; check each service here instead.
+					if m, err := decode(svc); err == nil && len(m) > 0 {
+						probeService(&l.c, l.root, rel, svc, "services."+s.key.Value, m, l.opts.Env)
+					}
+				}
 			}
 		case "configs", "secrets":
 			entries, _ := l.c.pairs(rel, v, p.key.Value)
@@ -123,7 +141,12 @@ func (l *repoLoader) composeIncludes(r reader, base string, v *yaml.Node, depth 
 		}
 		for _, p := range paths {
 			if rel, ok := checkRepoPath(r.c, l.root, r.file, base, resolveAlias(p), l.opts.Env, false, "include path"); ok && rel != "" {
-				l.composeFile(rel, depth+1)
+				if _, err := resolveInside(l.root, filepath.FromSlash(rel)); errors.Is(err, fs.ErrNotExist) {
+					// report it here, not in a file that does not exist
+					l.c.at(r.file, resolveAlias(p), "include path %s: %s does not exist in the repository", clip(resolveAlias(p).Value), rel)
+					continue
+				}
+				l.composeFile(rel, path.Dir(rel), depth+1)
 			}
 		}
 	}
@@ -212,19 +235,19 @@ func checkRepoPath(c *collector, root, file, base string, n *yaml.Node, env map[
 		if hostPathOK {
 			return "", true
 		}
-		c.at(file, n, "%s %s is outside the repository: use a path relative to %s", what, clip(p), file)
+		c.at(file, n, "%s %s is outside the repository: use a path relative to %s", what, literal(n, p), file)
 		return "", false
 	}
 	rel := path.Clean(path.Join(base, filepath.ToSlash(p)))
 	if rel == ".." || strings.HasPrefix(rel, "../") {
-		c.at(file, n, "%s %s leads outside the repository: use a path inside it", what, clip(p))
+		c.at(file, n, "%s %s leads outside the repository: use a path inside it", what, literal(n, p))
 		return "", false
 	}
 	if _, err := resolveInside(root, filepath.FromSlash(rel)); errors.Is(err, errEscapes) {
-		c.at(file, n, "%s %s is a symlink that leads outside the repository", what, clip(p))
+		c.at(file, n, "%s %s is a symlink that leads outside the repository", what, literal(n, p))
 		return "", false
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.at(file, n, "%s %s cannot be read", what, clip(p))
+		c.at(file, n, "%s %s cannot be read", what, literal(n, p))
 		return "", false
 	}
 	return rel, true
@@ -234,45 +257,228 @@ func checkRepoPath(c *collector, root, file, base string, n *yaml.Node, env map[
 // against the Compose schema, placing each problem at its node.
 func checkServiceFragment(c *collector, root, file string, node *yaml.Node, what string, frag map[string]any, env map[string]string) {
 	checkServicePaths(c, root, file, ".", node, env)
+	probeService(c, root, file, node, what, frag, env)
+}
+
+// probeService loads one service's fields alone through compose-go (schema, then
+// decoding), placing each problem at its node and never quoting a variable's value.
+func probeService(c *collector, root, file string, node *yaml.Node, what string, frag map[string]any, env map[string]string) {
 	const probe = "rasa-gitops-service"
 	cfg := map[string]any{"services": map[string]any{probe: frag}}
-	_, err := loader.LoadModelWithContext(context.Background(), types.ConfigDetails{
+	// A full load (not only the model) also decodes durations, sizes and ports, which
+	// the schema leaves to the decoder.
+	_, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  root,
 		ConfigFiles: []types.ConfigFile{{Filename: file, Config: cfg}},
 		Environment: env,
 	}, func(o *loader.Options) {
 		o.SetProjectName("rasa-gitops-check", true)
 		o.SkipNormalization = true
+		o.SkipConsistencyCheck = true // a fragment need not name an image
 		o.SkipExtends = true
 		o.SkipInclude = true
 		o.SkipResolveEnvironment = true
 		o.ResolvePaths = false
 	})
-	if err != nil {
-		msg := err.Error()
-		msg = strings.TrimPrefix(msg, "validating "+file+": ")
-		prefix := "services." + probe
+	if err == nil {
+		return
+	}
+	for _, e := range fragmentErrors(strings.TrimPrefix(err.Error(), "validating "+file+": "), probe) {
 		at := node
-		if strings.HasPrefix(msg, prefix) {
-			rest := strings.TrimPrefix(msg, prefix)
-			pathText, tail, _ := strings.Cut(rest, " ")
-			steps := strings.Split(strings.TrimPrefix(pathText, "."), ".")
-			if steps[0] == "" {
-				steps = nil
-			}
-			at = locate(node, steps)
-			if k := additionalProperty(tail); k != "" {
-				if key := locateKey(at, k); key != nil {
+		msg := what + ": " + e.detail
+		if e.steps != nil {
+			at = locate(node, e.steps)
+			where := strings.Join(append([]string{what}, e.steps...), ".")
+			switch {
+			case !e.schema:
+				msg = where + ": " + e.detail
+			case e.detail == "false schema" && len(e.steps) > 0:
+				// the schema forbids this key (additionalProperties: false)
+				last := e.steps[len(e.steps)-1]
+				if key := locateKey(locate(node, e.steps[:len(e.steps)-1]), last); key != nil {
 					at = key
 				}
+				msg = fmt.Sprintf("unknown Compose field %q in %s: see https://docs.docker.com/reference/compose-file/services/", last, strings.Join(append([]string{what}, e.steps[:len(e.steps)-1]...), "."))
+			default:
+				if k := additionalProperty(e.detail); k != "" {
+					if key := locateKey(at, k); key != nil {
+						at = key
+					}
+				}
+				msg = where + " " + strings.Replace(e.detail, "must be a array", "must be a list", 1)
 			}
-			msg = what + strings.TrimPrefix(rest, "")
-		} else {
-			msg = what + ": " + msg
 		}
-		msg = strings.Replace(msg, probe, what, 1)
-		c.at(file, at, "%s", msg)
+		msg = strings.NewReplacer("services."+probe+".", what+".", probe, what, ".[", "[").Replace(msg)
+		c.at(file, at, "%s", redactValues(msg, node, env))
 	}
+}
+
+// fragmentError is one compose-go error about the probe service, with the path of
+// the field it names (nil when it names none).
+type fragmentError struct {
+	steps  []string
+	detail string
+	schema bool // a schema message: "<path> <detail>" reads as a sentence
+}
+
+// fragmentErrors splits compose-go's error text about the probe service into its
+// errors: schema messages ("services.<probe>.ports must be a list"), decoding errors
+// ("'services[<probe>].stop_grace_period' time: invalid duration ...", one per line)
+// and interpolation errors ("error while interpolating services.<probe>.cpus: ...").
+func fragmentErrors(msg, probe string) []fragmentError {
+	steps := func(p string) []string {
+		p = strings.NewReplacer("[", ".", "]", "").Replace(strings.TrimPrefix(p, "."))
+		if p == "" {
+			return []string{}
+		}
+		return strings.Split(p, ".")
+	}
+	switch {
+	case strings.HasPrefix(msg, "services."+probe):
+		pathText, tail, _ := strings.Cut(strings.TrimPrefix(msg, "services."+probe), " ")
+		return []fragmentError{{steps: steps(pathText), detail: tail, schema: true}}
+	case strings.HasPrefix(msg, "error while interpolating services."+probe):
+		pathText, tail, _ := strings.Cut(strings.TrimPrefix(msg, "error while interpolating services."+probe), ": ")
+		return []fragmentError{{steps: steps(pathText), detail: tail}}
+	case strings.HasPrefix(msg, "decoding failed"):
+		var out []fragmentError
+		prefix := "'services[" + probe + "]"
+		for _, line := range strings.Split(msg, "\n")[1:] {
+			line = strings.TrimSpace(line)
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
+				pathText, tail, _ := strings.Cut(rest, "' ")
+				out = append(out, fragmentError{steps: steps(pathText), detail: tail})
+			} else if line != "" {
+				out = append(out, fragmentError{detail: line})
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	return []fragmentError{{detail: msg}}
+}
+
+// redactValues puts back the text as written (such as ${VAR}) wherever msg quotes
+// the value of a variable that a scalar under n names: compose-go's messages quote
+// interpolated values, and a variable's value may be a secret.
+func redactValues(msg string, n *yaml.Node, env map[string]string) string {
+	type swap struct{ value, written string }
+	var swaps []swap
+	var walk func(*yaml.Node, int)
+	walk = func(n *yaml.Node, depth int) {
+		if n == nil || depth > 200 || n.Kind == yaml.AliasNode {
+			return
+		}
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+			if v, missing, err := interpolate(n.Value, MapLookup(env)); err == nil && len(missing) == 0 && v != "" && v != n.Value {
+				swaps = append(swaps, swap{v, n.Value})
+			}
+			for name, v := range env {
+				if v != "" && (strings.Contains(n.Value, "${"+name) || strings.Contains(n.Value, "$"+name)) {
+					swaps = append(swaps, swap{v, "${" + name + "}"})
+				}
+			}
+		}
+		for _, child := range n.Content {
+			walk(child, depth+1)
+		}
+	}
+	walk(n, 0)
+	// Longest first, in one pass, so no replacement is rewritten by a shorter one.
+	sort.SliceStable(swaps, func(i, j int) bool { return len(swaps[i].value) > len(swaps[j].value) })
+	var pairs []string
+	for _, s := range swaps {
+		if len(s.value) >= 4 { // shorter values would garble numbers in the message
+			pairs = append(pairs, s.value, s.written)
+		}
+	}
+	return strings.NewReplacer(pairs...).Replace(msg)
+}
+
+// hasComposeTag reports whether n holds a Compose merge tag (!reset, !override), which
+// only compose-go's own loader understands.
+func hasComposeTag(n *yaml.Node, depth int) bool {
+	if n == nil || depth > 200 || n.Kind == yaml.AliasNode {
+		return false
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		return true
+	}
+	for _, child := range n.Content {
+		if hasComposeTag(child, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort is one fixed host port that a container of the project publishes.
+type hostPort struct {
+	owner    string // "environment production", "service nginx"
+	file     string
+	at       *yaml.Node
+	ip       string // "" (or 0.0.0.0, ::) means every address
+	port     int
+	proto    string
+	template bool // from rasa.service, so published by every environment
+}
+
+// servicePorts lists the fixed host ports of a service's ports: field, short or long
+// syntax. Host port ranges, which Docker resolves to any free port, are left out, and
+// so are entries the schema check or interpolation reports.
+func servicePorts(owner, file string, svc *yaml.Node, env map[string]string) []hostPort {
+	svc = resolveAlias(svc)
+	ports := locate(svc, []string{"ports"})
+	if svc == nil || svc.Kind != yaml.MappingNode || ports == svc || ports == nil || ports.Kind != yaml.SequenceNode {
+		return nil
+	}
+	text := func(n *yaml.Node) string {
+		if n == nil || n.Kind != yaml.ScalarNode {
+			return ""
+		}
+		s, missing, err := interpolate(n.Value, MapLookup(env))
+		if err != nil || len(missing) > 0 {
+			return ""
+		}
+		return s
+	}
+	var out []hostPort
+	for _, item := range ports.Content {
+		item = resolveAlias(item)
+		var cfgs []types.ServicePortConfig
+		switch item.Kind {
+		case yaml.ScalarNode:
+			cfgs, _ = types.ParsePortConfig(text(item))
+		case yaml.MappingNode:
+			field := func(k string) string {
+				if v := locate(item, []string{k}); v != item {
+					return text(v)
+				}
+				return ""
+			}
+			cfgs = []types.ServicePortConfig{{HostIP: field("host_ip"), Published: field("published"), Protocol: field("protocol")}}
+		}
+		for _, cfg := range cfgs {
+			port, err := strconv.Atoi(cfg.Published)
+			if err != nil || port < 1 {
+				continue // unpublished, a range, or reported by the schema check
+			}
+			proto := strings.ToLower(cfg.Protocol)
+			if proto == "" {
+				proto = "tcp"
+			}
+			out = append(out, hostPort{owner: owner, file: file, at: item, ip: cfg.HostIP, port: port, proto: proto})
+		}
+	}
+	return out
+}
+
+// ipsOverlap reports whether two host addresses of a published port collide: the
+// same address, or either one is every address.
+func ipsOverlap(a, b string) bool {
+	every := func(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
+	return a == b || every(a) || every(b)
 }
 
 // additionalProperty extracts X from the schema message "additional properties 'X' not allowed".

@@ -58,6 +58,9 @@ type Declaration struct {
 	// env is the interpolation environment the declaration was loaded with; Render
 	// hands the same one to compose-go.
 	env map[string]string
+	// composeServices says where compose.files declare each service, to place
+	// problems that compose-go reports by service name.
+	composeServices map[string]composeService
 }
 
 // Rasa is the project-wide template of a Rasa server.
@@ -127,6 +130,11 @@ var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 const dnsLabelHelp = "use lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit"
 
+// maxEnvironmentName keeps the service name rasa-<name> a DNS label.
+const maxEnvironmentName = 63 - len("rasa-")
+
+const envNameHelp = "rename the file using lowercase letters, digits and '-', at most 58, starting and ending with a letter or digit"
+
 // Load reads and validates the declaration repository at dir. Validation is total:
 // every problem in every file is reported at once in a Problems error; nothing is
 // returned unless the whole repository is valid.
@@ -160,9 +168,15 @@ type repoLoader struct {
 	decl *Declaration
 	// modelRefs remember where each environment names its model, for error positions.
 	modelRefs map[string]*yaml.Node
-	publishAt map[string]*yaml.Node
 	// composeServices are the services declared by compose.files, by name.
 	composeServices map[string]composeService
+	// modelsBroken is set when models.yaml exists but cannot be read or parsed.
+	modelsBroken bool
+	// hostPorts are the fixed host ports published by environments and Compose
+	// services, in load order; templateAt is rasa.service, whose ports every
+	// environment publishes.
+	hostPorts  []hostPort
+	templateAt *yaml.Node
 }
 
 func (l *repoLoader) reader(file string) reader {
@@ -210,6 +224,7 @@ func (l *repoLoader) load() {
 	l.optionalFile(EndpointsFile, &l.decl.HasEndpoints)
 	l.optionalFile(CredentialsFile, &l.decl.HasCredentials)
 	l.composeFiles()
+	l.decl.composeServices = l.composeServices
 	l.crossCheck()
 }
 
@@ -235,7 +250,7 @@ func (l *repoLoader) settings(n *yaml.Node) {
 			sawProject = true
 			if s, ok := r.str("project", v); ok {
 				if !dnsLabel.MatchString(s) {
-					l.c.at(file, v, "project %q is not a DNS label: %s", clip(s), dnsLabelHelp)
+					l.c.at(file, v, "project %q is not a DNS label: %s", literal(v, s), dnsLabelHelp)
 				}
 				d.Project = s
 			}
@@ -260,6 +275,9 @@ func (l *repoLoader) settings(n *yaml.Node) {
 				},
 				"service": func(_, v *yaml.Node) {
 					d.Rasa.Service = l.serviceFragment(file, v, "rasa.service")
+					if d.Rasa.Service != nil {
+						l.templateAt = v
+					}
 				},
 			})
 		},
@@ -289,9 +307,9 @@ func (l *repoLoader) settings(n *yaml.Node) {
 						clean := path.Clean(filepath.ToSlash(f))
 						if _, err := resolveInside(l.root, filepath.FromSlash(clean)); err != nil {
 							if errors.Is(err, fs.ErrNotExist) {
-								l.c.at(file, at, "compose file %s does not exist in the repository", clip(f))
+								l.c.at(file, at, "compose file %s does not exist in the repository", literal(at, f))
 							} else {
-								l.c.at(file, at, "compose file %s leads outside the repository: use a path inside it", clip(f))
+								l.c.at(file, at, "compose file %s leads outside the repository: use a path inside it", literal(at, f))
 							}
 							continue
 						}
@@ -301,6 +319,9 @@ func (l *repoLoader) settings(n *yaml.Node) {
 			})
 		},
 	})
+	if n.Kind != yaml.MappingNode {
+		return // reported by fields
+	}
 	if !sawVersion {
 		l.c.at(file, n, "missing key \"version\": write 'version: %d'", FormatVersion)
 	}
@@ -312,6 +333,10 @@ func (l *repoLoader) settings(n *yaml.Node) {
 // checkImage rejects image references Docker would refuse, at their position.
 func (l *repoLoader) checkImage(file string, at *yaml.Node, image string) {
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
+		if interpolated(at, image) { // the reference error would quote the value
+			l.c.at(file, at, "image %q is not a valid image reference once interpolated: set the variable to one like rasa/rasa:3.6.20-full", literal(at, image))
+			return
+		}
 		l.c.at(file, at, "image %q is not a valid image reference (%v): write it like rasa/rasa:3.6.20-full", clip(image), err)
 	}
 }
@@ -344,12 +369,22 @@ func (l *repoLoader) serviceFragment(file string, v *yaml.Node, what string) map
 func (l *repoLoader) models() {
 	const file = ModelsFile
 	n, missing, ok := l.readYAML(file)
+	if !missing && !ok {
+		l.modelsBroken = true // reported; references to it are not checked
+	}
 	if missing || !ok || n == nil {
 		return
 	}
 	r := l.reader(file)
+	sawModels := false
+	defer func() {
+		if !sawModels { // the unknown key or wrong shape is reported; skip references
+			l.modelsBroken = true
+		}
+	}()
 	l.c.fields(file, n, "models.yaml", map[string]field{
 		"models": func(_, v *yaml.Node) {
+			sawModels = true
 			entries, _ := l.c.pairs(file, v, "models")
 			for _, e := range entries {
 				name := e.key.Value
@@ -409,11 +444,11 @@ func (l *repoLoader) modelSource(file string, at *yaml.Node, name, s string) str
 		l.c.at(file, at, "source of model %s leads outside the repository: use a path inside it or a URL", name)
 		return ""
 	case err != nil:
-		l.c.at(file, at, "source of model %s: %s does not exist in the repository", name, clip(s))
+		l.c.at(file, at, "source of model %s: %s does not exist in the repository", name, literal(at, s))
 		return ""
 	}
 	if info, err := os.Stat(real); err != nil || !info.Mode().IsRegular() {
-		l.c.at(file, at, "source of model %s: %s is not a regular file", name, clip(s))
+		l.c.at(file, at, "source of model %s: %s is not a regular file", name, literal(at, s))
 		return ""
 	}
 	return clean
@@ -437,8 +472,7 @@ func (l *repoLoader) environments() {
 		}
 	}
 	l.modelRefs = map[string]*yaml.Node{}
-	l.publishAt = map[string]*yaml.Node{}
-	count := 0
+	count, rejected := 0, 0
 	for _, e := range entries {
 		name := e.Name()
 		rel := EnvironmentsDir + "/" + name
@@ -447,25 +481,35 @@ func (l *repoLoader) environments() {
 		}
 		if e.IsDir() {
 			l.c.at(rel, nil, "is a directory: environments/ holds only <name>.yaml files")
+			rejected++
 			continue
 		}
 		if !strings.HasSuffix(name, environmentExt) {
-			l.c.at(rel, nil, "is not an environment file: name it environments/<name>.yaml")
+			if base, ok := strings.CutSuffix(name, ".yml"); ok {
+				l.c.at(rel, nil, "is not an environment file: environment files end in .yaml, rename it to %s/%s%s", EnvironmentsDir, base, environmentExt)
+			} else {
+				l.c.at(rel, nil, "is not an environment file: name it environments/<name>.yaml")
+			}
+			rejected++
 			continue
 		}
 		count++
 		if count > l.opts.Limits.MaxEnvironments {
-			l.c.at(rel, nil, "more than %d environments: this is past the limit", l.opts.Limits.MaxEnvironments)
+			l.c.at(rel, nil, "more than %d environments: remove environment files to stay within the limit of %d", l.opts.Limits.MaxEnvironments, l.opts.Limits.MaxEnvironments)
 			return
 		}
 		envName := strings.TrimSuffix(name, environmentExt)
-		if !dnsLabel.MatchString(envName) || len(envName) > 58 {
-			l.c.at(rel, nil, "environment name %q is not a DNS label of at most 58 characters: %s", clip(envName), dnsLabelHelp)
+		if !dnsLabel.MatchString(envName) || len(envName) > maxEnvironmentName {
+			help := envNameHelp
+			if s := strings.NewReplacer("_", "-", ".", "-", " ", "-").Replace(strings.ToLower(envName)); dnsLabel.MatchString(s) && len(s) <= maxEnvironmentName {
+				help = fmt.Sprintf("rename it to %s/%s%s", EnvironmentsDir, s, environmentExt)
+			}
+			l.c.at(rel, nil, "environment name %q is not a DNS label of at most %d characters: %s", clip(envName), maxEnvironmentName, help)
 			continue
 		}
 		l.environment(envName, rel)
 	}
-	if count == 0 {
+	if count == 0 && rejected == 0 { // else the rejected entries say what to fix
 		l.c.at(EnvironmentsDir+"/", nil, "no environments declared: add environments/<name>.yaml, such as environments/production.yaml")
 	}
 	sort.Slice(l.decl.Environments, func(i, j int) bool { return l.decl.Environments[i].Name < l.decl.Environments[j].Name })
@@ -502,11 +546,15 @@ func (l *repoLoader) environment(name, file string) {
 				if s, ok := r.str("publish", v); ok {
 					p, err := parsePublish(s)
 					if err != nil {
-						l.c.at(file, v, "publish %q: %v", clip(s), err)
+						if interpolated(v, s) { // the error would quote the value
+							l.c.at(file, v, "publish %q: its value is not [host_ip:]host_port with a port from 1 to 65535, such as 127.0.0.1:5005", literal(v, s))
+						} else {
+							l.c.at(file, v, "publish %q: %v", clip(s), err)
+						}
 						return
 					}
 					env.Publish = &p
-					l.publishAt[name] = v
+					l.hostPorts = append(l.hostPorts, hostPort{owner: "environment " + name, file: file, at: v, ip: p.HostIP, port: p.HostPort, proto: "tcp"})
 				}
 			},
 			"token": func(_, v *yaml.Node) {
@@ -521,6 +569,9 @@ func (l *repoLoader) environment(name, file string) {
 			},
 			"service": func(_, v *yaml.Node) {
 				env.Service = l.serviceFragment(file, v, "service")
+				if env.Service != nil {
+					l.hostPorts = append(l.hostPorts, servicePorts("environment "+name, file, v, l.opts.Env)...)
+				}
 			},
 		})
 	}
@@ -536,6 +587,9 @@ func parsePublish(s string) (Publish, error) {
 			host = host[1 : len(host)-1]
 		} else if strings.Contains(host, ":") {
 			return Publish{}, fmt.Errorf("write an IPv6 address in brackets, such as [::1]:5005")
+		}
+		if _, err := strconv.Atoi(host); err == nil {
+			return Publish{}, fmt.Errorf("write only the host side, [host_ip:]host_port, such as 127.0.0.1:%s (the container port is rasa.port)", host)
 		}
 		if net.ParseIP(host) == nil {
 			return Publish{}, fmt.Errorf("host %q is not an IP address: write [host_ip:]host_port, such as 127.0.0.1:5005", clip(host))
@@ -567,33 +621,45 @@ func (l *repoLoader) optionalFile(rel string, present *bool) {
 // crossCheck validates references between files.
 func (l *repoLoader) crossCheck() {
 	d := l.decl
-	byPort := map[int][]Environment{}
 	for _, env := range d.Environments {
 		if env.Model != "" {
 			if _, ok := d.Models[env.Model]; !ok {
 				at := l.modelRefs[env.Name]
+				name := literal(at, env.Model)
 				if !dnsLabel.MatchString(env.Model) {
-					l.c.at(env.File, at, "model %q is not a DNS label: %s", clip(env.Model), dnsLabelHelp)
+					l.c.at(env.File, at, "model %q is not a DNS label: %s", name, dnsLabelHelp)
+				} else if l.modelsBroken {
+					// models.yaml's own problem is reported; do not guess at references.
 				} else if _, err := os.Stat(filepath.Join(l.root, ModelsFile)); err != nil {
-					l.c.at(env.File, at, "model %s is not declared: add it to %s (there is no %s yet)", env.Model, ModelsFile, ModelsFile)
+					l.c.at(env.File, at, "model %s is not declared: add it to %s (there is no %s yet)", name, ModelsFile, ModelsFile)
 				} else {
-					l.c.at(env.File, at, "model %s is not declared in %s: add it there or fix the name", env.Model, ModelsFile)
+					l.c.at(env.File, at, "model %s is not declared in %s: add it there or fix the name", name, ModelsFile)
 				}
 			}
-		}
-		if env.Publish != nil {
-			byPort[env.Publish.HostPort] = append(byPort[env.Publish.HostPort], env)
 		}
 	}
-	for _, envs := range byPort {
-		for i := 1; i < len(envs); i++ {
-			for j := 0; j < i; j++ {
-				a, b := envs[j], envs[i]
-				if a.Publish.HostIP == b.Publish.HostIP || a.Publish.HostIP == "" || b.Publish.HostIP == "" ||
-					a.Publish.HostIP == "0.0.0.0" || b.Publish.HostIP == "0.0.0.0" || a.Publish.HostIP == "::" || b.Publish.HostIP == "::" {
-					l.c.at(b.File, l.publishAt[b.Name], "host port %d is already published by environment %s (%s): choose another port", b.Publish.HostPort, a.Name, a.File)
-				}
+	ports := l.hostPorts
+	if l.templateAt != nil { // every environment publishes rasa.service's ports
+		for _, env := range d.Environments {
+			for _, p := range servicePorts("environment "+env.Name, SettingsFile, l.templateAt, l.opts.Env) {
+				p.template = true
+				ports = append(ports, p)
 			}
+		}
+	}
+	reported := map[*yaml.Node]bool{} // one problem per ports entry (a range is many ports)
+	for i, b := range ports {
+		for _, a := range ports[:i] {
+			if reported[b.at] || a.owner == b.owner || a.port != b.port || a.proto != b.proto || !ipsOverlap(a.ip, b.ip) {
+				continue
+			}
+			reported[b.at] = true
+			if a.template && b.template {
+				l.c.at(b.file, b.at, "host port %d is published by rasa.service for every environment, but only one container can have it: publish per environment with 'publish:' in environments/<name>.yaml", b.port)
+			} else {
+				l.c.at(b.file, b.at, "host port %d is already published by %s (%s): choose another port", b.port, a.owner, a.file)
+			}
+			break
 		}
 	}
 }

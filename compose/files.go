@@ -93,19 +93,22 @@ func readRepoFile(root, rel string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("is not a regular file")
 	}
 	if info.Size() > limit {
-		return nil, fmt.Errorf("is %d bytes, larger than the limit of %d bytes", info.Size(), limit)
+		return nil, fmt.Errorf("is %d bytes, larger than the limit of %d bytes: shorten it", info.Size(), limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("is larger than the limit of %d bytes", limit)
+		return nil, fmt.Errorf("is larger than the limit of %d bytes: shorten it", limit)
 	}
 	return data, nil
 }
 
 var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: `)
+
+// yamlPrefixRE matches the wrappers YAML libraries put around a message.
+var yamlPrefixRE = regexp.MustCompile(`^(?:yaml: )?(?:construct errors:|unmarshal errors:)?\s*`)
 
 // parseYAML parses one YAML document into a node tree, keeping positions. It reports
 // syntax errors with their line, more than one document, and documents whose anchors
@@ -117,7 +120,7 @@ func parseYAML(c *collector, file string, data []byte, maxNodes int) (*yaml.Node
 		if errors.Is(err, io.EOF) {
 			return nil, true // an empty file
 		}
-		c.add(yamlProblem(file, err))
+		c.add(placeSyntaxError(yamlProblem(file, err), data))
 		return nil, false
 	}
 	var second yaml.Node
@@ -125,7 +128,7 @@ func parseYAML(c *collector, file string, data []byte, maxNodes int) (*yaml.Node
 		c.at(file, &second, "a second YAML document is not allowed: keep one document per file")
 		return nil, false
 	} else if !errors.Is(err, io.EOF) {
-		c.add(yamlProblem(file, err))
+		c.add(placeSyntaxError(yamlProblem(file, err), data))
 		return nil, false
 	}
 	if len(doc.Content) == 0 {
@@ -143,16 +146,72 @@ func parseYAML(c *collector, file string, data []byte, maxNodes int) (*yaml.Node
 }
 
 func yamlProblem(file string, err error) Problem {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	msg = strings.TrimPrefix(msg, "yaml: ")
 	line, col := 1, 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		if m[2] != "" {
-			col, _ = strconv.Atoi(m[2])
+	// Nested messages ("line 15: line 56: ...") name the innermost position last.
+	for {
+		m := yamlLineRE.FindStringSubmatchIndex(msg)
+		if m == nil {
+			break
 		}
-		msg = strings.Replace(msg, m[0], "", 1)
+		line, _ = strconv.Atoi(msg[m[2]:m[3]])
+		col = 1
+		if m[4] >= 0 {
+			col, _ = strconv.Atoi(msg[m[4]:m[5]])
+		}
+		msg = msg[:m[0]] + msg[m[1]:]
+	}
+	msg = strings.TrimSpace(yamlPrefixRE.ReplaceAllString(msg, ""))
+	if strings.Contains(msg, `"<<" already defined`) {
+		msg += ": write one merge key with a list, such as <<: [*a, *b]"
 	}
 	return Problem{File: file, Line: line, Col: col, Message: "invalid YAML: " + msg}
+}
+
+// placeSyntaxError moves a syntax error to the line an operator must edit. yaml.v3
+// reports the line where the enclosing block starts (its "context"), which for a
+// mis-indented key or an unclosed quote can be lines above the culprit. When the
+// file up to the reported line parses, a binary search over prefixes of whole lines
+// finds where parsing starts to fail: the culprit line (or the start of a multi-line
+// flow or quoted scalar before it). It parses O(log lines) prefixes, so a hostile
+// file cannot make it quadratic.
+func placeSyntaxError(p Problem, data []byte) Problem {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if n := len(lines); n > 0 && len(lines[n-1]) == 0 {
+		lines = lines[:n-1]
+	}
+	ends := make([]int, len(lines)+1) // ends[k]: bytes in the first k lines
+	for i, line := range lines {
+		ends[i+1] = ends[i] + len(line)
+	}
+	fails := func(k int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[k]]))
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err == nil {
+			err = dec.Decode(&doc) // a second document fails in its own right
+		}
+		return err != nil && !errors.Is(err, io.EOF)
+	}
+	if p.Line >= 1 && p.Line < len(lines) && !fails(p.Line) && fails(len(lines)) {
+		lo, hi := p.Line, len(lines) // the first lo lines parse; the first hi fail
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if fails(mid) {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		p.Line = hi
+		p.Col = 1 + len(lines[hi-1]) - len(bytes.TrimLeft(lines[hi-1], " \t"))
+	}
+	if p.Line >= 1 && p.Line <= len(lines) && bytes.Contains(lines[p.Line-1], []byte("\t")) &&
+		strings.Contains(p.Message, "cannot start any token") {
+		p.Message += ": indent with spaces, not tabs"
+	}
+	return p
 }
 
 // countNodes counts nodes with aliases expanded, stopping as soon as limit is passed.

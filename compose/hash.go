@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 
@@ -87,6 +88,9 @@ func ConfigHash(service types.ServiceConfig, in HashInputs) (string, error) {
 		deploy := *s.Deploy
 		deploy.Replicas = nil
 		s.Deploy = &deploy
+		if reflect.DeepEqual(deploy, types.DeployConfig{}) {
+			s.Deploy = nil // only replicas were set: same as no deploy section
+		}
 	}
 	if len(s.Labels) > 0 {
 		labels := make(types.Labels, len(s.Labels))
@@ -100,8 +104,8 @@ func ConfigHash(service types.ServiceConfig, in HashInputs) (string, error) {
 	}
 	payload, err := json.Marshal(struct {
 		Service types.ServiceConfig `json:"service"`
-		Mounts  map[string]string  `json:"mounts,omitempty"`
-		ImageID string             `json:"image_id,omitempty"`
+		Mounts  map[string]string   `json:"mounts,omitempty"`
+		ImageID string              `json:"image_id,omitempty"`
 	}{s, in.MountDigests, in.ImageID})
 	if err != nil {
 		return "", fmt.Errorf("hash service %s: %w", service.Name, err)

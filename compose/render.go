@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/override"
 	"github.com/compose-spec/compose-go/v2/types"
 	"gopkg.in/yaml.v3"
 )
@@ -61,6 +61,7 @@ type RenderedEnvironment struct {
 	Service string
 	URL     string // inside the project network
 	Token   string // secret
+	Port    int    // Rasa's HTTP port inside the container
 	Model   string // empty: serves no model
 	SHA256  string
 }
@@ -94,9 +95,10 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 		out.Files = append(out.Files, GeneratedFile{Path: endpoints, Content: GeneratedEndpoints(d.Rasa.PullInterval.Seconds())})
 	}
 
-	services := map[string]any{}
-	template := map[string]any{}
-	envFiles := make([]types.ConfigFile, 0, len(d.Environments))
+	// Each rasa service is merged here, base → rasa.service → the environment's own
+	// service fields, with compose-go's override rules; handing compose-go one file per
+	// environment would make it re-merge and re-validate the whole model per file.
+	services := make(map[string]any, len(d.Environments))
 	for _, env := range d.Environments {
 		name := ServiceName(env.Name)
 		token := env.Token
@@ -104,31 +106,27 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 			token = opts.DefaultToken
 		}
 		re := RenderedEnvironment{
-			Name: env.Name, Service: name, Token: token, Model: env.Model,
+			Name: env.Name, Service: name, Token: token, Model: env.Model, Port: d.Rasa.Port,
 			URL: "http://" + name + ":" + strconv.Itoa(d.Rasa.Port),
 		}
 		if env.Model != "" {
 			re.SHA256 = d.Models[env.Model].SHA256
 		}
 		out.Environments = append(out.Environments, re)
-		services[name] = escapeDollars(baseService(d, env, token, opts.ModelToken, endpoints))
-		if d.Rasa.Service != nil {
-			template[name] = d.Rasa.Service
+		svc, err := mergeService(name, escapeDollars(baseService(d, env, token, opts.ModelToken, endpoints)).(map[string]any), d.Rasa.Service, env.Service)
+		if err != nil {
+			c := &collector{}
+			c.at(env.File, nil, "cannot merge the service fields of %s: %v", name, err)
+			return nil, c.err()
 		}
-		if env.Service != nil {
-			envFiles = append(envFiles, types.ConfigFile{Filename: env.File, Config: map[string]any{"services": map[string]any{name: env.Service}}})
-		}
+		services[name] = svc
 	}
 
-	files := make([]types.ConfigFile, 0, len(d.ComposeFiles)+2+len(envFiles))
+	files := make([]types.ConfigFile, 0, len(d.ComposeFiles)+1)
 	for _, f := range d.ComposeFiles {
 		files = append(files, types.ConfigFile{Filename: filepath.Join(d.Dir, filepath.FromSlash(f))})
 	}
 	files = append(files, types.ConfigFile{Filename: generatedFileName, Config: map[string]any{"services": services}})
-	if len(template) > 0 {
-		files = append(files, types.ConfigFile{Filename: SettingsFile, Config: map[string]any{"services": template}})
-	}
-	files = append(files, envFiles...)
 
 	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
 		WorkingDir:  d.Dir,
@@ -165,6 +163,46 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 func (d *Declaration) hasEnvironment(name string) bool {
 	i := sort.Search(len(d.Environments), func(i int) bool { return d.Environments[i].Name >= name })
 	return i < len(d.Environments) && d.Environments[i].Name == name
+}
+
+// mergeService applies Compose override files' merge rules to one service: each
+// non-empty layer is merged over the result so far.
+func mergeService(name string, base map[string]any, layers ...map[string]any) (map[string]any, error) {
+	doc := map[string]any{"services": map[string]any{name: base}}
+	for _, layer := range layers {
+		if len(layer) == 0 {
+			continue
+		}
+		var err error
+		doc, err = override.Merge(doc, map[string]any{"services": map[string]any{name: deepCopy(layer)}})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return doc["services"].(map[string]any)[name].(map[string]any), nil
+}
+
+// deepCopy copies decoded YAML so a template merged into many services is never shared.
+func deepCopy(v map[string]any) map[string]any {
+	return copyValue(v).(map[string]any)
+}
+
+func copyValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = copyValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = copyValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 // baseService is the service rasa-gitops derives for one environment before the
@@ -268,6 +306,17 @@ func composeProblems(d *Declaration, err error) error {
 		}
 	}
 	msg = strings.ReplaceAll(msg, d.Dir+string(filepath.Separator), "")
+	msg = strings.Join(strings.Fields(msg), " ") // one problem, one line
+	if at == nil {
+		// Semantic errors ("service \"nginx\" depends on undefined service ...") name a
+		// service: place them where a Compose file declares it.
+		if _, rest, ok := strings.Cut(msg, "service \""); ok {
+			name, _, _ := strings.Cut(rest, "\"")
+			if s, ok := d.composeServices[name]; ok {
+				file, at = s.file, s.at
+			}
+		}
+	}
 	c := &collector{}
 	if p := yamlProblem(file, fmt.Errorf("%s", msg)); p.Line > 1 {
 		c.add(p)
@@ -322,13 +371,54 @@ func yamlQuote(s string) string {
 }
 
 // ComposeYAML prints the rendered project as a Compose file that `docker compose -f -
-// config` accepts.
+// config` accepts. Every $ in a value is written as $$, as `docker compose config`
+// does, so that loading the file again yields the same values instead of
+// interpolating them a second time.
 func (r *Rendered) ComposeYAML() ([]byte, error) {
 	out, err := r.Project.MarshalYAML()
 	if err != nil {
 		return nil, fmt.Errorf("print compose file: %w", err)
 	}
-	return out, nil
+	if !bytes.Contains(out, []byte("$")) {
+		return out, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("print compose file: %w", err)
+	}
+	escapeScalars(&doc)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(4)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("print compose file: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
-var _ = path.Join
+// escapeScalars doubles every $ in string scalars (keys included).
+func escapeScalars(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+		n.Value = strings.ReplaceAll(n.Value, "$", "$$")
+	}
+	for _, c := range n.Content {
+		escapeScalars(c)
+	}
+}
+
+// Validate is what `rasa-gitops validate` and a pull request's CI run: Load, then a
+// render with placeholder secrets, so that problems only compose-go finds (a Compose
+// file it rejects, a merge that fails) are reported too. It touches nothing.
+func Validate(ctx context.Context, dir string, opts LoadOptions) (*Declaration, error) {
+	d, err := Load(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Render(ctx, d, RenderOptions{ModelToken: Mask, DefaultToken: Mask, GeneratedDir: placeholderGeneratedDir}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// placeholderGeneratedDir stands in for the state directory when nothing is written.
+const placeholderGeneratedDir = "/nonexistent/rasa-gitops/generated"

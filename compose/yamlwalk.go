@@ -29,9 +29,14 @@ func (c *collector) pairs(file string, n *yaml.Node, what string) ([]pair, bool)
 	var out []pair
 	seen := map[string]*yaml.Node{}
 	var merged []pair
+	var mergeKey *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge" {
+			if mergeKey != nil {
+				c.at(file, k, "merge key << is repeated (first at line %d): write one merge key with a list, such as <<: [*a, *b]", mergeKey.Line)
+			}
+			mergeKey = k
 			for _, src := range mergeSources(v) {
 				sub, _ := c.pairs(file, src, what)
 				merged = append(merged, sub...)
@@ -90,6 +95,21 @@ func keyList(known map[string]field) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+// literal is what a message may show of value, read from n: value itself when it was
+// written literally, else the text as written (such as ${VAR}), because a variable's
+// value is often a secret and must never appear in a problem.
+func literal(n *yaml.Node, value string) string {
+	if interpolated(n, value) {
+		return clip(n.Value)
+	}
+	return clip(value)
+}
+
+// interpolated reports whether value came from n through ${VAR} interpolation.
+func interpolated(n *yaml.Node, value string) bool {
+	return n != nil && n.Value != value && strings.Contains(n.Value, "$")
 }
 
 // describe names a node's kind for error messages.

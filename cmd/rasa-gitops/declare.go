@@ -64,12 +64,20 @@ func (f *declarationFlags) load(dir string) (*compose.Declaration, map[string]st
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
-		return nil, nil, usageError{fmt.Errorf("%s is not a directory: name the declaration repository (the directory holding %s)", dir, compose.SettingsFile)}
+	if err := checkDir(dir); err != nil {
+		return nil, nil, err
 	}
 	d, err := compose.Load(dir, compose.LoadOptions{Env: env})
 	return d, env, err
+}
+
+// checkDir fails with a usage error when dir is not a directory.
+func checkDir(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		return usageError{fmt.Errorf("%s is not a directory: name the declaration repository (the directory holding %s)", dir, compose.SettingsFile)}
+	}
+	return nil
 }
 
 func newValidateCommand() *cobra.Command {
@@ -82,15 +90,14 @@ daemon would, without touching the Docker Engine or the state directory. It exit
 and lists every problem, one per line, sorted; made for a pull request's CI.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, _, err := flags.load(args[0])
+			env, err := flags.environment()
 			if err != nil {
 				return err
 			}
-			// Placeholders: validation must not create or read the daemon's secrets.
-			_, err = compose.Render(cmd.Context(), d, compose.RenderOptions{
-				ModelToken: compose.Mask, DefaultToken: compose.Mask,
-				GeneratedDir: filepath.Join(os.TempDir(), "rasa-gitops-validate"),
-			})
+			if err := checkDir(args[0]); err != nil {
+				return err
+			}
+			d, err := compose.Validate(cmd.Context(), args[0], compose.LoadOptions{Env: env})
 			if err != nil {
 				return err
 			}

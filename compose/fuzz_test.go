@@ -1,0 +1,54 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary bytes to each declaration file in turn. Whatever the input,
+// Validate must return either a declaration or Problems (never panic, hang or another
+// error), and every problem must be placed in a file of the repository.
+func FuzzLoad(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/invalid/*/repo/*.yaml")
+	more, _ := filepath.Glob("testdata/invalid/*/repo/*/*.y*ml")
+	examples, _ := filepath.Glob("../examples/*/*.yaml")
+	for _, p := range append(append(seeds, more...), examples...) {
+		if data, err := os.ReadFile(p); err == nil && len(data) < 8192 {
+			f.Add(uint8(0), data)
+			f.Add(uint8(1), data)
+			f.Add(uint8(2), data)
+			f.Add(uint8(3), data)
+		}
+	}
+	f.Add(uint8(0), []byte("version: 1\nproject: x\nrasa: {service: {environment: [A=${B:-c}]}}\n"))
+	f.Add(uint8(3), []byte("services:\n  db: &a {image: x, <<: *a}\n"))
+	targets := []string{SettingsFile, ModelsFile, "environments/production.yaml", "compose/base.yml"}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		files := map[string]string{
+			SettingsFile:                   "version: 1\nproject: fuzz\ncompose: {files: [compose/base.yml]}\n",
+			ModelsFile:                     "models:\n  a: {sha256: " + digestA + "}\n",
+			"environments/production.yaml": "model: a\n",
+			"compose/base.yml":             "services:\n  db: {image: postgres:13}\n",
+		}
+		target := targets[int(which)%len(targets)]
+		files[target] = string(data)
+		dir := writeRepo(t, files)
+		_, err := Validate(context.Background(), dir, LoadOptions{Env: map[string]string{"SET": "1"}, Limits: Limits{MaxFileSize: 1 << 16, MaxNodes: 20000, MaxEnvironments: 10}})
+		if err == nil {
+			return
+		}
+		var problems Problems
+		if !errors.As(err, &problems) {
+			t.Fatalf("non-Problems error for %s: %v", target, err)
+		}
+		for _, p := range problems {
+			if p.File == "" || p.Line < 1 || p.Col < 1 || strings.Contains(p.File, dir) {
+				t.Fatalf("problem not placed in the repository: %+v", p)
+			}
+		}
+	})
+}
