@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeModelServer serves one model archive per tag the way the daemon's model server
+// does, and records what the Rasa client sent.
+type fakeModelServer struct {
+	mu       sync.Mutex
+	model    []byte
+	etag     string
+	name     string
+	requests []*http.Request
+}
+
+func (f *fakeModelServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r.Clone(context.Background()))
+	if r.URL.Query().Get("token") != "model-token" {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if f.model == nil {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if r.Header.Get("If-None-Match") == f.etag {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("ETag", f.etag)
+	w.Header().Set("filename", f.name)
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Write(f.model)
+}
+
+func (f *fakeModelServer) set(name, etag string, model []byte) {
+	f.mu.Lock()
+	f.name, f.etag, f.model = name, etag, model
+	f.mu.Unlock()
+}
+
+func (f *fakeModelServer) last() *http.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[len(f.requests)-1]
+}
+
+func quickstartModel(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("../../examples/quickstart/models", name+".tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func startStub(t *testing.T, models *httptest.Server, interval string) string {
+	t.Helper()
+	dir := t.TempDir()
+	endpoints := filepath.Join(dir, "endpoints.yml")
+	os.WriteFile(endpoints, []byte("models:\n  url: ${STUB_MODEL_SERVER}/tags/production\n  token: ${STUB_MODEL_TOKEN}\n  wait_time_between_pulls: "+interval+"\n"), 0o644)
+	t.Setenv("STUB_MODEL_SERVER", models.URL)
+	t.Setenv("STUB_MODEL_TOKEN", "model-token")
+	cfg, err := parseArgs([]string{"run", "--enable-api", "--port", "1", "--auth-token", "secret", "--endpoints", endpoints, "--cors", "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.port = 0 // any free port, for the test
+	cfg.modelDir = filepath.Join(dir, "models")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log.New(io.Discard, "", 0), ready) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case addr := <-ready:
+		return "http://" + strings.Replace(addr, "[::]", "127.0.0.1", 1)
+	case err := <-done:
+		t.Fatalf("stub stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("stub did not start")
+	}
+	return ""
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestStubPullsLikeRasa(t *testing.T) {
+	models := &fakeModelServer{}
+	models.set("moodbot-v1.tar.gz", "etag-v1", quickstartModel(t, "moodbot-v1"))
+	srv := httptest.NewServer(models)
+	defer srv.Close()
+	stub := startStub(t, srv, "1")
+
+	// The first pull happened before the port opened.
+	code, status := getJSON(t, stub+"/status?token=secret")
+	if code != 200 || status["model_file"] != "moodbot-v1.tar.gz" || status["model_id"] != "moodbot-v1" {
+		t.Fatalf("status %d %v", code, status)
+	}
+	first := models.last()
+	if first.URL.Query().Get("token") != "model-token" || first.Header.Get("If-None-Match") != "" {
+		t.Errorf("first pull: query %q, If-None-Match %q", first.URL.RawQuery, first.Header.Get("If-None-Match"))
+	}
+	if code, _ := getJSON(t, stub+"/status"); code != http.StatusUnauthorized {
+		t.Errorf("/status without token: %d", code)
+	}
+
+	// The next pull revalidates with the loaded model's ETag and keeps it on 204.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && models.last().Header.Get("If-None-Match") != "etag-v1" {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := models.last().Header.Get("If-None-Match"); got != "etag-v1" {
+		t.Fatalf("revalidation sent If-None-Match %q", got)
+	}
+
+	// Retagging on the server: the stub loads the new model within its interval.
+	models.set("moodbot-v2.tar.gz", "etag-v2", quickstartModel(t, "moodbot-v2"))
+	for time.Now().Before(deadline.Add(5 * time.Second)) {
+		if _, st := getJSON(t, stub+"/status?token=secret"); st["model_id"] == "moodbot-v2" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, st := getJSON(t, stub+"/status?token=secret"); st["model_file"] != "moodbot-v2.tar.gz" || st["fingerprint"] != "etag-v2" {
+		t.Fatalf("after retag: %v", st)
+	}
+
+	// A broken model is not loaded and does not change the ETag sent back.
+	models.set("broken.tar.gz", "etag-broken", []byte("not gzip"))
+	time.Sleep(2500 * time.Millisecond)
+	if _, st := getJSON(t, stub+"/status?token=secret"); st["model_id"] != "moodbot-v2" || st["fingerprint"] != "etag-v2" {
+		t.Fatalf("a failed load changed the served model: %v", st)
+	}
+	if got := models.last().Header.Get("If-None-Match"); got != "etag-v2" {
+		t.Errorf("after a failed load the stub sent If-None-Match %q, want etag-v2", got)
+	}
+}
+
+func TestStubRoutes(t *testing.T) {
+	models := &fakeModelServer{}
+	srv := httptest.NewServer(models)
+	defer srv.Close()
+	stub := startStub(t, srv, "null")
+
+	resp, err := http.Get(stub + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "Hello from Rasa: 3.") {
+		t.Errorf("GET / = %d %q", resp.StatusCode, body)
+	}
+	if code, v := getJSON(t, stub+"/version"); code != 200 || v["version"] != RasaVersion {
+		t.Errorf("/version = %d %v", code, v)
+	}
+	// No model yet (404 from the server): parse is refused as Rasa does.
+	parse, _ := http.Post(stub+"/model/parse?token=secret", "application/json", strings.NewReader(`{"text":"hi"}`))
+	if parse.StatusCode != http.StatusConflict {
+		t.Errorf("parse without a model = %d", parse.StatusCode)
+	}
+	parse.Body.Close()
+
+	// PUT /model with a model server loads at once (the daemon's nudge).
+	models.set("moodbot-v1.tar.gz", "etag-v1", quickstartModel(t, "moodbot-v1"))
+	req, _ := http.NewRequest(http.MethodPut, stub+"/model?token=secret", strings.NewReader(`{"model_server":{"url":"`+srv.URL+`/tags/production","token":"model-token","wait_time_between_pulls":"5"}}`))
+	put, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put.Body.Close()
+	if put.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT /model = %d", put.StatusCode)
+	}
+	if _, st := getJSON(t, stub+"/status?token=secret"); st["model_id"] != "moodbot-v1" {
+		t.Errorf("after PUT /model: %v", st)
+	}
+	hook, _ := http.Post(stub+"/webhooks/rest/webhook", "application/json", strings.NewReader(`{"sender":"me","message":"hello"}`))
+	var replies []map[string]any
+	json.NewDecoder(hook.Body).Decode(&replies)
+	hook.Body.Close()
+	if len(replies) != 1 || replies[0]["recipient_id"] != "me" || !strings.Contains(replies[0]["text"].(string), "(v1)") {
+		t.Errorf("webhook replies %v", replies)
+	}
+}
+
+func TestParseArgsRejectsNonRun(t *testing.T) {
+	if _, err := parseArgs([]string{"train"}); err == nil {
+		t.Error("train accepted")
+	}
+	if _, err := parseArgs([]string{"run", "--bogus"}); err == nil {
+		t.Error("unknown flag accepted")
+	}
+	cfg, err := parseArgs([]string{"run", "--enable-api", "--port", "6000", "--auth-token", "t", "--endpoints", "/app/e.yml", "--credentials", "/app/c.yml", "--cors", "*", "--debug"})
+	if err != nil || cfg.port != 6000 || cfg.authToken != "t" || cfg.endpoints != "/app/e.yml" || !cfg.enableAPI {
+		t.Errorf("cfg %+v err %v", cfg, err)
+	}
+}
