@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -130,7 +131,10 @@ type agent struct {
 }
 
 func newAgent(dir string, logger *log.Logger) *agent {
-	return &agent{dir: dir, logger: logger, client: &http.Client{Timeout: 5 * time.Minute}, wake: make(chan struct{}, 1)}
+	// A bounded connect keeps an unreachable model server from delaying startup; the
+	// download itself may take as long as the model needs.
+	transport := &http.Transport{DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext, ResponseHeaderTimeout: time.Minute}
+	return &agent{dir: dir, logger: logger, client: &http.Client{Transport: transport}, wake: make(chan struct{}, 1)}
 }
 
 func (a *agent) setServer(s modelServer) {

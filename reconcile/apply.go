@@ -1,0 +1,377 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
+
+// Outcome is what became of one action.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeDone    Outcome = "done"
+	OutcomeSkipped Outcome = "skipped"
+	OutcomeFailed  Outcome = "failed"
+)
+
+// ActionResult is the result of one action of a plan.
+type ActionResult struct {
+	Action   Action
+	Outcome  Outcome
+	Err      error
+	Duration time.Duration
+	// RolledBack says the action failed halfway and its rollback ran, so the previous
+	// container (if any) is serving again.
+	RolledBack bool
+}
+
+// String prints the result the way `rasa-gitops apply` shows it.
+func (r ActionResult) String() string {
+	line := fmt.Sprintf("%s  %s  %s: %s (%s)", r.Action.Target, r.Action.Kind, r.Action.Reason, r.Outcome, r.Duration.Round(time.Millisecond))
+	if r.Err != nil {
+		line += ": " + r.Err.Error()
+		if r.RolledBack {
+			line += " (rolled back; the previous container keeps serving)"
+		}
+	}
+	return line
+}
+
+// Result is the result of every action of a plan, in plan order.
+type Result struct {
+	Actions []ActionResult
+}
+
+// Err joins the errors of failed actions; nil when every action was done or skipped
+// for no fault.
+func (r Result) Err() error {
+	var errs []error
+	for _, a := range r.Actions {
+		if a.Outcome == OutcomeFailed {
+			errs = append(errs, fmt.Errorf("%s: %w", a.Action.Target, a.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ApplyOptions tune the executor.
+type ApplyOptions struct {
+	// HealthTimeout bounds the wait for a new or started container to become healthy
+	// (default 60s).
+	HealthTimeout time.Duration
+	// StableFor is how long a container without a health check (and not a Rasa server)
+	// must run without restarting to count as healthy (default 3s).
+	StableFor time.Duration
+	// Progress, when set, is called as each action finishes.
+	Progress func(ActionResult)
+	// HTTPClient probes Rasa servers' GET / (default: 2s timeout).
+	HTTPClient *http.Client
+}
+
+// Apply runs a plan's actions in order, one Engine call per step. It makes no
+// decisions: a failed step runs its action's rollback steps, and the actions of
+// services that depend on a failed one are skipped. Cancelling ctx stops between
+// steps (the current action is rolled back).
+func Apply(ctx context.Context, engine Engine, desired Desired, plan Plan, opts ApplyOptions) Result {
+	if opts.HealthTimeout == 0 {
+		opts.HealthTimeout = 60 * time.Second
+	}
+	if opts.StableFor == 0 {
+		opts.StableFor = 3 * time.Second
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 2 * time.Second}
+	}
+	x := &executor{engine: engine, desired: desired, opts: opts}
+	failed := map[string]bool{}
+	var res Result
+	for _, a := range plan.Actions {
+		var r ActionResult
+		switch {
+		case ctx.Err() != nil:
+			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: %w", ctx.Err())}
+		case x.dependsOnFailed(a.Service, failed):
+			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: errors.New("a service it depends on failed")}
+		default:
+			r = x.run(ctx, a)
+		}
+		if r.Outcome != OutcomeDone && a.Service != "" {
+			failed[a.Service] = true
+		}
+		res.Actions = append(res.Actions, r)
+		if opts.Progress != nil {
+			opts.Progress(r)
+		}
+	}
+	return res
+}
+
+type executor struct {
+	engine  Engine
+	desired Desired
+	opts    ApplyOptions
+}
+
+func (x *executor) dependsOnFailed(service string, failed map[string]bool) bool {
+	svc, ok := x.desired.Services[service]
+	if !ok {
+		return false
+	}
+	for dep := range svc.Config.DependsOn {
+		if failed[dep] {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *executor) run(ctx context.Context, a Action) ActionResult {
+	start := time.Now()
+	newID := ""
+	for _, step := range a.Steps {
+		if err := ctx.Err(); err != nil {
+			return x.fail(a, newID, start, fmt.Errorf("interrupted before %s: %w", step.Op, err))
+		}
+		id, err := x.step(ctx, a, step, newID)
+		if err != nil {
+			return x.fail(a, newID, start, err)
+		}
+		if id != "" {
+			newID = id
+		}
+	}
+	return ActionResult{Action: a, Outcome: OutcomeDone, Duration: time.Since(start)}
+}
+
+// fail runs the rollback steps with a fresh bounded context (the run's own may be
+// cancelled) and reports the action failed.
+func (x *executor) fail(a Action, newID string, start time.Time, err error) ActionResult {
+	r := ActionResult{Action: a, Outcome: OutcomeFailed, Err: err}
+	if len(a.Rollback) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var rbErrs []error
+		for _, step := range a.Rollback {
+			if step.Container == SlotNew && newID == "" {
+				continue // nothing was created
+			}
+			if _, rbErr := x.step(ctx, a, step, newID); rbErr != nil && !cerrdefs.IsNotFound(rbErr) {
+				rbErrs = append(rbErrs, rbErr)
+			}
+		}
+		r.RolledBack = len(rbErrs) == 0
+		if len(rbErrs) > 0 {
+			r.Err = fmt.Errorf("%w; rollback failed: %w", err, errors.Join(rbErrs...))
+		}
+	}
+	r.Duration = time.Since(start)
+	return r
+}
+
+// step performs one Engine call; it returns the ID of a container it created.
+func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (string, error) {
+	id := s.Container
+	if id == SlotNew {
+		id = newID
+	}
+	switch s.Op {
+	case OpCreateNetwork:
+		return "", x.createNetwork(ctx, s.Name)
+	case OpCreateVolume:
+		return "", x.createVolume(ctx, s.Name)
+	case OpCreate:
+		return x.create(ctx, a.Service, s.Name)
+	case OpStart:
+		if err := x.engine.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+			return "", fmt.Errorf("start %s: %w", short(id), err)
+		}
+	case OpStop:
+		if err := x.engine.ContainerStop(ctx, id, container.StopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("stop %s: %w", short(id), err)
+		}
+	case OpRemove:
+		if err := x.engine.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("remove %s: %w", short(id), err)
+		}
+	case OpRename:
+		if err := x.engine.ContainerRename(ctx, id, s.Name); err != nil {
+			return "", fmt.Errorf("rename %s to %s: %w", short(id), s.Name, err)
+		}
+	case OpRemoveNetwork:
+		if err := x.engine.NetworkRemove(ctx, id); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("remove network %s: %w", s.Name, err)
+		}
+	case OpRemoveVolume:
+		if err := x.engine.VolumeRemove(ctx, s.Name, false); err != nil && !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("remove volume %s: %w", s.Name, err)
+		}
+	case OpWaitHealthy:
+		return "", x.waitHealthy(ctx, id, x.desired.Services[a.Service])
+	default:
+		return "", fmt.Errorf("unknown step %q", s.Op)
+	}
+	return "", nil
+}
+
+func (x *executor) create(ctx context.Context, service, name string) (string, error) {
+	svc, ok := x.desired.Services[service]
+	if !ok {
+		return "", fmt.Errorf("service %s is not declared", service)
+	}
+	labels := compose.ContainerLabels(x.desired.Project, svc.Config, 1, svc.Hash, x.desired.Revision)
+	cfg, err := containerConfig(x.desired.Project, svc.Config, labels)
+	if err != nil {
+		return "", err
+	}
+	resp, err := x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, nil, name)
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", name, err)
+	}
+	for _, n := range cfg.MoreNetworks {
+		if err := x.engine.NetworkConnect(ctx, n.Network, resp.ID, n.Endpoint); err != nil {
+			return resp.ID, fmt.Errorf("connect %s to %s: %w", name, n.Network, err)
+		}
+	}
+	return resp.ID, nil
+}
+
+func (x *executor) createNetwork(ctx context.Context, name string) error {
+	p := x.desired.Project
+	for key, n := range p.Networks {
+		if n.Name != name {
+			continue
+		}
+		labels := map[string]string{compose.LabelProject: p.Name, "com.docker.compose.network": key, compose.LabelManaged: "true", compose.LabelComposeVersion: compose.ComposeVersion}
+		for k, v := range n.Labels {
+			labels[k] = v
+		}
+		opts := network.CreateOptions{Driver: n.Driver, Options: n.DriverOpts, Labels: labels, Internal: n.Internal, Attachable: n.Attachable}
+		if n.EnableIPv6 != nil {
+			opts.EnableIPv6 = n.EnableIPv6
+		}
+		_, err := x.engine.NetworkCreate(ctx, name, opts)
+		if err != nil {
+			if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists") {
+				return nil // created meanwhile, or by plain Compose: use it
+			}
+			return fmt.Errorf("create network %s: %w", name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("network %s is not declared", name)
+}
+
+func (x *executor) createVolume(ctx context.Context, name string) error {
+	p := x.desired.Project
+	for key, v := range p.Volumes {
+		if v.Name != name {
+			continue
+		}
+		labels := map[string]string{compose.LabelProject: p.Name, "com.docker.compose.volume": key, compose.LabelManaged: "true", compose.LabelComposeVersion: compose.ComposeVersion}
+		for k, val := range v.Labels {
+			labels[k] = val
+		}
+		if _, err := x.engine.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
+			return fmt.Errorf("create volume %s: %w", name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("volume %s is not declared", name)
+}
+
+// waitHealthy waits until a container is healthy: its Docker health check says so; or,
+// for a Rasa server, GET / answers 200; or it has run StableFor without restarting.
+// A container that exits, or is not healthy within HealthTimeout, fails the step.
+func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredService) error {
+	ctx, cancel := context.WithTimeout(ctx, x.opts.HealthTimeout)
+	defer cancel()
+	var restarts = -1
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, err := x.engine.ContainerInspect(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("not healthy within %s", x.opts.HealthTimeout)
+			}
+			return fmt.Errorf("inspect %s: %w", short(id), err)
+		}
+		st := info.State
+		if restarts < 0 {
+			restarts = info.RestartCount
+		}
+		switch {
+		case st == nil:
+		case st.Status == container.StateExited || st.Status == container.StateDead:
+			return fmt.Errorf("container exited with code %d", st.ExitCode)
+		case info.RestartCount > restarts:
+			return fmt.Errorf("container exited and its restart policy restarted it (%d restarts)", info.RestartCount-restarts)
+		case st.Health != nil && st.Health.Status != container.NoHealthcheck:
+			if st.Health.Status == container.Healthy {
+				return nil
+			}
+			if st.Health.Status == container.Unhealthy {
+				return errors.New("container is unhealthy")
+			}
+		case svc.HealthPort > 0 && st.Running:
+			if x.probe(ctx, info, svc.HealthPort) {
+				return nil
+			}
+		case st.Running:
+			started, _ := time.Parse(time.RFC3339Nano, st.StartedAt)
+			if !started.IsZero() && time.Since(started) >= x.opts.StableFor {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not healthy within %s", x.opts.HealthTimeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// probe asks a Rasa server for GET / on its container address.
+func (x *executor) probe(ctx context.Context, info container.InspectResponse, port int) bool {
+	if info.NetworkSettings == nil {
+		return false
+	}
+	for _, ep := range info.NetworkSettings.Networks {
+		if ep == nil || ep.IPAddress == "" {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep.IPAddress+":"+strconv.Itoa(port)+"/", nil)
+		if err != nil {
+			return false
+		}
+		resp, err := x.opts.HTTPClient.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return true
+		}
+	}
+	return false
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,82 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
+
+// RunOptions combine the planner's and the executor's options for one run.
+type RunOptions struct {
+	Options
+	ApplyOptions
+	// Timeout bounds the whole run (default 10 minutes).
+	Timeout time.Duration
+	// DryRun stops after planning.
+	DryRun bool
+}
+
+// Converge runs one reconcile: write the generated files, prepare (images, hashes),
+// observe, plan and — unless DryRun — apply. An error means nothing was applied; the
+// Result carries the outcome of each action otherwise.
+func Converge(ctx context.Context, engine Engine, r *compose.Rendered, revision string, opts RunOptions) (Plan, Result, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if !opts.DryRun {
+		if err := WriteGenerated(r.Files); err != nil {
+			return Plan{}, Result{}, err
+		}
+	}
+	desired, err := Prepare(ctx, engine, r, revision)
+	if err != nil {
+		return Plan{}, Result{}, err
+	}
+	observed, err := Observe(ctx, engine, r.Project.Name)
+	if err != nil {
+		return Plan{}, Result{}, err
+	}
+	plan := MakePlan(desired, observed, opts.Options)
+	if opts.DryRun || plan.Empty() {
+		return plan, Result{}, nil
+	}
+	return plan, Apply(ctx, engine, desired, plan, opts.ApplyOptions), nil
+}
+
+// WriteGenerated writes the files a rendered project mounts but the repository lacks
+// (through a temp file and a rename), leaving files whose content is unchanged alone.
+func WriteGenerated(files []compose.GeneratedFile) error {
+	for _, f := range files {
+		if old, err := os.ReadFile(f.Path); err == nil && string(old) == string(f.Content) {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			return fmt.Errorf("write generated file: %w", err)
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(f.Path), "."+filepath.Base(f.Path)+".*")
+		if err != nil {
+			return fmt.Errorf("write generated file: %w", err)
+		}
+		_, werr := tmp.Write(f.Content)
+		if cerr := tmp.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = os.Chmod(tmp.Name(), 0o644)
+		}
+		if werr == nil {
+			werr = os.Rename(tmp.Name(), f.Path)
+		}
+		if werr != nil {
+			os.Remove(tmp.Name())
+			return fmt.Errorf("write generated file %s: %w", f.Path, werr)
+		}
+	}
+	return nil
+}

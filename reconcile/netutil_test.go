@@ -1,0 +1,15 @@
+package reconcile
+
+import "net"
+
+type netListen struct{}
+
+// listen finds a free loopback TCP port.
+func (netListen) listen() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,61 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
+
+// projectFilter selects only the objects rasa-gitops manages for one project.
+func projectFilter(project string) filters.Args {
+	return filters.NewArgs(
+		filters.Arg("label", compose.LabelProject+"="+project),
+		filters.Arg("label", compose.LabelManaged+"=true"),
+	)
+}
+
+// Observe lists the project's managed containers, networks and volumes: three list
+// calls, nothing else.
+func Observe(ctx context.Context, engine Engine, project string) (Observed, error) {
+	obs := Observed{Containers: map[string][]Container{}, Networks: map[string]Resource{}, Volumes: map[string]Resource{}}
+	list, err := engine.ContainerList(ctx, container.ListOptions{All: true, Filters: projectFilter(project)})
+	if err != nil {
+		return obs, fmt.Errorf("observe containers: %w", err)
+	}
+	for _, c := range list {
+		if c.Labels[compose.LabelOneoff] == "True" {
+			continue
+		}
+		service := c.Labels[compose.LabelService]
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		obs.Containers[service] = append(obs.Containers[service], Container{
+			ID: c.ID, Name: name, Service: service, Number: c.Labels[compose.LabelContainerNumber],
+			State: string(c.State), ConfigHash: c.Labels[compose.LabelConfigHash], Revision: c.Labels[compose.LabelRevision],
+		})
+	}
+	networks, err := engine.NetworkList(ctx, network.ListOptions{Filters: projectFilter(project)})
+	if err != nil {
+		return obs, fmt.Errorf("observe networks: %w", err)
+	}
+	for _, n := range networks {
+		obs.Networks[n.Name] = Resource{ID: n.ID, Name: n.Name}
+	}
+	volumes, err := engine.VolumeList(ctx, volume.ListOptions{Filters: projectFilter(project)})
+	if err != nil {
+		return obs, fmt.Errorf("observe volumes: %w", err)
+	}
+	for _, v := range volumes.Volumes {
+		obs.Volumes[v.Name] = Resource{ID: v.Name, Name: v.Name}
+	}
+	return obs, nil
+}

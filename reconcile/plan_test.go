@@ -1,0 +1,159 @@
+package reconcile
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const project = "demo"
+
+// desiredOf builds a Desired from literal services: name → hash, with options.
+func desiredOf(services ...DesiredService) Desired {
+	p := &types.Project{Name: project, Services: types.Services{},
+		Networks: types.Networks{"default": {Name: project + "_default"}},
+		Volumes:  types.Volumes{"data": {Name: project + "_data"}}}
+	d := Desired{Project: p, Services: map[string]DesiredService{}}
+	for _, s := range services {
+		p.Services[s.Config.Name] = s.Config
+		d.Services[s.Config.Name] = s
+	}
+	return d
+}
+
+func svc(name, hash string, mods ...func(*types.ServiceConfig)) DesiredService {
+	s := types.ServiceConfig{Name: name, ContainerSpec: types.ContainerSpec{Image: "img"}}
+	for _, m := range mods {
+		m(&s)
+	}
+	return DesiredService{Config: s, Hash: hash}
+}
+
+func withPorts(s *types.ServiceConfig) {
+	s.Ports = []types.ServicePortConfig{{Target: 5005, Published: "5005"}}
+}
+
+func dependsOn(dep string) func(*types.ServiceConfig) {
+	return func(s *types.ServiceConfig) { s.DependsOn = types.DependsOnConfig{dep: {Condition: "service_started"}} }
+}
+
+// running is an observed container as the Engine would list it.
+func running(service, hash, state string, name ...string) container.Summary {
+	n := ContainerName(project, service)
+	if len(name) > 0 {
+		n = name[0]
+	}
+	return container.Summary{ID: "id-" + n, Names: []string{"/" + n}, State: container.ContainerState(state), Labels: map[string]string{
+		compose.LabelProject: project, compose.LabelManaged: "true", compose.LabelService: service,
+		compose.LabelConfigHash: hash, compose.LabelContainerNumber: "1", compose.LabelOneoff: "False",
+	}}
+}
+
+func projectNetwork() network.Summary {
+	return network.Summary{ID: "net1", Name: project + "_default", Labels: map[string]string{compose.LabelProject: project, compose.LabelManaged: "true"}}
+}
+
+func projectVolume() *volume.Volume {
+	return &volume.Volume{Name: project + "_data", Labels: map[string]string{compose.LabelProject: project, compose.LabelManaged: "true"}}
+}
+
+func TestPlan(t *testing.T) {
+	base := []container.Summary{running("db", "h-db", "running"), running("rasa-production", "h1", "running")}
+	infra := func(cs ...container.Summary) *fakeEngine {
+		return &fakeEngine{containers: cs, networks: []network.Summary{projectNetwork()}, volumes: []*volume.Volume{projectVolume()}}
+	}
+	tests := []struct {
+		name    string
+		desired Desired
+		engine  *fakeEngine
+		opts    Options
+	}{
+		{"fresh", desiredOf(svc("rasa-production", "h1", dependsOn("db")), svc("db", "h-db")), &fakeEngine{}, Options{Prune: true}},
+		{"no-op", desiredOf(svc("rasa-production", "h1"), svc("db", "h-db")), infra(base...), Options{Prune: true}},
+		{"hash-changed-no-ports", desiredOf(svc("rasa-production", "h2"), svc("db", "h-db")), infra(base...), Options{Prune: true}},
+		{"hash-changed-host-ports", desiredOf(svc("rasa-production", "h2", withPorts), svc("db", "h-db")), infra(base...), Options{Prune: true}},
+		{"self-heal-stopped", desiredOf(svc("rasa-production", "h1"), svc("db", "h-db")), infra(running("db", "h-db", "exited"), running("rasa-production", "h1", "running")), Options{Prune: true}},
+		{"self-heal-removed", desiredOf(svc("rasa-production", "h1"), svc("db", "h-db")), infra(running("db", "h-db", "running")), Options{Prune: true}},
+		{"prune", desiredOf(svc("db", "h-db")), infra(append(base, running("rasa-old", "x", "exited"))...), Options{Prune: true}},
+		{"prune-off", desiredOf(svc("db", "h-db")), infra(base...), Options{Prune: false}},
+		{"interrupted-replace", desiredOf(svc("rasa-production", "h1"), svc("db", "h-db")), infra(append(base, running("rasa-production", "h1", "running", ContainerName(project, "rasa-production")+"-next"))...), Options{Prune: true}},
+		{"other-projects-ignored", desiredOf(svc("db", "h-db")), infra(running("db", "h-db", "running"), func() container.Summary {
+			c := running("intruder", "x", "running")
+			c.Labels[compose.LabelProject] = "other"
+			return c
+		}(), func() container.Summary {
+			c := running("unmanaged", "x", "running")
+			delete(c.Labels, compose.LabelManaged)
+			return c
+		}()), Options{Prune: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			observed, err := Observe(context.Background(), tt.engine, project)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := MakePlan(tt.desired, observed, tt.opts)
+			again := MakePlan(tt.desired, observed, tt.opts)
+			if plan.String() != again.String() {
+				t.Fatal("plan is not deterministic")
+			}
+			var b strings.Builder
+			b.WriteString(plan.String())
+			for _, a := range plan.Actions {
+				b.WriteString("\n" + a.Target + ":")
+				for _, s := range a.Steps {
+					b.WriteString(" " + string(s.Op) + "(" + s.Container + " " + s.Name + ")")
+				}
+				if len(a.Rollback) > 0 {
+					b.WriteString(" | rollback:")
+					for _, s := range a.Rollback {
+						b.WriteString(" " + string(s.Op) + "(" + s.Container + ")")
+					}
+				}
+			}
+			golden(t, filepath.Join("testdata", "plans", tt.name+".txt"), b.String()+"\n")
+		})
+	}
+}
+
+func TestDownPlanKeepsVolumesUnlessAsked(t *testing.T) {
+	engine := &fakeEngine{containers: []container.Summary{running("db", "h", "running")}, networks: []network.Summary{projectNetwork()}, volumes: []*volume.Volume{projectVolume()}}
+	observed, _ := Observe(context.Background(), engine, project)
+	if got := DownPlan(project, observed, false).String(); strings.Contains(got, "volume:") || !strings.Contains(got, "service:db") || !strings.Contains(got, "network:demo_default") {
+		t.Errorf("down without --volumes:\n%s", got)
+	}
+	if got := DownPlan(project, observed, true).String(); !strings.Contains(got, "volume:demo_data") {
+		t.Errorf("down --volumes:\n%s", got)
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
