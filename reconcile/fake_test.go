@@ -68,8 +68,12 @@ func (f *fakeEngine) ContainerInspect(context.Context, string) (container.Inspec
 func (f *fakeEngine) ContainerCreate(context.Context, *container.Config, *container.HostConfig, *network.NetworkingConfig, *ocispec.Platform, string) (container.CreateResponse, error) {
 	return container.CreateResponse{}, errFake
 }
-func (f *fakeEngine) ContainerStart(context.Context, string, container.StartOptions) error { return errFake }
-func (f *fakeEngine) ContainerStop(context.Context, string, container.StopOptions) error   { return errFake }
+func (f *fakeEngine) ContainerStart(context.Context, string, container.StartOptions) error {
+	return errFake
+}
+func (f *fakeEngine) ContainerStop(context.Context, string, container.StopOptions) error {
+	return errFake
+}
 func (f *fakeEngine) ContainerRemove(context.Context, string, container.RemoveOptions) error {
 	return errFake
 }

@@ -74,12 +74,12 @@ const (
 
 // Reasons, in words, as Plan.String prints them.
 const (
-	ReasonMissing      = "missing"
-	ReasonHashChanged  = "config hash changed"
-	ReasonExited       = "container %s (self-heal)"
-	ReasonPrune        = "not declared any more (prune)"
-	ReasonDuplicate    = "duplicate container %s"
-	ReasonInterrupted  = "left over from an interrupted replace"
+	ReasonMissing     = "missing"
+	ReasonHashChanged = "config hash changed"
+	ReasonExited      = "container %s (self-heal)"
+	ReasonPrune       = "not declared any more (prune)"
+	ReasonDuplicate   = "duplicate container %s"
+	ReasonInterrupted = "left over from an interrupted replace"
 )
 
 // Op is one Engine call (or a health wait) of an action.
