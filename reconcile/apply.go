@@ -299,8 +299,9 @@ func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredServic
 	ctx, cancel := context.WithTimeout(ctx, x.opts.HealthTimeout)
 	defer cancel()
 	var restarts = -1
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+	// Poll quickly at first (a Rasa stand-in answers within a few hundred ms), then
+	// back off so a slow Rasa server loading a big model costs few Engine calls.
+	interval := 25 * time.Millisecond
 	for {
 		info, err := x.engine.ContainerInspect(ctx, id)
 		if err != nil {
@@ -339,8 +340,9 @@ func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredServic
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not healthy within %s", x.opts.HealthTimeout)
-		case <-tick.C:
+		case <-time.After(interval):
 		}
+		interval = min(interval*3/2, 500*time.Millisecond)
 	}
 }
 

@@ -75,7 +75,7 @@ func (r *recording) VolumeCreate(ctx context.Context, o volume.CreateOptions) (v
 
 // stack is one test's declaration repository on the real Engine.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	cli     *client.Client
 	engine  *recording
 	project string
@@ -84,7 +84,7 @@ type stack struct {
 	files   map[string]string
 }
 
-func newStack(t *testing.T, envs map[string]string) *stack {
+func newStack(t testing.TB, envs map[string]string) *stack {
 	t.Helper()
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)

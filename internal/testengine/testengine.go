@@ -55,7 +55,15 @@ func Connect(t testing.TB) *client.Client {
 func ProjectName(t testing.TB) string {
 	b := make([]byte, 4)
 	rand.Read(b)
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, t.Name())
 	if len(name) > 30 {
 		name = name[:30]
 	}

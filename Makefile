@@ -1,0 +1,42 @@
+# rasa-gitops — the everyday commands. `make help` lists them.
+GO       ?= go
+BIN      ?= bin
+STUB_TAG ?= rasa-gitops/rasa-stub:dev
+
+.PHONY: help build test stub-image demo demo-down bench tools
+
+help:
+	@echo "make build       build bin/rasa-gitops and bin/rasa-stub"
+	@echo "make test        go test ./... (the README's test command)"
+	@echo "make stub-image  build the stand-in Rasa image $(STUB_TAG) (FROM scratch)"
+	@echo "make demo        build the stand-in image and apply examples/quickstart"
+	@echo "make demo-down   remove the demo's containers and network"
+	@echo "make tools       build the Compose v2 peer into bin/tools (bench/tools.sh)"
+	@echo "make bench       run the benchmarks side by side with Compose v2"
+
+build:
+	$(GO) build -o $(BIN)/rasa-gitops ./cmd/rasa-gitops
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/rasa-stub ./cmd/rasa-stub
+
+test:
+	$(GO) test ./...
+
+stub-image:
+	rm -rf $(BIN)/stub-image && mkdir -p $(BIN)/stub-image
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/stub-image/rasa-stub ./cmd/rasa-stub
+	cp cmd/rasa-stub/Dockerfile $(BIN)/stub-image/
+	DOCKER_BUILDKIT=0 docker build -q -t $(STUB_TAG) $(BIN)/stub-image
+
+demo: build stub-image
+	$(BIN)/rasa-gitops validate examples/quickstart
+	$(BIN)/rasa-gitops apply examples/quickstart
+	@echo "production answers on http://127.0.0.1:5005/, experimental on http://127.0.0.1:5006/"
+
+demo-down: build
+	$(BIN)/rasa-gitops down examples/quickstart
+
+tools:
+	bash bench/tools.sh $(BIN)/tools
+
+bench: build stub-image tools
+	bash bench/run.sh
