@@ -20,10 +20,17 @@ type RunOptions struct {
 	DryRun bool
 }
 
+// Run is what one reconcile decided and did.
+type Run struct {
+	Desired Desired
+	Plan    Plan
+	Result  Result
+}
+
 // Converge runs one reconcile: write the generated files, prepare (images, hashes),
 // observe, plan and — unless DryRun — apply. An error means nothing was applied; the
 // Result carries the outcome of each action otherwise.
-func Converge(ctx context.Context, engine Engine, r *compose.Rendered, revision string, opts RunOptions) (Plan, Result, error) {
+func Converge(ctx context.Context, engine Engine, r *compose.Rendered, revision string, opts RunOptions) (Run, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Minute
 	}
@@ -31,22 +38,23 @@ func Converge(ctx context.Context, engine Engine, r *compose.Rendered, revision 
 	defer cancel()
 	if !opts.DryRun {
 		if err := WriteGenerated(r.Files); err != nil {
-			return Plan{}, Result{}, err
+			return Run{}, err
 		}
 	}
 	desired, err := Prepare(ctx, engine, r, revision)
 	if err != nil {
-		return Plan{}, Result{}, err
+		return Run{}, err
 	}
 	observed, err := Observe(ctx, engine, r.Project.Name)
 	if err != nil {
-		return Plan{}, Result{}, err
+		return Run{Desired: desired}, err
 	}
-	plan := MakePlan(desired, observed, opts.Options)
-	if opts.DryRun || plan.Empty() {
-		return plan, Result{}, nil
+	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options)}
+	if opts.DryRun || run.Plan.Empty() {
+		return run, nil
 	}
-	return plan, Apply(ctx, engine, desired, plan, opts.ApplyOptions), nil
+	run.Result = Apply(ctx, engine, desired, run.Plan, opts.ApplyOptions)
+	return run, nil
 }
 
 // WriteGenerated writes the files a rendered project mounts but the repository lacks

@@ -129,7 +129,7 @@ func (s *stack) render() *compose.Rendered {
 // converge applies the current files and returns the plan and result.
 func (s *stack) converge() (Plan, Result) {
 	s.t.Helper()
-	plan, res, err := Converge(context.Background(), s.engine, s.render(), "main@sha1:test", RunOptions{
+	run, err := Converge(context.Background(), s.engine, s.render(), "main@sha1:test", RunOptions{
 		Options:      Options{Prune: true},
 		ApplyOptions: ApplyOptions{HealthTimeout: 20 * time.Second, StableFor: time.Second},
 		Timeout:      2 * time.Minute,
@@ -137,7 +137,7 @@ func (s *stack) converge() (Plan, Result) {
 	if err != nil {
 		s.t.Fatalf("converge: %v", err)
 	}
-	return plan, res
+	return run.Plan, run.Result
 }
 
 func (s *stack) mustConverge() Plan {
@@ -340,7 +340,7 @@ func TestEngineMissingImageChangesNothing(t *testing.T) {
 	before := s.containers()
 	calls := len(s.engine.mutations())
 	s.files["environments/production.yaml"] = "image: rasa-gitops/no-such-image:never\n"
-	_, _, err := Converge(context.Background(), s.engine, s.render(), "r2", RunOptions{Options: Options{Prune: true}, Timeout: time.Minute})
+	_, err := Converge(context.Background(), s.engine, s.render(), "r2", RunOptions{Options: Options{Prune: true}, Timeout: time.Minute})
 	if err == nil || !strings.Contains(err.Error(), "rasa-gitops/no-such-image:never") || !strings.Contains(err.Error(), "rasa-production") {
 		t.Fatalf("want an error naming the image and the service, got %v", err)
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -29,25 +32,82 @@ func (f *convergeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 }
 
-// renderForHost renders DIR with the daemon's real tokens and generated-file directory,
-// exactly as the host will run it.
-func (f *convergeFlags) renderForHost(ctx context.Context, dir string) (*compose.Rendered, error) {
-	d, env, err := f.load(dir)
+// hostRender is a declaration rendered exactly as the host will run it, with the
+// fingerprint of its inputs.
+type hostRender struct {
+	rendered    *compose.Rendered
+	fingerprint string
+	// converged is where the snapshot of the last full apply of DIR is kept.
+	converged string
+}
+
+// renderInputs loads the environment and the daemon's secrets for DIR, and fingerprints
+// them with the repository, without parsing anything yet.
+func (f *convergeFlags) renderInputs(dir string) (map[string]string, compose.RenderOptions, hostRender, error) {
+	var h hostRender
+	if err := checkDir(dir); err != nil {
+		return nil, compose.RenderOptions{}, h, err
+	}
+	env, err := f.environment()
 	if err != nil {
-		return nil, err
+		return nil, compose.RenderOptions{}, h, err
 	}
 	tokens := tokenStore{dir: f.stateDir, env: env}
-	opts := compose.RenderOptions{GeneratedDir: filepath.Join(f.stateDir, "generated", d.Project)}
-	if opts.GeneratedDir, err = filepath.Abs(opts.GeneratedDir); err != nil {
-		return nil, err
-	}
+	var opts compose.RenderOptions
 	if opts.ModelToken, err = tokens.modelToken(); err != nil {
-		return nil, err
+		return nil, opts, h, err
 	}
 	if opts.DefaultToken, err = tokens.rasaToken(); err != nil {
-		return nil, err
+		return nil, opts, h, err
 	}
-	return compose.Render(ctx, d, opts)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, opts, h, err
+	}
+	state, err := filepath.Abs(f.stateDir)
+	if err != nil {
+		return nil, opts, h, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	h.converged = filepath.Join(state, "converged", hex.EncodeToString(sum[:8])+".json")
+	// The generated directory depends on the project name, which is only known after
+	// parsing; the fingerprint covers the state directory instead.
+	fpOpts := opts
+	fpOpts.GeneratedDir = state
+	if h.fingerprint, err = compose.Fingerprint(dir, env, fpOpts, version); err != nil {
+		return nil, opts, h, err
+	}
+	opts.GeneratedDir = filepath.Join(state, "generated")
+	return env, opts, h, nil
+}
+
+// renderForHost renders DIR with the daemon's real tokens and generated-file directory.
+func (f *convergeFlags) renderForHost(ctx context.Context, dir string) (hostRender, error) {
+	env, opts, h, err := f.renderInputs(dir)
+	if err != nil {
+		return h, err
+	}
+	d, err := compose.Load(dir, compose.LoadOptions{Env: env})
+	if err != nil {
+		return h, err
+	}
+	opts.GeneratedDir = filepath.Join(opts.GeneratedDir, d.Project)
+	h.rendered, err = compose.Render(ctx, d, opts)
+	return h, err
+}
+
+// stillConverged answers whether the host still runs DIR as last applied, without
+// rendering: same inputs (fingerprint), same image IDs, and nothing for the planner.
+func (f *convergeFlags) stillConverged(ctx context.Context, engine reconcile.Engine, dir string) bool {
+	_, _, h, err := f.renderInputs(dir)
+	if err != nil {
+		return false
+	}
+	c, ok := reconcile.LoadConverged(h.converged)
+	if !ok || c.Fingerprint != h.fingerprint {
+		return false
+	}
+	return reconcile.StillConverged(ctx, engine, c, reconcile.Options{Prune: f.prune})
 }
 
 func (f *convergeFlags) runOptions(progress io.Writer, dryRun bool) reconcile.RunOptions {
@@ -70,21 +130,25 @@ func newPlanCommand() *cobra.Command {
 		Short: "Print what apply would change on the Docker Engine; exit 2 when there is work",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := flags.renderForHost(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
 			engine, err := reconcile.NewClient()
 			if err != nil {
 				return fmt.Errorf("connect to the Docker Engine: %w", err)
 			}
 			defer engine.Close()
-			plan, _, err := reconcile.Converge(cmd.Context(), engine, r, "", flags.runOptions(nil, true))
+			if flags.stillConverged(cmd.Context(), engine, args[0]) {
+				fmt.Fprint(cmd.OutOrStdout(), reconcile.Plan{}.String())
+				return nil
+			}
+			h, err := flags.renderForHost(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), plan.String())
-			if !plan.Empty() {
+			run, err := reconcile.Converge(cmd.Context(), engine, h.rendered, "", flags.runOptions(nil, true))
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), run.Plan.String())
+			if !run.Plan.Empty() {
 				return exitCodeError{exitPending}
 			}
 			return nil
@@ -102,26 +166,34 @@ func newApplyCommand() *cobra.Command {
 		Short: "Make the Docker Engine run DIR once, printing each action as it happens",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := flags.renderForHost(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
 			engine, err := reconcile.NewClient()
 			if err != nil {
 				return fmt.Errorf("connect to the Docker Engine: %w", err)
 			}
 			defer engine.Close()
 			out := cmd.OutOrStdout()
-			plan, res, err := reconcile.Converge(cmd.Context(), engine, r, revision, flags.runOptions(out, false))
-			if err != nil {
-				return err
-			}
-			if plan.Empty() {
+			if flags.stillConverged(cmd.Context(), engine, args[0]) {
 				fmt.Fprintln(out, "nothing to do: the host runs", args[0])
 				return nil
 			}
-			if err := res.Err(); err != nil {
+			h, err := flags.renderForHost(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			run, err := reconcile.Converge(cmd.Context(), engine, h.rendered, revision, flags.runOptions(out, false))
+			if err != nil {
+				return err
+			}
+			if err := run.Result.Err(); err != nil {
+				os.Remove(h.converged)
 				return errors.New("some actions failed; the previous containers keep serving where a change failed")
+			}
+			// Remember the converged state so the next no-op apply needs no render.
+			if err := reconcile.SaveConverged(h.converged, reconcile.Snapshot(run.Desired, h.fingerprint)); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", err)
+			}
+			if run.Plan.Empty() {
+				fmt.Fprintln(out, "nothing to do: the host runs", args[0])
 			}
 			return nil
 		},

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+)
+
+// TestPlanApplyDown drives the CLI against the real Engine: plan exits 2 while there
+// is work, apply prints each action with its outcome, then plan exits 0, and down
+// removes what apply created.
+func TestPlanApplyDown(t *testing.T) {
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"rasa-gitops.yaml":             fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://127.0.0.1:1\n", project, testengine.StubImage),
+		"environments/production.yaml": "",
+		"environments/worker.yaml":     "",
+	})
+	state := t.TempDir()
+	common := []string{"--state-dir", state}
+
+	code, out, errOut := runCLI(t, append([]string{"plan", dir}, common...)...)
+	if code != exitPending {
+		t.Fatalf("plan before apply: exit %d, want %d\n%s%s", code, exitPending, out, errOut)
+	}
+	if !strings.Contains(out, "service:rasa-production") || !strings.Contains(out, "create") {
+		t.Errorf("plan output:\n%s", out)
+	}
+
+	code, out, errOut = runCLI(t, append([]string{"apply", "--revision", "main@sha1:abc", dir}, common...)...)
+	if code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"service:rasa-production  create  missing: done", "service:rasa-worker  create  missing: done", "network:" + project + "_default  create  missing: done"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "generated", project, "endpoints.yml")); err != nil {
+		t.Errorf("generated endpoints.yml not written: %v", err)
+	}
+
+	if code, out, _ := runCLI(t, append([]string{"plan", dir}, common...)...); code != exitOK || out != "nothing to do\n" {
+		t.Errorf("plan after apply: exit %d %q", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "converged")); err != nil {
+		t.Errorf("no converged snapshot after a full apply: %v", err)
+	}
+
+	// The no-render fast path still sees a container stopped by hand...
+	stopped := project + "-rasa-production-1"
+	if err := cli.ContainerStop(context.Background(), stopped, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCLI(t, append([]string{"plan", dir}, common...)...); code != exitPending || !strings.Contains(out, "service:rasa-production  start     container exited (self-heal)") {
+		t.Errorf("plan after docker stop: exit %d\n%s", code, out)
+	}
+	if code, out, errOut := runCLI(t, append([]string{"apply", dir}, common...)...); code != exitOK || !strings.Contains(out, "start  container exited (self-heal): done") {
+		t.Errorf("apply after docker stop: exit %d\n%s%s", code, out, errOut)
+	}
+	// ...and an edited declaration.
+	writeTree(t, dir, map[string]string{"environments/worker.yaml": "service:\n  environment: {X: \"1\"}\n"})
+	if code, out, _ := runCLI(t, append([]string{"plan", dir}, common...)...); code != exitPending || !strings.Contains(out, "service:rasa-worker  recreate  config hash changed") {
+		t.Errorf("plan after editing worker: exit %d\n%s", code, out)
+	}
+
+	code, out, errOut = runCLI(t, append([]string{"down", dir}, common...)...)
+	if code != exitOK || strings.Count(out, ": done") != 3 {
+		t.Fatalf("down: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, append([]string{"plan", dir}, common...)...); code != exitPending {
+		t.Errorf("plan after down: exit %d\n%s", code, out)
+	}
+}
