@@ -130,4 +130,3 @@ func SaveConverged(path string, c Converged) error {
 	}
 	return nil
 }
-
