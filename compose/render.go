@@ -71,6 +71,10 @@ type Rendered struct {
 	Project      *types.Project
 	Files        []GeneratedFile
 	Environments []RenderedEnvironment
+	// Models is the catalogue the environments name, and Dir the repository that
+	// relative model sources are read from.
+	Models map[string]Model
+	Dir    string
 	// RepoMounts lists, per service, the bind-mount sources that are files of the
 	// repository or generated files; their content is part of the config hash.
 	RepoMounts map[string][]string
@@ -85,7 +89,7 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 	if opts.ModelToken == "" || opts.DefaultToken == "" {
 		return nil, fmt.Errorf("render: a model token and a default Rasa token are required")
 	}
-	out := &Rendered{RepoMounts: map[string][]string{}}
+	out := &Rendered{RepoMounts: map[string][]string{}, Models: d.Models, Dir: d.Dir}
 	endpoints := filepath.Join(d.Dir, EndpointsFile)
 	if !d.HasEndpoints {
 		if opts.GeneratedDir == "" || !filepath.IsAbs(opts.GeneratedDir) {

@@ -20,9 +20,10 @@ import (
 // convergeFlags are shared by plan and apply.
 type convergeFlags struct {
 	declarationFlags
-	prune         bool
-	healthTimeout time.Duration
-	timeout       time.Duration
+	modelTokenFile string
+	prune          bool
+	healthTimeout  time.Duration
+	timeout        time.Duration
 }
 
 func (f *convergeFlags) register(cmd *cobra.Command) {
@@ -52,7 +53,7 @@ func (f *convergeFlags) renderInputs(dir string) (map[string]string, compose.Ren
 	if err != nil {
 		return nil, compose.RenderOptions{}, h, err
 	}
-	tokens := tokenStore{dir: f.stateDir, env: env}
+	tokens := tokenStore{dir: f.stateDir, env: env, modelTokenFile: f.modelTokenFile}
 	var opts compose.RenderOptions
 	if opts.ModelToken, err = tokens.modelToken(); err != nil {
 		return nil, opts, h, err
@@ -94,6 +95,24 @@ func (f *convergeFlags) renderForHost(ctx context.Context, dir string) (hostRend
 	opts.GeneratedDir = filepath.Join(opts.GeneratedDir, d.Project)
 	h.rendered, err = compose.Render(ctx, d, opts)
 	return h, err
+}
+
+// hostSide opens the model store and tag table with the daemon's tokens.
+func (f *convergeFlags) hostSide() (*hostSide, error) {
+	env, err := f.environment()
+	if err != nil {
+		return nil, err
+	}
+	tokens := tokenStore{dir: f.stateDir, env: env, modelTokenFile: f.modelTokenFile}
+	modelToken, err := tokens.modelToken()
+	if err != nil {
+		return nil, err
+	}
+	apiToken, err := tokens.apiToken()
+	if err != nil {
+		return nil, err
+	}
+	return openHostSide(f.stateDir, modelToken, apiToken)
 }
 
 // stillConverged answers whether the host still runs DIR as last applied, without
@@ -159,13 +178,22 @@ func newPlanCommand() *cobra.Command {
 }
 
 func newApplyCommand() *cobra.Command {
-	var flags convergeFlags
-	var revision string
+	var (
+		flags    convergeFlags
+		models   modelFlags
+		revision string
+	)
 	cmd := &cobra.Command{
 		Use:   "apply DIR",
 		Short: "Make the Docker Engine run DIR once, printing each action as it happens",
-		Args:  exactArgs(1),
+		Long: `apply makes the host run DIR once: it converges the containers (printing each action
+with its outcome as it happens), then the models: it fetches missing models into the
+store, swaps the tag table, nudges each retagged Rasa server and waits until every
+environment is model-synced. While it waits it serves the model server on --listen,
+unless another rasa-gitops (serve, daemon) already does.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			flags.modelTokenFile = models.modelTokenFile
 			engine, err := reconcile.NewClient()
 			if err != nil {
 				return fmt.Errorf("connect to the Docker Engine: %w", err)
@@ -180,25 +208,39 @@ func newApplyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			os.Remove(h.converged) // until this run has fully succeeded
 			run, err := reconcile.Converge(cmd.Context(), engine, h.rendered, revision, flags.runOptions(out, false))
 			if err != nil {
 				return err
 			}
 			if err := run.Result.Err(); err != nil {
-				os.Remove(h.converged)
 				return errors.New("some actions failed; the previous containers keep serving where a change failed")
+			}
+			side, err := flags.hostSide()
+			if err != nil {
+				return err
+			}
+			stop, err := listenModelServer(models.listen, side)
+			if err != nil {
+				return err
+			}
+			_, err = side.convergeModels(cmd.Context(), engine, h, models, func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) })
+			stop()
+			if err != nil {
+				return fmt.Errorf("models: %w", err)
 			}
 			// Remember the converged state so the next no-op apply needs no render.
 			if err := reconcile.SaveConverged(h.converged, reconcile.Snapshot(run.Desired, h.fingerprint)); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", err)
 			}
 			if run.Plan.Empty() {
-				fmt.Fprintln(out, "nothing to do: the host runs", args[0])
+				fmt.Fprintln(out, "containers: nothing to do")
 			}
 			return nil
 		},
 	}
 	flags.register(cmd)
+	models.register(cmd)
 	cmd.Flags().StringVar(&revision, "revision", "", "revision to label the containers with, e.g. main@sha1:<hash>")
 	return cmd
 }

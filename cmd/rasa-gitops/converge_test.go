@@ -29,6 +29,7 @@ func TestPlanApplyDown(t *testing.T) {
 	})
 	state := t.TempDir()
 	common := []string{"--state-dir", state}
+	applyFlags := []string{"--listen", "127.0.0.1:0"}
 
 	code, out, errOut := runCLI(t, append([]string{"plan", dir}, common...)...)
 	if code != exitPending {
@@ -38,7 +39,7 @@ func TestPlanApplyDown(t *testing.T) {
 		t.Errorf("plan output:\n%s", out)
 	}
 
-	code, out, errOut = runCLI(t, append([]string{"apply", "--revision", "main@sha1:abc", dir}, common...)...)
+	code, out, errOut = runCLI(t, append(append([]string{"apply", "--revision", "main@sha1:abc", dir}, common...), applyFlags...)...)
 	if code != exitOK {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
 	}
@@ -66,7 +67,7 @@ func TestPlanApplyDown(t *testing.T) {
 	if code, out, _ := runCLI(t, append([]string{"plan", dir}, common...)...); code != exitPending || !strings.Contains(out, "service:rasa-production  start     container exited (self-heal)") {
 		t.Errorf("plan after docker stop: exit %d\n%s", code, out)
 	}
-	if code, out, errOut := runCLI(t, append([]string{"apply", dir}, common...)...); code != exitOK || !strings.Contains(out, "start  container exited (self-heal): done") {
+	if code, out, errOut := runCLI(t, append(append([]string{"apply", dir}, common...), applyFlags...)...); code != exitOK || !strings.Contains(out, "start  container exited (self-heal): done") {
 		t.Errorf("apply after docker stop: exit %d\n%s%s", code, out, errOut)
 	}
 	// ...and an edited declaration.

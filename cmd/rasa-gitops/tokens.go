@@ -17,6 +17,8 @@ import (
 type tokenStore struct {
 	dir string
 	env map[string]string
+	// modelTokenFile is --model-token-file (wins over the environment's file).
+	modelTokenFile string
 }
 
 // modelToken is the model server's token: $RASA_GITOPS_MODEL_TOKEN, else the file named
@@ -25,7 +27,11 @@ func (t tokenStore) modelToken() (string, error) {
 	if v := t.env["RASA_GITOPS_MODEL_TOKEN"]; v != "" {
 		return v, nil
 	}
-	if f := t.env["RASA_GITOPS_MODEL_TOKEN_FILE"]; f != "" {
+	f := t.modelTokenFile
+	if f == "" {
+		f = t.env["RASA_GITOPS_MODEL_TOKEN_FILE"]
+	}
+	if f != "" {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return "", fmt.Errorf("read model token file: %w", err)
@@ -36,6 +42,15 @@ func (t tokenStore) modelToken() (string, error) {
 		return "", fmt.Errorf("model token file %s is empty", f)
 	}
 	return t.generated("model-token")
+}
+
+// apiToken is the bearer token of the HTTP API (model upload, and the daemon's API):
+// $RASA_GITOPS_API_TOKEN, else <state>/secrets/api-token.
+func (t tokenStore) apiToken() (string, error) {
+	if v := t.env["RASA_GITOPS_API_TOKEN"]; v != "" {
+		return v, nil
+	}
+	return t.generated("api-token")
 }
 
 // rasaToken is the default Rasa auth token: $RASA_TOKEN, else <state>/secrets/rasa-token.

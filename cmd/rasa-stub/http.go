@@ -66,6 +66,13 @@ func newHandler(cfg config, a *agent) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	mux.HandleFunc("DELETE /model", api(func(w http.ResponseWriter, _ *http.Request) {
+		// As Rasa: unload the model (the server keeps running without one).
+		a.mu.Lock()
+		a.file, a.modelID, a.etag, a.greet = "", "", "", ""
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	mux.HandleFunc("POST /model/parse", api(func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Text string `json:"text"`

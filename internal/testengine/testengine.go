@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,4 +186,30 @@ func moduleRoot() (string, error) {
 		return "", errors.New("not inside the rasa-gitops module")
 	}
 	return filepath.Dir(gomod), nil
+}
+
+// HostAddress is an address of this host that containers reach as
+// host.docker.internal (host-gateway): the default bridge's gateway. Test servers
+// listen there, never on every interface.
+func HostAddress(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := cli.NetworkInspect(ctx, "bridge", network.InspectOptions{}); err == nil {
+		for _, c := range n.IPAM.Config {
+			if ip := net.ParseIP(c.Gateway); ip != nil && ip.To4() != nil {
+				return c.Gateway
+			}
+		}
+	}
+	if iface, err := net.InterfaceByName("docker0"); err == nil {
+		addrs, _ := iface.Addrs()
+		for _, a := range addrs {
+			if ipnet, ok := a.(*net.IPNet); ok && ipnet.IP.To4() != nil {
+				return ipnet.IP.String()
+			}
+		}
+	}
+	t.Fatal("cannot find the Docker bridge gateway (docker0)")
+	return ""
 }

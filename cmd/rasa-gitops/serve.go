@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
+	"github.com/rasa-gitops/rasa-gitops/reconcile"
+)
+
+// modelFlags configure the model side of apply and serve.
+type modelFlags struct {
+	listen         string
+	nudge          bool
+	syncTimeout    time.Duration
+	retention      int
+	modelTokenFile string
+}
+
+func (f *modelFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.listen, "listen", ":8080", "address of the model server (the host side of modelServer.url)")
+	cmd.Flags().BoolVar(&f.nudge, "nudge", true, "after a retag, ask each Rasa server to load its model at once (PUT /model)")
+	cmd.Flags().DurationVar(&f.syncTimeout, "model-timeout", 60*time.Second, "how long to wait until every environment serves its declared model")
+	cmd.Flags().IntVar(&f.retention, "model-retention", 5, "unused models kept in the store for rollback")
+	cmd.Flags().StringVar(&f.modelTokenFile, "model-token-file", "", "file holding the model token (env RASA_GITOPS_MODEL_TOKEN_FILE); default: generated into the state dir")
+}
+
+// hostSide holds what the model side of a run needs: the store, the tag table and
+// the handler that serves them.
+type hostSide struct {
+	store    *modelserver.Store
+	tags     *modelserver.Tags
+	observed *modelserver.Observed
+	handler  *modelserver.Handler
+}
+
+func openHostSide(stateDir, modelToken, apiToken string) (*hostSide, error) {
+	store, err := modelserver.NewStore(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := modelserver.OpenTags(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	obs := modelserver.NewObserved()
+	return &hostSide{store: store, tags: tags, observed: obs,
+		handler: &modelserver.Handler{Tags: tags, Store: store, Token: modelToken, UploadToken: apiToken, Observed: obs}}, nil
+}
+
+// mux is the HTTP surface of serve: health, the model server and the upload.
+func (h *hostSide) mux(ready func() bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: no revision applied yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	for _, p := range modelserver.Routes() {
+		mux.Handle(p, h.handler)
+	}
+	return mux
+}
+
+// convergeModels runs the model phase after the containers converged.
+func (h *hostSide) convergeModels(ctx context.Context, engine reconcile.Engine, hr hostRender, mf modelFlags, progress func(reconcile.ModelStatus)) ([]reconcile.ModelStatus, error) {
+	statuses, err := reconcile.ConvergeModels(ctx, engine, h.store, h.tags, hr.rendered, reconcile.ModelOptions{Nudge: mf.nudge, SyncTimeout: mf.syncTimeout, Progress: progress})
+	if err != nil {
+		return statuses, err
+	}
+	if _, err := h.store.GC(reconcile.InUse(hr.rendered), mf.retention); err != nil {
+		return statuses, err
+	}
+	return statuses, reconcile.ModelsErr(statuses)
+}
+
+// listenModelServer serves the model side on addr while a one-shot apply waits for
+// the environments to load their models. When the address is taken (a `serve` or the
+// daemon runs), that process serves the same store and tag table, and nil is returned.
+func listenModelServer(addr string, h *hostSide) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return func() {}, nil
+		}
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h.mux(func() bool { return true }), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+// newLogger builds the named zap logger of long-running commands: JSON by default,
+// console for humans.
+func newLogger(format string, w io.Writer) (*zap.Logger, error) {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	switch format {
+	case "json":
+		encoder = zapcore.NewJSONEncoder(enc)
+	case "console":
+		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	default:
+		return nil, usageError{fmt.Errorf("--log-format must be json or console, not %q", format)}
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), zapcore.InfoLevel)), nil
+}
+
+func newServeCommand() *cobra.Command {
+	var (
+		flags     convergeFlags
+		models    modelFlags
+		interval  time.Duration
+		logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve DIR",
+		Short: "Apply a declaration directory, then keep serving its models and reconciling",
+		Long: `serve applies the plain declaration directory DIR (no Git), then stays in the
+foreground: it serves the model server and the model upload on --listen and reconciles
+every --interval, healing containers stopped by hand and following edits of DIR.
+SIGTERM or SIGINT finishes the run in progress and exits 0.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logFormat, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			log = log.Named("serve")
+			dir := args[0]
+			if err := checkDir(dir); err != nil {
+				return err
+			}
+			flags.modelTokenFile = models.modelTokenFile
+			side, err := flags.hostSide()
+			if err != nil {
+				return err
+			}
+			engine, err := reconcile.NewClient()
+			if err != nil {
+				return fmt.Errorf("connect to the Docker Engine: %w", err)
+			}
+			defer engine.Close()
+
+			var applied atomic.Bool
+			ln, err := net.Listen("tcp", models.listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", models.listen, err)
+			}
+			srv := &http.Server{Handler: side.mux(applied.Load), ReadHeaderTimeout: 10 * time.Second}
+			go srv.Serve(ln)
+			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("dir", dir))
+
+			// Runs finish even when a signal arrives mid-way; the loop stops between runs.
+			runOnce := func() {
+				ctx, cancel := context.WithTimeout(context.Background(), flags.timeout)
+				defer cancel()
+				start := time.Now()
+				h, err := flags.renderForHost(ctx, dir)
+				if err != nil {
+					log.Error("declaration refused; the last applied state keeps running", zap.Error(err))
+					return
+				}
+				run, err := reconcile.Converge(ctx, engine, h.rendered, "", flags.runOptions(nil, false))
+				if err != nil {
+					log.Error("reconcile failed", zap.Error(err))
+					return
+				}
+				for _, a := range run.Result.Actions {
+					fields := []zap.Field{zap.String("target", a.Action.Target), zap.String("action", string(a.Action.Kind)), zap.String("reason", a.Action.Reason), zap.String("outcome", string(a.Outcome)), zap.Duration("duration", a.Duration)}
+					if a.Err != nil {
+						log.Warn("action failed", append(fields, zap.Error(a.Err))...)
+					} else {
+						log.Info("action", fields...)
+					}
+				}
+				statuses, err := side.convergeModels(ctx, engine, h, models, nil)
+				for _, st := range statuses {
+					log.Info("environment", zap.String("environment", st.Environment), zap.String("model", st.Model), zap.String("serves", st.Served), zap.Bool("model_synced", st.Synced), zap.Bool("retagged", st.Retagged))
+				}
+				if err != nil {
+					log.Warn("models not converged", zap.Error(err))
+				}
+				if run.Result.Err() == nil {
+					applied.Store(true)
+				}
+				log.Info("reconciled", zap.Int("actions", len(run.Plan.Actions)), zap.Duration("duration", time.Since(start)))
+			}
+			runOnce()
+			ticker := time.NewTicker(interval)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-cmd.Context().Done():
+					log.Info("stopping")
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					return srv.Shutdown(ctx)
+				case <-ticker.C:
+					runOnce()
+				}
+			}
+		},
+	}
+	flags.register(cmd)
+	models.register(cmd)
+	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "time between reconciles")
+	cmd.Flags().StringVar(&logFormat, "log-format", "json", "json or console")
+	return cmd
+}
+
+func newModelCommand() *cobra.Command {
+	model := &cobra.Command{Use: "model", Short: "Manage the model store"}
+	var flags declarationFlags
+	push := &cobra.Command{
+		Use:   "push FILE",
+		Short: "Put a model (.tar.gz) into the daemon's store and print the models.yaml entry to commit",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := modelserver.NewStore(flags.stateDir)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("model push: %w", err)
+			}
+			defer f.Close()
+			digest, _, err := store.PutNamed(filepath.Base(args[0]), f)
+			if err != nil {
+				return fmt.Errorf("model push: %w", err)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), modelserver.Snippet(strings.TrimSuffix(filepath.Base(args[0]), ".tar.gz"), digest))
+			return nil
+		},
+	}
+	flags.register(push)
+	model.AddCommand(push)
+	return model
+}

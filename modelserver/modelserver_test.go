@@ -1,0 +1,379 @@
+package modelserver
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const token = "model-token-123"
+
+func digestOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// fixture is a store with one model tagged production, served over real HTTP.
+type fixture struct {
+	srv     *httptest.Server
+	h       *Handler
+	model   []byte
+	digest  string
+	state   string
+	tags    *Tags
+	store   *Store
+	observe *Observed
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	state := t.TempDir()
+	store, err := NewStore(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := OpenTags(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := bytes.Repeat([]byte("model-bytes "), 1000)
+	digest, _, err := store.Put(bytes.NewReader(model), digestOf(model))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tags.Set(Table{Project: "rasa", Tags: map[string]Tag{"production": {Model: "moodbot", Digest: digest}}}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{model: model, digest: digest, state: state, tags: tags, store: store, observe: NewObserved()}
+	f.h = &Handler{Tags: tags, Store: store, Token: token, UploadToken: "api-token", Observed: f.observe}
+	f.srv = httptest.NewServer(f.h)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// rasaGet sends exactly what Rasa's model-pulling client sends.
+func (f *fixture) rasaGet(t *testing.T, method, path, query string, inm string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path+query, nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate")
+	if inm != "" {
+		req.Header.Set("If-None-Match", inm)
+	}
+	// DisableCompression: see the raw response, as aiohttp would.
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func TestModelServerProtocol(t *testing.T) {
+	f := newFixture(t)
+	tq := "?token=" + token
+	tests := []struct {
+		name, method, path, query, inm string
+		code                           int
+		body                           bool
+	}{
+		{"get", "GET", "/api/projects/default/models/tags/production", tq, "", 200, true},
+		{"get declared project", "GET", "/api/projects/rasa/models/tags/production", tq, "", 200, true},
+		{"rasa x docs path", "GET", "/projects/default/models/tags/production", tq, "", 200, true},
+		{"short alias", "GET", "/api/models/tags/production", tq, "", 200, true},
+		{"head", "HEAD", "/api/projects/default/models/tags/production", tq, "", 200, false},
+		{"revalidate unquoted", "GET", "/api/projects/default/models/tags/production", tq, f.digest, 204, false},
+		{"revalidate quoted", "GET", "/api/projects/default/models/tags/production", tq, `"` + f.digest + `"`, 204, false},
+		{"revalidate weak", "GET", "/api/projects/default/models/tags/production", tq, `W/"` + f.digest + `"`, 204, false},
+		{"revalidate list", "GET", "/api/projects/default/models/tags/production", tq, `"other", ` + f.digest, 204, false},
+		{"stale etag", "GET", "/api/projects/default/models/tags/production", tq, strings.Repeat("0", 64), 200, true},
+		{"python None", "GET", "/api/projects/default/models/tags/production", tq, "None", 200, true},
+		{"no model tagged", "GET", "/api/projects/default/models/tags/worker", tq, "", 404, false},
+		{"unknown project", "GET", "/api/projects/other/models/tags/production", tq, "", 404, false},
+		{"no token", "GET", "/api/projects/default/models/tags/production", "", "", 401, false},
+		{"wrong token", "GET", "/api/projects/default/models/tags/production", "?token=nope", "", 401, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := f.rasaGet(t, tt.method, tt.path, tt.query, tt.inm)
+			if resp.StatusCode != tt.code {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.code)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.Header.Get("Content-Encoding") != "" {
+				t.Errorf("Content-Encoding %q: Rasa would save a compressed body", resp.Header.Get("Content-Encoding"))
+			}
+			switch tt.code {
+			case 200:
+				h := resp.Header
+				if h.Get("ETag") != f.digest || h.Get("filename") != "moodbot.tar.gz" || h.Get("Content-Type") != "application/gzip" {
+					t.Errorf("headers: ETag %q filename %q Content-Type %q", h.Get("ETag"), h.Get("filename"), h.Get("Content-Type"))
+				}
+				if h.Get("Content-Length") != fmt.Sprint(len(f.model)) {
+					t.Errorf("Content-Length %q", h.Get("Content-Length"))
+				}
+				if tt.body && !bytes.Equal(body, f.model) {
+					t.Errorf("body differs from the model (%d bytes)", len(body))
+				}
+				if !tt.body && len(body) != 0 {
+					t.Errorf("HEAD sent a body")
+				}
+			case 204:
+				if len(body) != 0 {
+					t.Error("204 with a body")
+				}
+			case 401, 404:
+				var msg map[string]any
+				if err := json.Unmarshal(body, &msg); err != nil || msg["code"] != float64(tt.code) {
+					t.Errorf("JSON error body: %s", body)
+				}
+				if strings.Contains(string(body), token) {
+					t.Error("the token leaked into an error")
+				}
+			}
+		})
+	}
+}
+
+func TestObservedIsWhatRasaSendsBack(t *testing.T) {
+	f := newFixture(t)
+	if _, ok := f.observe.Get("production"); ok {
+		t.Fatal("observed before any request")
+	}
+	f.rasaGet(t, "GET", "/api/projects/default/models/tags/production", "?token="+token, `"`+f.digest+`"`)
+	seen, ok := f.observe.Get("production")
+	if !ok || seen.Digest != f.digest || time.Since(seen.At) > time.Minute {
+		t.Errorf("observed %+v", seen)
+	}
+}
+
+func TestRetagDuringDownloadFinishesWithTheOldModel(t *testing.T) {
+	f := newFixture(t)
+	second := bytes.Repeat([]byte("second model "), 2000)
+	d2, _, err := f.store.Put(bytes.NewReader(second), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := f.rasaGet(t, "GET", "/api/projects/default/models/tags/production", "?token="+token, "")
+	first := make([]byte, 100)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	// Retag while the body is still being read.
+	if err := f.tags.Set(Table{Project: "rasa", Tags: map[string]Tag{"production": {Model: "moodbot-2", Digest: d2}}}); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(resp.Body)
+	if got := append(first, rest...); !bytes.Equal(got, f.model) {
+		t.Fatalf("the download in flight changed model (%d bytes)", len(got))
+	}
+	next := f.rasaGet(t, "GET", "/api/projects/default/models/tags/production", "?token="+token, f.digest)
+	if next.StatusCode != 200 || next.Header.Get("ETag") != d2 || next.Header.Get("filename") != "moodbot-2.tar.gz" {
+		t.Errorf("after retag: %d %q %q", next.StatusCode, next.Header.Get("ETag"), next.Header.Get("filename"))
+	}
+}
+
+func TestTagsSeenByAnotherProcess(t *testing.T) {
+	f := newFixture(t)
+	other, err := OpenTags(f.state) // what `serve` holds while `apply` writes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag, _ := other.Get("production"); tag.Digest != f.digest {
+		t.Fatalf("other process sees %+v", tag)
+	}
+	if err := f.tags.Set(Table{Project: "rasa", Tags: map[string]Tag{}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := other.Get("production"); !ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("another Tags on the same state dir never saw the change")
+}
+
+func TestStoreDigestMismatchStoresNothing(t *testing.T) {
+	store, _ := NewStore(t.TempDir())
+	want := strings.Repeat("a", 64)
+	_, _, err := store.Put(strings.NewReader("not the model"), want)
+	if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), "expected sha256 "+want) || !strings.Contains(err.Error(), "found "+digestOf([]byte("not the model"))) {
+		t.Fatalf("err = %v", err)
+	}
+	assertEmptyStore(t, store)
+}
+
+func assertEmptyStore(t *testing.T, store *Store) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(store.Dir(), "sha256"))
+	if len(entries) != 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("store keeps %v after a failure", names)
+	}
+}
+
+func TestStoreTruncatedDownload(t *testing.T) {
+	model := bytes.Repeat([]byte("x"), 1<<16)
+	// A server that promises the whole model and hangs up halfway.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(model)))
+		w.Write(model[:len(model)/2])
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	store, _ := NewStore(t.TempDir())
+	store.Client = srv.Client()
+	err := store.Fetch(t.Context(), "m", digestOf(model), srv.URL+"/m.tar.gz?sig=secret", "")
+	if err == nil {
+		t.Fatal("a truncated download was accepted")
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("the source's query leaked: %v", err)
+	}
+	assertEmptyStore(t, store)
+	// The same source served whole is stored.
+	srv2 := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(model) }))
+	defer srv2.Close()
+	store.Client = srv2.Client()
+	if err := store.Fetch(t.Context(), "m", digestOf(model), srv2.URL+"/m.tar.gz", ""); err != nil || !store.Has(digestOf(model)) {
+		t.Fatalf("whole download: %v", err)
+	}
+}
+
+func TestStoreDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount a tiny tmpfs in CI: %v", err)
+		}
+		t.Skipf("cannot mount a tiny tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	store, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("y"), 256<<10)
+	_, _, err = store.Put(bytes.NewReader(big), digestOf(big))
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("err = %v", err)
+	}
+	assertEmptyStore(t, store)
+	small := []byte("fits")
+	if _, _, err := store.Put(bytes.NewReader(small), digestOf(small)); err != nil {
+		t.Errorf("after a full disk the store cannot take a small model: %v", err)
+	}
+}
+
+func upload(t *testing.T, f *fixture, name string, content []byte, bearer string) (int, map[string]any) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("model", name)
+	part.Write(content)
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/models", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestUpload(t *testing.T) {
+	f := newFixture(t)
+	a := []byte("model a")
+	if code, out := upload(t, f, "bot-a.tar.gz", a, "api-token"); code != 201 || out["sha256"] != digestOf(a) || !strings.Contains(out["models_yaml"].(string), "bot-a:\n    sha256: "+digestOf(a)) {
+		t.Fatalf("upload: %d %v", code, out)
+	}
+	if code, _ := upload(t, f, "bot-a.tar.gz", a, "api-token"); code != 201 {
+		t.Errorf("the same file again: %d", code)
+	}
+	if code, out := upload(t, f, "bot-a.tar.gz", []byte("other"), "api-token"); code != 409 {
+		t.Errorf("a different file under the same name: %d %v", code, out)
+	}
+	if code, _ := upload(t, f, "bot.zip", a, "api-token"); code != 400 {
+		t.Errorf("a name without .tar.gz: %d", code)
+	}
+	if code, _ := upload(t, f, "bot-b.tar.gz", a, ""); code != 401 {
+		t.Errorf("no bearer token: %d", code)
+	}
+	if code, _ := upload(t, f, "bot-b.tar.gz", a, "wrong"); code != 401 {
+		t.Errorf("wrong bearer token: %d", code)
+	}
+}
+
+func TestConcurrentUploadsOfOneModel(t *testing.T) {
+	f := newFixture(t)
+	content := bytes.Repeat([]byte("concurrent "), 5000)
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			codes[i], _ = upload(t, f, "same.tar.gz", content, "api-token")
+		}(i)
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 201 {
+			t.Errorf("upload %d: %d", i, c)
+		}
+	}
+	data, err := os.ReadFile(f.store.Path(digestOf(content)))
+	if err != nil || !bytes.Equal(data, content) {
+		t.Errorf("stored model is not the upload: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(f.store.Dir(), "sha256"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".incoming") {
+			t.Errorf("temp file left: %s", e.Name())
+		}
+	}
+}
+
+func TestGCKeepsModelsInUseAndRecentOnes(t *testing.T) {
+	store, _ := NewStore(t.TempDir())
+	var digests []string
+	for i := 0; i < 4; i++ {
+		d, _, _ := store.Put(strings.NewReader(fmt.Sprint("model ", i)), "")
+		digests = append(digests, d)
+		old := time.Now().Add(time.Duration(i-10) * time.Minute)
+		os.Chtimes(store.Path(d), old, old)
+	}
+	removed, err := store.GC(map[string]bool{digests[0]: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !store.Has(digests[0]) || !store.Has(digests[3]) || store.Has(digests[1]) || store.Has(digests[2]) || len(removed) != 2 {
+		t.Errorf("after GC: removed %v", removed)
+	}
+}

@@ -1,0 +1,256 @@
+package modelserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ErrDigestMismatch is returned when content does not hash to the declared digest;
+// nothing is stored.
+var ErrDigestMismatch = errors.New("digest mismatch")
+
+// ErrNameTaken is returned when an upload names a model that is already stored with
+// different content.
+var ErrNameTaken = errors.New("a different model with this name is already stored")
+
+var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Store is the content-addressed model store under <state>/models.
+type Store struct {
+	dir string
+	// Client fetches https:// sources (default: 30 minutes per model).
+	Client *http.Client
+}
+
+// NewStore opens (creating) the store under stateDir.
+func NewStore(stateDir string) (*Store, error) {
+	dir := filepath.Join(stateDir, "models")
+	for _, d := range []string{filepath.Join(dir, "sha256"), filepath.Join(dir, "names")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open model store: %w", err)
+		}
+	}
+	return &Store{dir: dir, Client: &http.Client{Timeout: 30 * time.Minute}}, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Path is where the model with this digest lives (whether or not it is there).
+func (s *Store) Path(digest string) string {
+	return filepath.Join(s.dir, "sha256", digest+".tar.gz")
+}
+
+// Has reports whether the model with this digest is stored.
+func (s *Store) Has(digest string) bool {
+	info, err := os.Stat(s.Path(digest))
+	return err == nil && info.Mode().IsRegular()
+}
+
+// Put stores content that must hash to want (lowercase hex sha256; empty accepts any
+// digest). It writes a temp file in the store, fsyncs it and renames it into place only
+// when the digest matches, so a reader never sees a partial or wrong model and a
+// failure (mismatch, truncated source, disk full) leaves nothing behind.
+func (s *Store) Put(r io.Reader, want string) (digest string, size int64, err error) {
+	if want != "" && !hexDigest.MatchString(want) {
+		return "", 0, fmt.Errorf("store model: %q is not a sha256 hex digest", want)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(s.dir, "sha256"), ".incoming-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("store model: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	size, err = io.Copy(io.MultiWriter(tmp, h), r)
+	if err != nil {
+		return "", size, fmt.Errorf("store model: %w", err)
+	}
+	digest = hex.EncodeToString(h.Sum(nil))
+	if want != "" && digest != want {
+		return digest, size, fmt.Errorf("store model: %w: expected sha256 %s, found %s (%d bytes)", ErrDigestMismatch, want, digest, size)
+	}
+	if err = tmp.Sync(); err != nil {
+		return digest, size, fmt.Errorf("store model: %w", err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return digest, size, fmt.Errorf("store model: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return digest, size, fmt.Errorf("store model: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), s.Path(digest)); err != nil {
+		return digest, size, fmt.Errorf("store model: %w", err)
+	}
+	syncDir(filepath.Join(s.dir, "sha256"))
+	return digest, size, nil
+}
+
+// PutNamed stores an uploaded model under a file name (which must end in .tar.gz).
+// The same content under the same name is accepted again; different content under a
+// name already taken is ErrNameTaken.
+func (s *Store) PutNamed(name string, r io.Reader) (digest string, size int64, err error) {
+	if err := checkModelFileName(name); err != nil {
+		return "", 0, err
+	}
+	digest, size, err = s.Put(r, "")
+	if err != nil {
+		return "", 0, err
+	}
+	namePath := filepath.Join(s.dir, "names", name)
+	if old, rerr := os.ReadFile(namePath); rerr == nil && strings.TrimSpace(string(old)) != digest {
+		return digest, size, fmt.Errorf("%w: %s is stored as sha256 %s, the upload is %s", ErrNameTaken, name, strings.TrimSpace(string(old)), digest)
+	}
+	// O_EXCL makes concurrent uploads of one name race safely: one writes, the others
+	// compare against what it wrote.
+	f, err := os.OpenFile(namePath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		old, _ := os.ReadFile(namePath)
+		if got := strings.TrimSpace(string(old)); got != digest && got != "" {
+			return digest, size, fmt.Errorf("%w: %s is stored as sha256 %s, the upload is %s", ErrNameTaken, name, got, digest)
+		}
+		return digest, size, nil
+	}
+	if err != nil {
+		return digest, size, fmt.Errorf("store model name: %w", err)
+	}
+	_, werr := f.WriteString(digest + "\n")
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return digest, size, fmt.Errorf("store model name: %w", werr)
+	}
+	return digest, size, nil
+}
+
+func checkModelFileName(name string) error {
+	if name == "" || filepath.Base(name) != name || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".tar.gz") || len(name) > 200 {
+		return fmt.Errorf("model file name %q must be a plain file name ending in .tar.gz", name)
+	}
+	return nil
+}
+
+// Fetch makes sure the model with digest is stored, getting it from source when it is
+// not: an https:// URL, a file:// URL, or a path inside repoDir. An empty source
+// means the model must already be stored (pushed with `rasa-gitops model push`).
+func (s *Store) Fetch(ctx context.Context, name, digest, source, repoDir string) error {
+	if s.Has(digest) {
+		return nil
+	}
+	if source == "" {
+		return fmt.Errorf("model %s (sha256 %s) is not in the store and has no source: push it with `rasa-gitops model push` or add a source to models.yaml", name, digest)
+	}
+	r, err := s.open(ctx, source, repoDir)
+	if err != nil {
+		return fmt.Errorf("fetch model %s: %w", name, err)
+	}
+	defer r.Close()
+	if _, _, err := s.Put(r, digest); err != nil {
+		return fmt.Errorf("fetch model %s from %s: %w", name, redactURL(source), err)
+	}
+	return nil
+}
+
+func (s *Store) open(ctx context.Context, source, repoDir string) (io.ReadCloser, error) {
+	u, err := url.Parse(source)
+	if err == nil && u.Scheme == "https" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, source, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.Client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", redactURL(source), errors.Unwrap(err))
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return nil, fmt.Errorf("get %s: %s", redactURL(source), resp.Status)
+		}
+		return resp.Body, nil
+	}
+	if err == nil && u.Scheme == "file" {
+		return os.Open(u.Path)
+	}
+	// A path inside the repository (validated by compose.Load).
+	return os.Open(filepath.Join(repoDir, filepath.FromSlash(source)))
+}
+
+// redactURL drops credentials and query strings (which may carry tokens) from a URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<source>"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "…"
+	}
+	return u.String()
+}
+
+// GC removes stored models that no environment uses, keeping the keep most recently
+// stored unused ones for rollback. A model in use is never removed.
+func (s *Store) GC(inUse map[string]bool, keep int) (removed []string, err error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "sha256"))
+	if err != nil {
+		return nil, fmt.Errorf("model gc: %w", err)
+	}
+	type stored struct {
+		digest string
+		mod    time.Time
+	}
+	var unused []stored
+	for _, e := range entries {
+		digest, ok := strings.CutSuffix(e.Name(), ".tar.gz")
+		if !ok || !hexDigest.MatchString(digest) || inUse[digest] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		unused = append(unused, stored{digest, info.ModTime()})
+	}
+	sort.Slice(unused, func(i, j int) bool { return unused[i].mod.After(unused[j].mod) })
+	for i, u := range unused {
+		if i < keep {
+			continue
+		}
+		if err := os.Remove(s.Path(u.digest)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("model gc: %w", err)
+		}
+		removed = append(removed, u.digest)
+	}
+	return removed, nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// Digest is the digest the store gives content: lowercase hex sha256.
+func Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

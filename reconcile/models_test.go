@@ -1,0 +1,140 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
+)
+
+// modelStack is a stack whose Rasa stand-ins pull from an in-process model server
+// listening on the Docker bridge gateway.
+type modelStack struct {
+	*stack
+	side struct {
+		store *modelserver.Store
+		tags  *modelserver.Tags
+		obs   *modelserver.Observed
+	}
+}
+
+func newModelStack(t *testing.T, envs map[string]string) *modelStack {
+	t.Helper()
+	s := &modelStack{stack: newStack(t, envs)}
+	state := t.TempDir()
+	var err error
+	if s.side.store, err = modelserver.NewStore(state); err != nil {
+		t.Fatal(err)
+	}
+	if s.side.tags, err = modelserver.OpenTags(state); err != nil {
+		t.Fatal(err)
+	}
+	s.side.obs = modelserver.NewObserved()
+	ln, err := net.Listen("tcp", testengine.HostAddress(t, s.cli)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: &modelserver.Handler{Tags: s.side.tags, Store: s.side.store, Token: "model-token", Observed: s.side.obs}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	s.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", s.project, testengine.StubImage, port)
+	s.files["models.yaml"] = "models:\n"
+	for _, m := range []string{"moodbot-v1", "moodbot-v2"} {
+		data, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "models", m+".tar.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.files["models/"+m+".tar.gz"] = string(data)
+		s.files["models.yaml"] += fmt.Sprintf("  %s:\n    sha256: %s\n    source: models/%s.tar.gz\n", m, modelserver.Digest(data), m)
+	}
+	return s
+}
+
+func (s *modelStack) convergeModels(nudge bool) []ModelStatus {
+	s.t.Helper()
+	statuses, err := ConvergeModels(context.Background(), s.cli, s.side.store, s.side.tags, s.render(), ModelOptions{Nudge: nudge, SyncTimeout: 30 * time.Second})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return statuses
+}
+
+func synced(statuses []ModelStatus) string {
+	var lines []string
+	for _, st := range statuses {
+		lines = append(lines, st.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestEngineModelPromotionWithoutRestart(t *testing.T) {
+	t.Parallel()
+	s := newModelStack(t, map[string]string{"production": "model: moodbot-v1\n", "experimental": "model: moodbot-v2\n", "worker": ""})
+	s.mustConverge()
+	first := s.convergeModels(true)
+	want := "model:experimental  declared moodbot-v2, serves moodbot-v2.tar.gz: model-synced\n" +
+		"model:production  declared moodbot-v1, serves moodbot-v1.tar.gz: model-synced\n" +
+		"model:worker  declared (no model), serves (none): model-synced"
+	if got := synced(first); got != want {
+		t.Fatalf("first sync:\n%s\nwant:\n%s", got, want)
+	}
+	ids := map[string]string{}
+	for name, c := range s.containers() {
+		ids[name] = c.ID
+	}
+
+	// Promote moodbot-v2 to production: a one-line change.
+	s.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	if plan := s.mustConverge(); !plan.Empty() {
+		t.Fatalf("a retag planned container work:\n%s", plan)
+	}
+	start := time.Now()
+	promoted := s.convergeModels(true)
+	t.Logf("promote → model-synced with nudge: %s", time.Since(start))
+	if got := synced(promoted); !strings.Contains(got, "model:production  declared moodbot-v2, serves moodbot-v2.tar.gz: model-synced") {
+		t.Fatalf("after promotion:\n%s", got)
+	}
+	for _, st := range promoted {
+		if st.Retagged != (st.Environment == "production") {
+			t.Errorf("%s retagged = %v", st.Environment, st.Retagged)
+		}
+	}
+	for name, c := range s.containers() {
+		if ids[name] != c.ID {
+			t.Errorf("%s was restarted by a retag", name)
+		}
+	}
+	// The model server sees production send back the new model's ETag.
+	v2 := s.render().Models["moodbot-v2"].SHA256
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if seen, ok := s.side.obs.Get("production"); ok && seen.Digest == v2 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if seen, _ := s.side.obs.Get("production"); seen.Digest != v2 {
+		t.Errorf("observed If-None-Match of production = %q, want %s", seen.Digest, v2)
+	}
+}
+
+func TestEngineModelPulledWithinIntervalWithoutNudge(t *testing.T) {
+	t.Parallel()
+	s := newModelStack(t, map[string]string{"production": "model: moodbot-v1\n"})
+	s.mustConverge()
+	s.convergeModels(true)
+	s.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	got := synced(s.convergeModels(false))
+	if !strings.Contains(got, "serves moodbot-v2.tar.gz: model-synced") {
+		t.Fatalf("without a nudge the stand-in did not pull within its 1s interval:\n%s", got)
+	}
+}
