@@ -12,7 +12,7 @@ help:
 	@echo "make demo        build the stand-in image and apply examples/quickstart"
 	@echo "make demo-down   remove the demo's containers and network"
 	@echo "make tools       build the Compose v2 peer into bin/tools (bench/tools.sh)"
-	@echo "make bench       run the benchmarks side by side with Compose v2"
+	@echo "make bench       run every benchmark (side by side with Compose v2 and nginx)"
 
 build:
 	$(GO) build -o $(BIN)/rasa-gitops ./cmd/rasa-gitops
@@ -39,4 +39,8 @@ tools:
 	bash bench/tools.sh $(BIN)/tools
 
 bench: build stub-image tools
+	bash bench/tools.sh --models $(BIN)/tools
 	bash bench/run.sh
+	bash bench/models.sh
+	$(GO) test ./compose -run XXX -bench ValidateRender -benchtime 20x
+	$(GO) test ./reconcile -run XXX -bench 'NoopReconcile|PromoteToSynced' -benchtime 20x

@@ -2,9 +2,19 @@
 # Builds the peers the benchmarks and the compatibility tests compare against, from
 # the Go module proxy only (no other network is needed):
 #   docker compose v2 → $TOOLS_BIN/docker-compose (also a CLI plugin: `docker compose`)
-# Usage: bench/tools.sh [TOOLS_BIN]   (default: ./bin/tools). Idempotent.
+#   with --models: wrk and nginx from Debian, for bench/models.sh
+# Usage: bench/tools.sh [--models] [TOOLS_BIN]   (default: ./bin/tools). Idempotent.
 set -euo pipefail
 COMPOSE_VERSION=${COMPOSE_VERSION:-v2.40.3}
+if [ "${1:-}" = "--models" ]; then
+  shift
+  if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+    # The package starts a system nginx on port 80; the benchmark runs its own on loopback.
+    (service nginx stop || pkill -x nginx) >/dev/null 2>&1 || true
+  fi
+fi
 bin=${1:-${TOOLS_BIN:-$(pwd)/bin/tools}}
 mkdir -p "$bin"
 bin=$(cd "$bin" && pwd)

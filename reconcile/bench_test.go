@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
 )
 
 // BenchmarkNoopReconcile measures one in-process no-op reconcile (Observe + MakePlan)
@@ -37,5 +40,34 @@ func BenchmarkNoopReconcile(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/reconcile")
 		})
+	}
+}
+
+// BenchmarkPromoteToSynced measures one promotion on 3 stand-in environments: swap the
+// tag table, nudge the retagged Rasa server, and wait until every environment reports
+// its declared model (target: under 1 s).
+func BenchmarkPromoteToSynced(b *testing.B) {
+	s := newModelStack(b, map[string]string{"production": "model: moodbot-v1\n", "experimental": "model: moodbot-v2\n", "worker": ""})
+	s.mustConverge()
+	if _, err := ConvergeModels(context.Background(), s.cli, s.side.store, s.side.tags, s.render(), ModelOptions{Nudge: true}); err != nil {
+		b.Fatal(err)
+	}
+	models := []string{"moodbot-v2", "moodbot-v1"}
+	renders := make([]*compose.Rendered, 2)
+	for i, m := range models {
+		s.files["environments/production.yaml"] = "model: " + m + "\n"
+		renders[i] = s.render()
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		statuses, err := ConvergeModels(context.Background(), s.cli, s.side.store, s.side.tags, renders[i%2], ModelOptions{Nudge: true, SyncTimeout: 30 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ModelsErr(statuses); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

@@ -26,7 +26,7 @@ type modelStack struct {
 	}
 }
 
-func newModelStack(t *testing.T, envs map[string]string) *modelStack {
+func newModelStack(t testing.TB, envs map[string]string) *modelStack {
 	t.Helper()
 	s := &modelStack{stack: newStack(t, envs)}
 	state := t.TempDir()

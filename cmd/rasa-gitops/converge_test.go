@@ -84,3 +84,14 @@ func TestPlanApplyDown(t *testing.T) {
 		t.Errorf("plan after down: exit %d\n%s", code, out)
 	}
 }
+
+func containerID(t *testing.T, cli interface {
+	ContainerInspect(context.Context, string) (container.InspectResponse, error)
+}, name string) string {
+	t.Helper()
+	info, err := cli.ContainerInspect(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
+)
+
+func quickstartModels(t *testing.T) map[string]string {
+	t.Helper()
+	files := map[string]string{"models.yaml": "models:\n"}
+	for _, m := range []string{"moodbot-v1", "moodbot-v2"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", "models", m+".tar.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["models/"+m+".tar.gz"] = string(data)
+		files["models.yaml"] += fmt.Sprintf("  %s:\n    sha256: %s\n    source: models/%s.tar.gz\n", m, modelserver.Digest(data), m)
+	}
+	return files
+}
+
+// TestServe runs `serve` in the foreground: it applies the directory, serves the
+// model server and the upload on --listen, and a cancelled context (what SIGTERM does
+// through main's signal.NotifyContext) makes it finish and exit 0.
+func TestServe(t *testing.T) {
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	dir, state := t.TempDir(), t.TempDir()
+	files := quickstartModels(t)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files["environments/production.yaml"] = "model: moodbot-v1\n"
+	files["environments/worker.yaml"] = ""
+	writeTree(t, dir, files)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--state-dir", state, "--listen", addr, "--interval", "1s", dir}, io.Discard, &stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	base := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	token, _ := os.ReadFile(filepath.Join(state, "secrets", "model-token"))
+	resp, err := http.Get(base + "/api/projects/default/models/tags/production?token=" + strings.TrimSpace(string(token)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("filename") != "moodbot-v1.tar.gz" {
+		t.Fatalf("model route: %d %q\n%s", resp.StatusCode, resp.Header.Get("filename"), stderr.String())
+	}
+
+	// Upload over HTTP with the API token.
+	apiToken, _ := os.ReadFile(filepath.Join(state, "secrets", "api-token"))
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("model", "uploaded.tar.gz")
+	part.Write([]byte("an uploaded model"))
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/models", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(apiToken)))
+	up, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Body.Close()
+	if up.StatusCode != http.StatusCreated {
+		t.Errorf("upload: %d", up.StatusCode)
+	}
+
+	// A promotion by editing the environment file is followed without a restart.
+	before := containerID(t, cli, project+"-rasa-production-1")
+	writeTree(t, dir, map[string]string{"environments/production.yaml": "model: moodbot-v2\n"})
+	deadline = time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(stderr.String(), `"environment":"production","model":"moodbot-v2","serves":"moodbot-v2.tar.gz","model_synced":true`) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), `"environment":"production","model":"moodbot-v2","serves":"moodbot-v2.tar.gz","model_synced":true`) {
+		t.Fatalf("serve did not follow the promotion:\n%s", stderr.String())
+	}
+	if after := containerID(t, cli, project+"-rasa-production-1"); after != before {
+		t.Error("the promotion restarted the production container")
+	}
+	for _, secret := range []string{strings.TrimSpace(string(token)), strings.TrimSpace(string(apiToken))} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Error("a token reached the log")
+		}
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		done <- code
+		if code != exitOK {
+			t.Errorf("serve exited %d after cancellation\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+func TestModelPush(t *testing.T) {
+	state := t.TempDir()
+	model := filepath.Join("..", "..", "examples", "quickstart", "models", "moodbot-v1.tar.gz")
+	code, out, errOut := runCLI(t, "model", "push", "--state-dir", state, model)
+	data, _ := os.ReadFile(model)
+	want := "models:\n  moodbot-v1:\n    sha256: " + modelserver.Digest(data) + "\n"
+	if code != exitOK || out != want {
+		t.Fatalf("model push: exit %d\n%s%s", code, out, errOut)
+	}
+	if stored, err := os.ReadFile(filepath.Join(state, "models", "sha256", modelserver.Digest(data)+".tar.gz")); err != nil || !bytes.Equal(stored, data) {
+		t.Errorf("not stored: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "model.zip")
+	os.WriteFile(bad, []byte("x"), 0o644)
+	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, bad); code != exitError || !strings.Contains(errOut, ".tar.gz") {
+		t.Errorf("a .zip was pushed: exit %d %s", code, errOut)
+	}
+}
