@@ -152,3 +152,48 @@ func TestModelPush(t *testing.T) {
 		t.Errorf("a .zip was pushed: exit %d %s", code, errOut)
 	}
 }
+
+// TestApplyModels: a one-shot apply converges the models too, serving the model server
+// itself while it waits, and reports per environment what it serves.
+func TestApplyModels(t *testing.T) {
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, port := ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, state := t.TempDir(), t.TempDir()
+	files := quickstartModels(t)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files["environments/production.yaml"] = "model: moodbot-v1\n"
+	files["environments/worker.yaml"] = ""
+	writeTree(t, dir, files)
+	code, out, errOut := runCLI(t, "apply", "--state-dir", state, "--listen", addr, dir)
+	if code != exitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"model:production  declared moodbot-v1, serves moodbot-v1.tar.gz: model-synced",
+		"model:worker  declared (no model), serves (none): model-synced",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	// A model whose source does not match its digest is refused before any retag.
+	files["models.yaml"] = strings.Replace(files["models.yaml"], "source: models/moodbot-v2.tar.gz", "source: models/moodbot-v1.tar.gz", 1)
+	files["environments/production.yaml"] = "model: moodbot-v2\n"
+	writeTree(t, dir, files)
+	code, out, errOut = runCLI(t, "apply", "--state-dir", state, "--listen", addr, dir)
+	if code != exitError || !strings.Contains(errOut, "digest mismatch") {
+		t.Fatalf("apply with a wrong digest: exit %d\n%s%s", code, out, errOut)
+	}
+	tags, _ := os.ReadFile(filepath.Join(state, "models", "tags.json"))
+	if !strings.Contains(string(tags), `"model": "moodbot-v1"`) {
+		t.Errorf("the tag table changed although the model could not be had:\n%s", tags)
+	}
+}
