@@ -333,3 +333,14 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestSecretValuesAreTheVariablesTheRepositoryUses(t *testing.T) {
+	files := with(baseFiles(), "environments/production.yaml", "model: a\ntoken: ${PROD_TOKEN}\nservice:\n  environment: {DB: \"${DB_PASSWORD}\"}\n")
+	d, err := Load(writeRepo(t, files), LoadOptions{Env: map[string]string{"PROD_TOKEN": "prod-secret", "DB_PASSWORD": "db-secret", "HOME": "/root"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d.SecretValues(), ","); got != "db-secret,prod-secret,prod-secret" && got != "db-secret,prod-secret" {
+		t.Errorf("secret values = %q", got)
+	}
+}

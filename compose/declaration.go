@@ -61,6 +61,26 @@ type Declaration struct {
 	// composeServices says where compose.files declare each service, to place
 	// problems that compose-go reports by service name.
 	composeServices map[string]composeService
+	// variables are the names of the daemon's variables the repository interpolates.
+	variables map[string]bool
+}
+
+// SecretValues are the values of every daemon variable the repository interpolates and
+// of every environment's token: what must never reach a log or the audit log.
+func (d *Declaration) SecretValues() []string {
+	var out []string
+	for name := range d.variables {
+		if v := d.env[name]; v != "" {
+			out = append(out, v)
+		}
+	}
+	for _, env := range d.Environments {
+		if env.Token != "" {
+			out = append(out, env.Token)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Rasa is the project-wide template of a Rasa server.
@@ -179,8 +199,21 @@ type repoLoader struct {
 	templateAt *yaml.Node
 }
 
+// lookup resolves a variable and remembers that the repository used it, so the
+// daemon knows which values to mask in everything it writes.
+func (l *repoLoader) lookup(name string) (string, bool) {
+	v, ok := l.opts.Env[name]
+	if ok {
+		if l.decl.variables == nil {
+			l.decl.variables = map[string]bool{}
+		}
+		l.decl.variables[name] = true
+	}
+	return v, ok
+}
+
 func (l *repoLoader) reader(file string) reader {
-	return reader{c: &l.c, file: file, lookup: MapLookup(l.opts.Env)}
+	return reader{c: &l.c, file: file, lookup: l.lookup}
 }
 
 // readYAML reads and parses one repository file; missing reports whether it is absent.

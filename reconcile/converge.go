@@ -18,6 +18,10 @@ type RunOptions struct {
 	Timeout time.Duration
 	// DryRun stops after planning.
 	DryRun bool
+	// BeforeApply, when set, runs once a non-empty plan is made and before its first
+	// Engine call (the state journal writes the intent here); an error stops the run
+	// with nothing changed.
+	BeforeApply func(Plan) error
 }
 
 // Run is what one reconcile decided and did.
@@ -52,6 +56,11 @@ func Converge(ctx context.Context, engine Engine, r *compose.Rendered, revision 
 	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options)}
 	if opts.DryRun || run.Plan.Empty() {
 		return run, nil
+	}
+	if opts.BeforeApply != nil {
+		if err := opts.BeforeApply(run.Plan); err != nil {
+			return run, err
+		}
 	}
 	run.Result = Apply(ctx, engine, desired, run.Plan, opts.ApplyOptions)
 	return run, nil

@@ -32,6 +32,8 @@ type ModelStatus struct {
 	Environment string
 	Model       string // declared; empty: none
 	Digest      string
+	// Previous is the model the tag named before this run (empty: none).
+	Previous string
 	// Served is the model file the Rasa server reports it has loaded (GET /status).
 	Served   string
 	Synced   bool
@@ -91,7 +93,7 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 		}
 		before, had := old.Tags[env.Name]
 		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256
-		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Retagged: retagged})
+		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged})
 	}
 	if err := tags.Set(table); err != nil {
 		return nil, err

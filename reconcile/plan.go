@@ -116,12 +116,23 @@ const SlotNew = "<new>"
 // Action is one change to one target, with the steps that make it and the steps that
 // undo a failure halfway (so the previous container keeps serving).
 type Action struct {
-	Kind     Kind
-	Target   string // service:rasa-production, network:demo_default, volume:demo_db
-	Service  string // for container actions
-	Reason   string
-	Steps    []Step
-	Rollback []Step
+	Kind    Kind
+	Target  string // service:rasa-production, network:demo_default, volume:demo_db
+	Service string // for container actions
+	Reason  string
+	// Before and After describe the change for the audit log: config hashes of the old
+	// and new container, or states.
+	Before, After string
+	Steps         []Step
+	Rollback      []Step
+}
+
+// shortHash abbreviates a config hash for humans.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // Plan is the ordered list of actions that makes observed match desired.
@@ -229,6 +240,7 @@ func planService(project, name string, svc DesiredService, containers []Containe
 	case current == nil:
 		// A container removed by hand and one never created look alike: both are missing.
 		actions = append(actions, Action{Kind: KindCreate, Target: target, Service: name, Reason: ReasonMissing,
+			Before: "(no container)", After: "config " + shortHash(svc.Hash),
 			Steps: create, Rollback: []Step{{Op: OpRemove, Container: SlotNew}}})
 	case current.ConfigHash != svc.Hash:
 		actions = append(actions, replaceAction(project, name, svc, *current))
@@ -247,7 +259,8 @@ func planService(project, name string, svc DesiredService, containers []Containe
 			a.Reason = fmt.Sprintf(ReasonExited, state)
 			return append(actions, a), true
 		}
-		actions = append(actions, Action{Kind: KindStart, Target: target, Service: name, Reason: fmt.Sprintf(ReasonExited, state), Steps: steps})
+		actions = append(actions, Action{Kind: KindStart, Target: target, Service: name, Reason: fmt.Sprintf(ReasonExited, state),
+			Before: state, After: "running", Steps: steps})
 	}
 	return actions, len(actions) > 0
 }
@@ -257,7 +270,8 @@ func planService(project, name string, svc DesiredService, containers []Containe
 // alias) and the old one is removed once the new one is healthy; with host ports the
 // old one must stop first, and is started again if the new one fails.
 func replaceAction(project, name string, svc DesiredService, old Container) Action {
-	a := Action{Kind: KindRecreate, Target: "service:" + name, Service: name, Reason: ReasonHashChanged}
+	a := Action{Kind: KindRecreate, Target: "service:" + name, Service: name, Reason: ReasonHashChanged,
+		Before: "config " + shortHash(old.ConfigHash), After: "config " + shortHash(svc.Hash)}
 	next := nextName(project, name)
 	final := ContainerName(project, name)
 	if len(svc.Config.Ports) == 0 {
@@ -286,6 +300,7 @@ func replaceAction(project, name string, svc DesiredService, old Container) Acti
 
 func removeAction(service string, c Container, reason string) Action {
 	return Action{Kind: KindRemove, Target: "service:" + service, Service: service, Reason: reason,
+		Before: "config " + shortHash(c.ConfigHash), After: "(no container)",
 		Steps: []Step{{Op: OpStop, Container: c.ID}, {Op: OpRemove, Container: c.ID, Name: c.Name}}}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
+	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 // convergeFlags are shared by plan and apply.
@@ -36,6 +37,8 @@ func (f *convergeFlags) register(cmd *cobra.Command) {
 // hostRender is a declaration rendered exactly as the host will run it, with the
 // fingerprint of its inputs.
 type hostRender struct {
+	decl        *compose.Declaration
+	opts        compose.RenderOptions
 	rendered    *compose.Rendered
 	fingerprint string
 	// converged is where the snapshot of the last full apply of DIR is kept.
@@ -93,6 +96,7 @@ func (f *convergeFlags) renderForHost(ctx context.Context, dir string) (hostRend
 		return h, err
 	}
 	opts.GeneratedDir = filepath.Join(opts.GeneratedDir, d.Project)
+	h.decl, h.opts = d, opts
 	h.rendered, err = compose.Render(ctx, d, opts)
 	return h, err
 }
@@ -194,26 +198,53 @@ unless another rasa-gitops (serve, daemon) already does.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags.modelTokenFile = models.modelTokenFile
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			if err := checkDir(args[0]); err != nil {
+				return err
+			}
+			st, err := openState(ctx, flags.stateDir, func(msg string) { fmt.Fprintln(out, msg) })
+			if err != nil {
+				return err
+			}
+			defer st.Close()
 			engine, err := reconcile.NewClient()
 			if err != nil {
 				return fmt.Errorf("connect to the Docker Engine: %w", err)
 			}
 			defer engine.Close()
-			out := cmd.OutOrStdout()
-			if flags.stillConverged(cmd.Context(), engine, args[0]) {
+			if flags.stillConverged(ctx, engine, args[0]) {
 				fmt.Fprintln(out, "nothing to do: the host runs", args[0])
 				return nil
 			}
-			h, err := flags.renderForHost(cmd.Context(), args[0])
+			h, err := flags.renderForHost(ctx, args[0])
 			if err != nil {
+				var problems compose.Problems
+				if errors.As(err, &problems) {
+					// The refusal is audited; the last applied state keeps running.
+					_ = st.Record(ctx, state.Entry{Revision: revision, Author: localAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
+				}
 				return err
 			}
 			os.Remove(h.converged) // until this run has fully succeeded
-			run, err := reconcile.Converge(cmd.Context(), engine, h.rendered, revision, flags.runOptions(out, false))
+			rev := revision
+			if rev == "" {
+				rev = "local@sha256:" + h.fingerprint[:12]
+			}
+			rec := newRecorder(st, h.decl, h.rendered, h.opts, rev)
+			opts := flags.runOptions(out, false)
+			opts.BeforeApply = func(p reconcile.Plan) error { return rec.begin(ctx, p) }
+			run, err := reconcile.Converge(ctx, engine, h.rendered, rev, opts)
 			if err != nil {
+				if rerr := rec.finish(ctx, engine, run, nil, err); rerr != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
+				}
 				return err
 			}
 			if err := run.Result.Err(); err != nil {
+				if rerr := rec.finish(ctx, engine, run, nil, nil); rerr != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
+				}
 				return errors.New("some actions failed; the previous containers keep serving where a change failed")
 			}
 			side, err := flags.hostSide()
@@ -224,10 +255,20 @@ unless another rasa-gitops (serve, daemon) already does.`,
 			if err != nil {
 				return err
 			}
-			_, err = side.convergeModels(cmd.Context(), engine, h, models, func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) })
+			statuses, modelErr := side.convergeModels(ctx, engine, h, models, func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) })
 			stop()
-			if err != nil {
-				return fmt.Errorf("models: %w", err)
+			var needsPerson *reconcile.NeedsPersonError
+			var recordErr error
+			if errors.As(modelErr, &needsPerson) {
+				recordErr = rec.finish(ctx, engine, run, statuses, modelErr)
+			} else {
+				recordErr = rec.finish(ctx, engine, run, statuses, nil)
+			}
+			if recordErr != nil {
+				return fmt.Errorf("record the run: %w", recordErr)
+			}
+			if modelErr != nil {
+				return fmt.Errorf("models: %w", modelErr)
 			}
 			// Remember the converged state so the next no-op apply needs no render.
 			if err := reconcile.SaveConverged(h.converged, reconcile.Snapshot(run.Desired, h.fingerprint)); err != nil {

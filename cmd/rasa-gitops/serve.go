@@ -18,8 +18,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
+	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 // modelFlags configure the model side of apply and serve.
@@ -157,6 +159,11 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 				return err
 			}
 			flags.modelTokenFile = models.modelTokenFile
+			st, err := openState(cmd.Context(), flags.stateDir, func(msg string) { log.Warn(msg) })
+			if err != nil {
+				return err
+			}
+			defer st.Close()
 			side, err := flags.hostSide()
 			if err != nil {
 				return err
@@ -183,12 +190,23 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 				start := time.Now()
 				h, err := flags.renderForHost(ctx, dir)
 				if err != nil {
+					var problems compose.Problems
+					if errors.As(err, &problems) {
+						_ = st.Record(ctx, state.Entry{Author: localAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
+					}
 					log.Error("declaration refused; the last applied state keeps running", zap.Error(err))
 					return
 				}
-				run, err := reconcile.Converge(ctx, engine, h.rendered, "", flags.runOptions(nil, false))
+				rev := "local@sha256:" + h.fingerprint[:12]
+				rec := newRecorder(st, h.decl, h.rendered, h.opts, rev)
+				opts := flags.runOptions(nil, false)
+				opts.BeforeApply = func(p reconcile.Plan) error { return rec.begin(ctx, p) }
+				run, err := reconcile.Converge(ctx, engine, h.rendered, rev, opts)
 				if err != nil {
-					log.Error("reconcile failed", zap.Error(err))
+					log.Error("reconcile failed", zap.String("revision", rev), zap.Error(err))
+					if rerr := rec.finish(ctx, engine, run, nil, err); rerr != nil {
+						log.Error("cannot record the run", zap.Error(rerr))
+					}
 					return
 				}
 				for _, a := range run.Result.Actions {
@@ -199,12 +217,23 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 						log.Info("action", fields...)
 					}
 				}
-				statuses, err := side.convergeModels(ctx, engine, h, models, nil)
-				for _, st := range statuses {
-					log.Info("environment", zap.String("environment", st.Environment), zap.String("model", st.Model), zap.String("serves", st.Served), zap.Bool("model_synced", st.Synced), zap.Bool("retagged", st.Retagged))
+				var statuses []reconcile.ModelStatus
+				if run.Result.Err() == nil {
+					statuses, err = side.convergeModels(ctx, engine, h, models, nil)
+					for _, ms := range statuses {
+						log.Info("environment", zap.String("revision", rev), zap.String("environment", ms.Environment), zap.String("model", ms.Model), zap.String("serves", ms.Served), zap.Bool("model_synced", ms.Synced), zap.Bool("retagged", ms.Retagged))
+					}
+					if err != nil {
+						log.Warn("models not converged", zap.Error(err))
+					}
 				}
-				if err != nil {
-					log.Warn("models not converged", zap.Error(err))
+				var needsPerson *reconcile.NeedsPersonError
+				var runErr error
+				if errors.As(err, &needsPerson) {
+					runErr = err
+				}
+				if rerr := rec.finish(ctx, engine, run, statuses, runErr); rerr != nil {
+					log.Error("cannot record the run", zap.Error(rerr))
 				}
 				if run.Result.Err() == nil {
 					applied.Store(true)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/user"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/reconcile"
+	"github.com/rasa-gitops/rasa-gitops/state"
+)
+
+// localAuthor names who ran a directory apply, for the audit log (Git commits carry
+// their own author in the daemon).
+func localAuthor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "local:" + u.Username
+	}
+	return "local"
+}
+
+// openState opens the state database for writing and closes any apply a killed
+// process left unfinished, reporting it.
+func openState(ctx context.Context, dir string, report func(string)) (*state.Store, error) {
+	st, err := state.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	open, err := st.Unfinished(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	for _, in := range open {
+		report(fmt.Sprintf("the apply of %s started %s was interrupted; converging from the observed state", in.Revision, in.StartedAt.Format(time.RFC3339)))
+		if err := st.Interrupted(ctx, in); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// recorder journals one run and records its outcome: intent before the first Engine
+// call, then audit rows and status transitions in one transaction.
+type recorder struct {
+	st       *state.Store
+	r        *compose.Rendered
+	revision string
+	author   string
+	intent   int64
+}
+
+func newRecorder(st *state.Store, d *compose.Declaration, r *compose.Rendered, opts compose.RenderOptions, revision string) *recorder {
+	st.Masker().Add(opts.ModelToken, opts.DefaultToken)
+	st.Masker().Add(d.SecretValues()...)
+	return &recorder{st: st, r: r, revision: revision, author: localAuthor()}
+}
+
+// begin writes the intent of a non-empty plan; an error means the apply must not start.
+func (rec *recorder) begin(ctx context.Context, plan reconcile.Plan) error {
+	if plan.Empty() {
+		return nil
+	}
+	id, err := rec.st.Begin(ctx, rec.r.Project.Name, rec.revision, plan.String())
+	rec.intent = id
+	return err
+}
+
+// finish records what the run did for every environment.
+func (rec *recorder) finish(ctx context.Context, engine reconcile.Engine, run reconcile.Run, models []reconcile.ModelStatus, runErr error) error {
+	now := time.Now()
+	var entries []state.Entry
+	entry := func(env, action, before, after, outcome string, err error) {
+		e := state.Entry{Time: now, Revision: rec.revision, Author: rec.author, Environment: env, Action: action, Before: before, After: after, Outcome: outcome}
+		if err != nil {
+			e.Error = err.Error()
+		}
+		entries = append(entries, e)
+	}
+	envOf := map[string]string{}
+	for _, env := range rec.r.Environments {
+		envOf[env.Service] = env.Name
+	}
+	if !run.Plan.Empty() {
+		entry("", "plan", "", fmt.Sprintf("%d actions", len(run.Plan.Actions)), "decided", nil)
+	}
+	failed := map[string]error{}
+	for _, a := range run.Result.Actions {
+		entry(envOf[a.Action.Service], string(a.Action.Kind)+" "+a.Action.Target, a.Action.Before, a.Action.After, string(a.Outcome), a.Err)
+		if a.Outcome != reconcile.OutcomeDone && a.Action.Service != "" {
+			failed[a.Action.Service] = a.Err
+		}
+	}
+	modelOf := map[string]reconcile.ModelStatus{}
+	for _, m := range models {
+		modelOf[m.Environment] = m
+		if m.Retagged && (m.Previous != m.Model || m.Err != nil || !m.Synced) {
+			outcome := "model-synced"
+			if !m.Synced {
+				outcome = "not model-synced"
+			}
+			entry(m.Environment, "retag model", orNone(m.Previous), orNone(m.Model), outcome, m.Err)
+		}
+	}
+	if runErr != nil {
+		entry("", "apply", "", "", "failed", runErr)
+	}
+	observed, _ := reconcile.Observe(ctx, engine, rec.r.Project.Name)
+	var statuses []state.EnvStatus
+	for _, env := range rec.r.Environments {
+		prev, err := rec.st.Status(ctx, env.Name)
+		if err != nil {
+			return err
+		}
+		prev.Project = rec.r.Project.Name
+		o := state.Outcome{Revision: rec.revision, DesiredModel: env.Model, DesiredDigest: env.SHA256}
+		for _, c := range observed.Containers[env.Service] {
+			if c.Name == reconcile.ContainerName(rec.r.Project.Name, env.Service) && c.State == "running" {
+				o.Running = true
+			}
+		}
+		if err, ok := failed[env.Service]; ok {
+			o.Failed = true
+			if err != nil {
+				o.Err = err.Error()
+			}
+		}
+		if runErr != nil && !o.Failed {
+			o.Failed, o.Err = true, runErr.Error()
+		}
+		if m, ok := modelOf[env.Name]; ok {
+			o.ModelSynced, o.ObservedModel = m.Synced, m.Served
+			if m.Err != nil && o.Err == "" {
+				o.Err = m.Err.Error()
+			}
+		}
+		statuses = append(statuses, state.Next(prev, o, now))
+	}
+	if err := rec.st.Commit(ctx, statuses, entries); err != nil {
+		return err
+	}
+	if rec.intent != 0 {
+		outcome := "done"
+		if runErr != nil || run.Result.Err() != nil {
+			outcome = "failed"
+		}
+		return rec.st.Finish(ctx, rec.intent, outcome)
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+

@@ -1,0 +1,272 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+func TestNext(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	earlier := now.Add(-time.Hour)
+	synced := EnvStatus{Name: "production", LastAttempted: "r1", LastApplied: "r1", Sync: Synced, Health: Healthy, DesiredModel: "a", DesiredDigest: "da", ObservedModel: "a.tar.gz", Since: earlier}
+	tests := []struct {
+		name         string
+		prev         EnvStatus
+		o            Outcome
+		sync         Sync
+		health       Health
+		attempted    string
+		applied      string
+		sinceChanged bool
+	}{
+		{"first apply synced", EnvStatus{Name: "production"}, Outcome{Revision: "r1", Running: true, ModelSynced: true, DesiredModel: "a"}, Synced, Healthy, "r1", "r1", true},
+		{"same state again", synced, Outcome{Revision: "r1", Running: true, ModelSynced: true, DesiredModel: "a", DesiredDigest: "da", ObservedModel: "a.tar.gz"}, Synced, Healthy, "r1", "r1", false},
+		{"new revision, model loading", synced, Outcome{Revision: "r2", Running: true, DesiredModel: "b"}, OutOfSync, Progressing, "r2", "r2", true},
+		{"model failed to load", synced, Outcome{Revision: "r2", Running: true, DesiredModel: "b", Err: "load failed"}, OutOfSync, Degraded, "r2", "r2", true},
+		{"container change failed, old serves", synced, Outcome{Revision: "r2", Failed: true, Running: true, Err: "exited"}, Failed, Degraded, "r2", "r1", true},
+		{"container change failed, nothing serves", synced, Outcome{Revision: "r2", Failed: true, Err: "exited"}, Failed, Missing, "r2", "r1", true},
+		{"refused by policy", synced, Outcome{Revision: "r3", Refused: true, Running: true, ModelSynced: true}, Refused, Healthy, "r3", "r1", true},
+		{"held by change window", synced, Outcome{Revision: "r3", Held: true, Running: true, ModelSynced: true}, Pending, Healthy, "r1", "r1", true},
+		{"container gone", synced, Outcome{Revision: "r1", ModelSynced: true}, Synced, Missing, "r1", "r1", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Next(tt.prev, tt.o, now)
+			if got.Sync != tt.sync || got.Health != tt.health || got.LastAttempted != tt.attempted || got.LastApplied != tt.applied {
+				t.Errorf("got %s/%s attempted %q applied %q; want %s/%s %q %q", got.Sync, got.Health, got.LastAttempted, got.LastApplied, tt.sync, tt.health, tt.attempted, tt.applied)
+			}
+			if (got.Since == now) != tt.sinceChanged {
+				t.Errorf("since = %v, changed should be %v", got.Since, tt.sinceChanged)
+			}
+			if got.LastError != tt.o.Err {
+				t.Errorf("last error %q", got.LastError)
+			}
+		})
+	}
+}
+
+func entries(n int) []Entry {
+	var out []Entry
+	for i := 0; i < n; i++ {
+		out = append(out, Entry{Time: time.Date(2026, 11, 26, 12, 0, i, 0, time.UTC), Revision: fmt.Sprintf("main@sha1:%040d", i), Environment: "production", Action: "recreate service:rasa-production", Before: "h1", After: "h2", Outcome: "done"})
+	}
+	return out
+}
+
+func TestAuditChainDetectsEveryEdit(t *testing.T) {
+	tamper := map[string]struct {
+		sql     string
+		brokeAt int64
+	}{
+		"edit a row":           {"UPDATE audit SET outcome = 'failed' WHERE id = 3", 3},
+		"edit a time":          {"UPDATE audit SET time = '2026-11-26T13:00:00Z' WHERE id = 2", 2},
+		"delete a row":         {"DELETE FROM audit WHERE id = 3", 4},
+		"delete the first row": {"DELETE FROM audit WHERE id = 1", 2},
+		"reorder two rows":     {"UPDATE audit SET id = CASE id WHEN 2 THEN 102 WHEN 3 THEN 2 END WHERE id IN (2,3); UPDATE audit SET id = 3 WHERE id = 102", 2},
+		"insert a row":         {"INSERT INTO audit (id, time, revision, author, signer, environment, action, before, after, outcome, error, prev_hash, hash) SELECT 100, time, revision, author, signer, environment, action, before, after, outcome, error, prev_hash, hash FROM audit WHERE id = 2", 100},
+	}
+	for name, tc := range tamper {
+		t.Run(name, func(t *testing.T) {
+			s, _ := openTest(t)
+			ctx := context.Background()
+			if err := s.Record(ctx, entries(5)...); err != nil {
+				t.Fatal(err)
+			}
+			if n, broken, err := s.Verify(ctx); err != nil || broken != nil || n != 5 {
+				t.Fatalf("untouched log: %d rows, %v, %v", n, broken, err)
+			}
+			if _, err := s.db.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			_, broken, err := s.Verify(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if broken == nil || broken.ID != tc.brokeAt {
+				t.Errorf("verify after %q: %v, want row %d", name, broken, tc.brokeAt)
+			}
+		})
+	}
+}
+
+func TestAuditMasksSecrets(t *testing.T) {
+	s, _ := openTest(t)
+	s.Masker().Add("hunter2-token", "abc") // too short to mask
+	ctx := context.Background()
+	err := s.Record(ctx, Entry{Environment: "production", Action: "nudge", Error: "PUT /model?token=hunter2-token failed", Before: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Export(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), "token=********") || !strings.Contains(buf.String(), `"before":"abc"`) {
+		t.Errorf("export: %s", buf.String())
+	}
+	if _, broken, _ := s.Verify(ctx); broken != nil {
+		t.Errorf("masked rows do not verify: %v", broken)
+	}
+}
+
+func TestHistoryFilters(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	es := entries(4)
+	es[1].Environment = "worker"
+	s.Record(ctx, es...)
+	rows, _ := s.History(ctx, Filter{Environment: "production"})
+	if len(rows) != 3 || rows[0].ID != 4 {
+		t.Errorf("env filter: %d rows, newest %d", len(rows), rows[0].ID)
+	}
+	rows, _ = s.History(ctx, Filter{Since: es[2].Time})
+	if len(rows) != 2 {
+		t.Errorf("since filter: %d rows", len(rows))
+	}
+	rows, _ = s.History(ctx, Filter{Limit: 1})
+	if len(rows) != 1 || rows[0].ID != 4 {
+		t.Errorf("limit: %+v", rows)
+	}
+}
+
+func TestStatusCommitAndForget(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	st := Next(EnvStatus{Name: "production", Project: "p"}, Outcome{Revision: "r1", Running: true, ModelSynced: true}, now)
+	w := Next(EnvStatus{Name: "worker", Project: "p"}, Outcome{Revision: "r1", Running: true, ModelSynced: true}, now)
+	if err := s.Commit(ctx, []EnvStatus{st, w}, []Entry{{Action: "apply", Outcome: "done"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Statuses(ctx)
+	if len(got) != 2 || got[0].Name != "production" || got[0].Sync != Synced || !got[0].Since.Equal(now.UTC().Truncate(0)) && got[0].Since.Sub(now).Abs() > time.Millisecond {
+		t.Errorf("statuses %+v", got)
+	}
+	s.Forget(ctx, "p", map[string]bool{"production": true})
+	if got, _ := s.Statuses(ctx); len(got) != 1 {
+		t.Errorf("after forget: %+v", got)
+	}
+}
+
+func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
+	ctx := context.Background()
+	t.Run("not sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, FileName), []byte("hello, this is not a database at all"), 0o600)
+		_, err := Open(ctx, dir)
+		if err == nil || !strings.Contains(err.Error(), "is not an SQLite database") || !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
+			t.Fatalf("err = %v", err)
+		}
+		if data, _ := os.ReadFile(filepath.Join(dir, FileName)); !strings.HasPrefix(string(data), "hello") {
+			t.Error("the file was changed")
+		}
+	})
+	t.Run("newer schema", func(t *testing.T) {
+		s, dir := openTest(t)
+		s.db.Exec("PRAGMA user_version = 99")
+		s.Close()
+		_, err := Open(ctx, dir)
+		if err == nil || !strings.Contains(err.Error(), "schema v99, newer than this build") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("fails integrity check", func(t *testing.T) {
+		s, dir := openTest(t)
+		s.Record(ctx, entries(200)...)
+		s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		s.Close()
+		path := filepath.Join(dir, FileName)
+		data, _ := os.ReadFile(path)
+		// Scribble over the second page onwards (leave the header intact).
+		for i := 4096 + 100; i < len(data) && i < 4096*3; i++ {
+			data[i] = 0xA5
+		}
+		os.WriteFile(path, data, 0o600)
+		_, err := Open(ctx, dir)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("a corrupted file was accepted: %v", err)
+		}
+	})
+	t.Run("in use", func(t *testing.T) {
+		_, dir := openTest(t)
+		_, err := Open(ctx, dir)
+		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+			t.Fatalf("err = %v", err)
+		}
+		// Readers are welcome beside the writer.
+		r, err := OpenReader(ctx, dir)
+		if err != nil {
+			t.Fatalf("reader beside a writer: %v", err)
+		}
+		r.Close()
+	})
+}
+
+func TestBeginFailsOnAFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount a tiny tmpfs in CI: %v", err)
+		}
+		t.Skipf("cannot mount a tiny tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	ctx := context.Background()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Fill the disk.
+	filler, _ := os.Create(filepath.Join(dir, "filler"))
+	filler.Write(bytes.Repeat([]byte("x"), 1<<20))
+	filler.Close()
+	_, err = s.Begin(ctx, "p", "r1", strings.Repeat("plan line\n", 20000))
+	if err == nil || !strings.Contains(err.Error(), "nothing was changed on the Engine") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestJournal(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	done, _ := s.Begin(ctx, "p", "r1", "plan")
+	s.Finish(ctx, done, "done")
+	killed, _ := s.Begin(ctx, "p", "r2", "plan 2")
+	open, err := s.Unfinished(ctx)
+	if err != nil || len(open) != 1 || open[0].ID != killed || open[0].Revision != "r2" {
+		t.Fatalf("unfinished = %+v, %v", open, err)
+	}
+	if err := s.Interrupted(ctx, open[0]); err != nil {
+		t.Fatal(err)
+	}
+	if open, _ := s.Unfinished(ctx); len(open) != 0 {
+		t.Errorf("still unfinished: %+v", open)
+	}
+	rows, _ := s.History(ctx, Filter{})
+	if len(rows) != 1 || rows[0].Outcome != "interrupted" || rows[0].Revision != "r2" {
+		t.Errorf("audit: %+v", rows)
+	}
+}
+
+var _ = sql.ErrNoRows
