@@ -157,4 +157,3 @@ func orNone(s string) string {
 	}
 	return s
 }
-
