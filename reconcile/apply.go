@@ -146,11 +146,11 @@ func (x *executor) run(ctx context.Context, a Action) ActionResult {
 			return x.fail(a, newID, start, fmt.Errorf("interrupted before %s: %w", step.Op, err))
 		}
 		id, err := x.step(ctx, a, step, newID)
+		if id != "" {
+			newID = id // a container created before a later error must still be rolled back
+		}
 		if err != nil {
 			return x.fail(a, newID, start, err)
-		}
-		if id != "" {
-			newID = id
 		}
 	}
 	return ActionResult{Action: a, Outcome: OutcomeDone, Duration: time.Since(start)}
@@ -237,6 +237,23 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 		return "", err
 	}
 	resp, err := x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, nil, name)
+	// The name may be taken: by a container of ours that the Engine was still creating
+	// when an earlier run lost its answer (an Engine restart mid-create), or by someone
+	// else's. Ours is removed and the create retried; someone else's is never touched.
+	for attempt := 0; err != nil && cerrdefs.IsConflict(err) && attempt < 20; attempt++ {
+		rmErr := x.removeOwn(ctx, name)
+		if rmErr != nil && !cerrdefs.IsNotFound(rmErr) {
+			return "", fmt.Errorf("create %s: %w", name, rmErr)
+		}
+		if rmErr != nil { // still being created: give the Engine a moment
+			select {
+			case <-ctx.Done():
+				return "", fmt.Errorf("create %s: %w", name, ctx.Err())
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		resp, err = x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, nil, name)
+	}
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", name, err)
 	}
@@ -246,6 +263,22 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 		}
 	}
 	return resp.ID, nil
+}
+
+// removeOwn removes the container called name if it is a managed container of this
+// project, and refuses otherwise.
+func (x *executor) removeOwn(ctx context.Context, name string) error {
+	info, err := x.engine.ContainerInspect(ctx, name)
+	if err != nil {
+		return err
+	}
+	if info.Config == nil || info.Config.Labels[compose.LabelManaged] != "true" || info.Config.Labels[compose.LabelProject] != x.desired.Project.Name {
+		return fmt.Errorf("the name is taken by container %s, which rasa-gitops does not manage: remove or rename it", short(info.ID))
+	}
+	if err := x.engine.ContainerRemove(ctx, info.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 func (x *executor) createNetwork(ctx context.Context, name string) error {
