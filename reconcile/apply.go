@@ -141,15 +141,24 @@ func (x *executor) dependsOnFailed(service string, failed map[string]bool) bool 
 func (x *executor) run(ctx context.Context, a Action) ActionResult {
 	start := time.Now()
 	newID := ""
-	for _, step := range a.Steps {
-		if err := ctx.Err(); err != nil {
+	for i, step := range a.Steps {
+		past := a.NoReturn > 0 && i >= a.NoReturn
+		stepCtx := ctx
+		if past {
+			// The old container is gone: finish even if the run is being cancelled.
+			stepCtx = context.WithoutCancel(ctx)
+		} else if err := ctx.Err(); err != nil {
 			return x.fail(a, newID, start, fmt.Errorf("interrupted before %s: %w", step.Op, err))
 		}
-		id, err := x.step(ctx, a, step, newID)
+		id, err := x.step(stepCtx, a, step, newID)
 		if id != "" {
 			newID = id // a container created before a later error must still be rolled back
 		}
 		if err != nil {
+			if past {
+				return ActionResult{Action: a, Outcome: OutcomeFailed, Duration: time.Since(start),
+					Err: fmt.Errorf("%w (the new container serves; the next run finishes the replace)", err)}
+			}
 			return x.fail(a, newID, start, err)
 		}
 	}
@@ -168,7 +177,7 @@ func (x *executor) fail(a Action, newID string, start time.Time, err error) Acti
 			if step.Container == SlotNew && newID == "" {
 				continue // nothing was created
 			}
-			if _, rbErr := x.step(ctx, a, step, newID); rbErr != nil && !cerrdefs.IsNotFound(rbErr) {
+			if _, rbErr := x.step(ctx, a, step, newID); rbErr != nil && !(step.Op == OpRemove && cerrdefs.IsNotFound(rbErr)) {
 				rbErrs = append(rbErrs, rbErr)
 			}
 		}
@@ -349,6 +358,8 @@ func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredServic
 		}
 		switch {
 		case st == nil:
+		case st.Status == container.StateExited && st.ExitCode == 0 && svc.Config.Restart == "no" && svc.HealthPort == 0:
+			return nil // a one-shot job that finished
 		case st.Status == container.StateExited || st.Status == container.StateDead:
 			return fmt.Errorf("container exited with code %d", st.ExitCode)
 		case info.RestartCount > restarts:

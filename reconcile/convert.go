@@ -57,6 +57,7 @@ func Unsupported(s types.ServiceConfig) []string {
 	add(s.Scale != nil && *s.Scale != 1, "scale (one container per service)")
 	add(s.Deploy != nil && s.Deploy.Replicas != nil && *s.Deploy.Replicas != 1, "deploy.replicas (one container per service)")
 	add(s.UseAPISocket, "use_api_socket")
+	add(s.ContainerName != "", "container_name (containers are named <project>-<service>-1, as Compose names them)")
 	for _, v := range s.Volumes {
 		add(v.Type == types.VolumeTypeImage || v.Type == types.VolumeTypeNamedPipe || v.Type == types.VolumeTypeCluster, "volumes of type "+v.Type)
 	}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
@@ -41,6 +42,7 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 		obs.Containers[service] = append(obs.Containers[service], Container{
 			ID: c.ID, Name: name, Service: service, Number: c.Labels[compose.LabelContainerNumber],
 			State: string(c.State), ConfigHash: c.Labels[compose.LabelConfigHash], Revision: c.Labels[compose.LabelRevision],
+			ExitCode: exitCode(c.Status),
 		})
 	}
 	networks, err := engine.NetworkList(ctx, network.ListOptions{Filters: projectFilter(project)})
@@ -58,4 +60,18 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 		obs.Volumes[v.Name] = Resource{ID: v.Name, Name: v.Name}
 	}
 	return obs, nil
+}
+
+// exitCode reads the code from a container list status such as "Exited (2) 5 minutes ago".
+func exitCode(status string) int {
+	_, rest, ok := strings.Cut(status, "Exited (")
+	if !ok {
+		return 0
+	}
+	code, _, _ := strings.Cut(rest, ")")
+	n, err := strconv.Atoi(code)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -46,6 +46,7 @@ type Container struct {
 	State      string // created, running, paused, restarting, removing, exited, dead
 	ConfigHash string
 	Revision   string
+	ExitCode   int // of an exited container
 }
 
 // Resource is an observed network or volume.
@@ -70,6 +71,7 @@ const (
 	KindRecreate      Kind = "recreate"
 	KindStart         Kind = "start"
 	KindRemove        Kind = "remove"
+	KindRename        Kind = "rename"
 )
 
 // Reasons, in words, as Plan.String prints them.
@@ -80,6 +82,7 @@ const (
 	ReasonPrune       = "not declared any more (prune)"
 	ReasonDuplicate   = "duplicate container %s"
 	ReasonInterrupted = "left over from an interrupted replace"
+	ReasonAdopt       = "finish an interrupted replace"
 )
 
 // Op is one Engine call (or a health wait) of an action.
@@ -125,6 +128,11 @@ type Action struct {
 	Before, After string
 	Steps         []Step
 	Rollback      []Step
+	// NoReturn, when positive, is the number of steps after which the action is past
+	// its point of no return (the old container is gone): the rest runs to the end
+	// even if the run is cancelled, and a failure there is not rolled back — the new
+	// container keeps serving and the next run finishes the job.
+	NoReturn int
 }
 
 // shortHash abbreviates a config hash for humans.
@@ -191,12 +199,8 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 				Steps: []Step{{Op: OpCreateVolume, Name: v.Name}}})
 		}
 	}
-	for _, name := range dependencyOrder(desired.Project) {
-		svc := desired.Services[name]
-		if a, ok := planService(desired.Project.Name, name, svc, observed.Containers[name]); ok {
-			p.Actions = append(p.Actions, a...)
-		}
-	}
+	// Services no longer declared go first: they may hold a host port or a name a
+	// new service needs (as Compose removes orphans before it creates).
 	if opts.Prune {
 		for _, name := range sortedKeys(observed.Containers) {
 			if _, declared := desired.Services[name]; declared {
@@ -205,6 +209,12 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 			for _, c := range sortedContainers(observed.Containers[name]) {
 				p.Actions = append(p.Actions, removeAction(name, c, ReasonPrune))
 			}
+		}
+	}
+	for _, name := range dependencyOrder(desired.Project) {
+		svc := desired.Services[name]
+		if a, ok := planService(desired.Project.Name, name, svc, observed.Containers[name]); ok {
+			p.Actions = append(p.Actions, a...)
 		}
 	}
 	return p
@@ -226,6 +236,21 @@ func planService(project, name string, svc DesiredService, containers []Containe
 		}
 	}
 	var actions []Action
+	next := nextName(project, name)
+	if current == nil {
+		// A replacement that was healthy when its old container was removed, but not
+		// yet renamed (the run died, or the rename failed): it serves; keep it.
+		for i, c := range extras {
+			if c.Name == next && c.ConfigHash == svc.Hash && c.State == "running" {
+				adopted := c
+				current = &adopted
+				extras = append(extras[:i:i], extras[i+1:]...)
+				actions = append(actions, Action{Kind: KindRename, Target: target, Service: name, Reason: ReasonAdopt,
+					Before: c.Name, After: final, Steps: []Step{{Op: OpRename, Container: c.ID, Name: final}}})
+				break
+			}
+		}
+	}
 	for _, c := range extras {
 		reason := fmt.Sprintf(ReasonDuplicate, c.Name)
 		if c.Name == nextName(project, name) {
@@ -236,6 +261,9 @@ func planService(project, name string, svc DesiredService, containers []Containe
 		actions = append(actions, removeAction(name, c, reason))
 	}
 	create := []Step{{Op: OpCreate, Container: SlotNew, Name: final}, {Op: OpStart, Container: SlotNew}, {Op: OpWaitHealthy, Container: SlotNew}}
+	// Only an explicit restart: "no" marks a one-shot job; a service without a policy is
+	// long-running, and healed when stopped by hand.
+	oneShot := svc.Config.Restart == "no"
 	switch {
 	case current == nil:
 		// A container removed by hand and one never created look alike: both are missing.
@@ -244,6 +272,8 @@ func planService(project, name string, svc DesiredService, containers []Containe
 			Steps: create, Rollback: []Step{{Op: OpRemove, Container: SlotNew}}})
 	case current.ConfigHash != svc.Hash:
 		actions = append(actions, replaceAction(project, name, svc, *current))
+	case current.State == "exited" && current.ExitCode == 0 && oneShot:
+		// A one-shot job (restart: no) that finished successfully is done, not down.
 	case current.State != "running":
 		state := current.State
 		if state == "" {
@@ -274,7 +304,9 @@ func replaceAction(project, name string, svc DesiredService, old Container) Acti
 		Before: "config " + shortHash(old.ConfigHash), After: "config " + shortHash(svc.Hash)}
 	next := nextName(project, name)
 	final := ContainerName(project, name)
-	if len(svc.Config.Ports) == 0 {
+	// Either way, a failure before the old container is removed brings it back.
+	a.Rollback = []Step{{Op: OpRemove, Container: SlotNew}, {Op: OpStart, Container: old.ID}, {Op: OpWaitHealthy, Container: old.ID}}
+	if SideBySide(svc.Config) {
 		a.Steps = []Step{
 			{Op: OpCreate, Container: SlotNew, Name: next},
 			{Op: OpStart, Container: SlotNew},
@@ -283,7 +315,7 @@ func replaceAction(project, name string, svc DesiredService, old Container) Acti
 			{Op: OpRemove, Container: old.ID},
 			{Op: OpRename, Container: SlotNew, Name: final},
 		}
-		a.Rollback = []Step{{Op: OpRemove, Container: SlotNew}}
+		a.NoReturn = 5
 		return a
 	}
 	a.Steps = []Step{
@@ -294,8 +326,29 @@ func replaceAction(project, name string, svc DesiredService, old Container) Acti
 		{Op: OpRemove, Container: old.ID},
 		{Op: OpRename, Container: SlotNew, Name: final},
 	}
-	a.Rollback = []Step{{Op: OpRemove, Container: SlotNew}, {Op: OpStart, Container: old.ID}, {Op: OpWaitHealthy, Container: old.ID}}
+	a.NoReturn = 5
 	return a
+}
+
+// SideBySide says whether a service's replacement may run beside the old container
+// (no downtime): only when two copies cannot conflict — no host ports, no writable
+// volume or bind mount (two databases on one data directory corrupt it), no fixed IP.
+// Otherwise the old container stops first and is started again if the new one fails.
+func SideBySide(s types.ServiceConfig) bool {
+	if len(s.Ports) > 0 || s.NetworkMode != "" {
+		return false
+	}
+	for _, v := range s.Volumes {
+		if (v.Type == types.VolumeTypeVolume || v.Type == types.VolumeTypeBind) && !v.ReadOnly {
+			return false
+		}
+	}
+	for _, n := range s.Networks {
+		if n != nil && (n.Ipv4Address != "" || n.Ipv6Address != "") {
+			return false
+		}
+	}
+	return true
 }
 
 func removeAction(service string, c Container, reason string) Action {

@@ -89,6 +89,21 @@ func TestPlan(t *testing.T) {
 		{"prune", desiredOf(svc("db", "h-db")), infra(append(base, running("rasa-old", "x", "exited"))...), Options{Prune: true}},
 		{"prune-off", desiredOf(svc("db", "h-db")), infra(base...), Options{Prune: false}},
 		{"interrupted-replace", desiredOf(svc("rasa-production", "h1"), svc("db", "h-db")), infra(append(base, running("rasa-production", "h1", "running", ContainerName(project, "rasa-production")+"-next"))...), Options{Prune: true}},
+		{"adopt-healthy-replacement", desiredOf(svc("rasa-production", "h2"), svc("db", "h-db")), infra(running("db", "h-db", "running"), running("rasa-production", "h2", "running", ContainerName(project, "rasa-production")+"-next")), Options{Prune: true}},
+		{"one-shot-job-done", desiredOf(svc("migrate", "h-m", func(s *types.ServiceConfig) { s.Restart = "no" })), infra(func() container.Summary {
+			c := running("migrate", "h-m", "exited")
+			c.Status = "Exited (0) 3 minutes ago"
+			return c
+		}()), Options{Prune: true}},
+		{"one-shot-job-failed", desiredOf(svc("migrate", "h-m", func(s *types.ServiceConfig) { s.Restart = "no" })), infra(func() container.Summary {
+			c := running("migrate", "h-m", "exited")
+			c.Status = "Exited (3) 3 minutes ago"
+			return c
+		}()), Options{Prune: true}},
+		{"stateful-stops-first", desiredOf(svc("db", "h-db2", func(s *types.ServiceConfig) {
+			s.Volumes = []types.ServiceVolumeConfig{{Type: types.VolumeTypeVolume, Source: "data", Target: "/var/lib/postgresql/data"}}
+		})), infra(running("db", "h-db", "running")), Options{Prune: true}},
+		{"prune-before-create", desiredOf(svc("rasa-stage", "h1", withPorts)), infra(running("rasa-staging", "h1", "running")), Options{Prune: true}},
 		{"other-projects-ignored", desiredOf(svc("db", "h-db")), infra(running("db", "h-db", "running"), func() container.Summary {
 			c := running("intruder", "x", "running")
 			c.Labels[compose.LabelProject] = "other"
