@@ -344,3 +344,16 @@ func TestSecretValuesAreTheVariablesTheRepositoryUses(t *testing.T) {
 		t.Errorf("secret values = %q", got)
 	}
 }
+
+func TestComposeErrorsMaskInterpolatedValues(t *testing.T) {
+	files := with(baseFiles(),
+		"rasa-gitops.yaml", "version: 1\nproject: demo\ncompose:\n  files: [compose/base.yml]\n",
+		"compose/base.yml", "services:\n  db:\n    image: postgres:13\n    networks: [\"${DB_PASSWORD}\"]\n")
+	_, err := Validate(context.Background(), writeRepo(t, files), LoadOptions{Env: map[string]string{"DB_PASSWORD": "hunter2secret"}})
+	if err == nil {
+		t.Fatal("an undefined network was accepted")
+	}
+	if strings.Contains(err.Error(), "hunter2secret") {
+		t.Errorf("the variable's value leaked: %v", err)
+	}
+}

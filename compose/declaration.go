@@ -148,6 +148,15 @@ var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// CheckModelName says whether a model name (the file name without .tar.gz) can be a
+// key of models.yaml.
+func CheckModelName(name string) error {
+	if !dnsLabel.MatchString(name) {
+		return fmt.Errorf("model name %q is not a DNS label: %s; rename the file", clip(name), dnsLabelHelp)
+	}
+	return nil
+}
+
 const dnsLabelHelp = "use lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit"
 
 // maxEnvironmentName keeps the service name rasa-<name> a DNS label.

@@ -289,7 +289,7 @@ models:
 // composeProblems turns a compose-go load error into a Problem placed in the file it
 // names, at the node its path points to when the file can be parsed.
 func composeProblems(d *Declaration, err error) error {
-	msg := err.Error()
+	msg := MaskValues(err.Error(), d.SecretValues())
 	file := SettingsFile
 	if len(d.ComposeFiles) > 0 {
 		file = d.ComposeFiles[0]
@@ -426,3 +426,48 @@ func Validate(ctx context.Context, dir string, opts LoadOptions) (*Declaration, 
 
 // placeholderGeneratedDir stands in for the state directory when nothing is written.
 const placeholderGeneratedDir = "/nonexistent/rasa-gitops/generated"
+
+// MaskValues replaces every secret value (of at least 4 characters; longest first)
+// in s with Mask.
+func MaskValues(s string, secrets []string) string {
+	list := append([]string(nil), secrets...)
+	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
+	for _, v := range list {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, Mask)
+		}
+	}
+	return s
+}
+
+// ComposeYAMLMasked prints the rendered project like ComposeYAML with every secret
+// value replaced by Mask, wherever it appears (a token reused in an environment
+// variable or a health-check URL included).
+func (r *Rendered) ComposeYAMLMasked(secrets []string) ([]byte, error) {
+	out, err := r.Project.MarshalYAML()
+	if err != nil {
+		return nil, fmt.Errorf("print compose file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("print compose file: %w", err)
+	}
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			n.Value = MaskValues(n.Value, secrets)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	escapeScalars(&doc)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(4)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("print compose file: %w", err)
+	}
+	return b.Bytes(), nil
+}

@@ -26,6 +26,8 @@ type Handler struct {
 	UploadToken string
 	// Observed records what each environment reports it has loaded.
 	Observed *Observed
+	// CheckName, when set, vets an uploaded model's name (models.yaml wants a DNS label).
+	CheckName func(model string) error
 	// BytesServed counts model bytes sent (for metrics).
 	BytesServed atomic.Int64
 
@@ -165,7 +167,11 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		name := part.FileName()
-		if err := checkModelFileName(name); err != nil {
+		err = checkModelFileName(name)
+		if err == nil && h.CheckName != nil {
+			err = h.CheckName(strings.TrimSuffix(name, ".tar.gz"))
+		}
+		if err != nil {
 			part.Close()
 			failure(w, http.StatusBadRequest, "BadRequest", err.Error())
 			return

@@ -377,3 +377,19 @@ func TestGCKeepsModelsInUseAndRecentOnes(t *testing.T) {
 		t.Errorf("after GC: removed %v", removed)
 	}
 }
+
+func TestNudgeErrorsNeverCarryTokens(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What Rasa answers when it cannot reach the model server: the URL, token included.
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `{"message":"cannot GET http://models/tags/production?token=the-model-token"}`)
+	}))
+	defer srv.Close()
+	err := Nudge(t.Context(), srv.Client(), srv.URL, "the-auth-token", ModelServerConfig{URL: "http://models/tags/production", Token: "the-model-token"})
+	if err == nil {
+		t.Fatal("a 500 was taken for success")
+	}
+	if strings.Contains(err.Error(), "the-model-token") || strings.Contains(err.Error(), "the-auth-token") {
+		t.Errorf("a token leaked: %v", err)
+	}
+}

@@ -34,12 +34,13 @@ func Nudge(ctx context.Context, client *http.Client, rasaURL, authToken string, 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("nudge %s: %w", rasaURL, scrub(err, authToken))
+		return fmt.Errorf("nudge %s: %w", rasaURL, scrub(err, authToken, ms.Token))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("nudge %s: PUT /model answered %s: %s", rasaURL, resp.Status, strings.TrimSpace(strings.ReplaceAll(string(msg), authToken, "********")))
+		// Rasa's answer may quote the model server's URL with its ?token=.
+		return fmt.Errorf("nudge %s: PUT /model answered %s: %s", rasaURL, resp.Status, scrubText(strings.TrimSpace(string(msg)), authToken, ms.Token))
 	}
 	return nil
 }
@@ -76,6 +77,9 @@ func RasaStatus(ctx context.Context, client *http.Client, rasaURL, authToken str
 		return "", fmt.Errorf("status %s: %w", rasaURL, scrub(err, authToken))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusConflict {
+		return "", nil // Rasa 3 answers 409 "No agent loaded" while it serves no model
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("status %s: %s", rasaURL, resp.Status)
 	}
@@ -92,10 +96,19 @@ func RasaStatus(ctx context.Context, client *http.Client, rasaURL, authToken str
 	return st.ModelFile, nil
 }
 
-// scrub removes a token from an error's text (url.Error quotes the whole URL).
-func scrub(err error, token string) error {
-	if token == "" {
-		return err
+// scrub removes tokens from an error's text (url.Error quotes the whole URL).
+func scrub(err error, tokens ...string) error {
+	return fmt.Errorf("%s", scrubText(err.Error(), tokens...))
+}
+
+// scrubText removes tokens, plain and URL-escaped, from text.
+func scrubText(s string, tokens ...string) string {
+	for _, t := range tokens {
+		if t == "" {
+			continue
+		}
+		s = strings.ReplaceAll(s, t, "********")
+		s = strings.ReplaceAll(s, url.QueryEscape(t), "********")
 	}
-	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), url.QueryEscape(token), "********"))
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -36,6 +37,16 @@ type Tags struct {
 	lastCheck atomic.Int64
 	fileMod   time.Time
 	fileSize  int64
+	fileIno   uint64
+}
+
+// inode identifies a file version: a rename always brings a new inode, even when the
+// size and modification time are the same.
+func inode(info os.FileInfo) uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }
 
 // reloadEvery bounds how often a reader looks at the file for a change by another process.
@@ -58,6 +69,16 @@ func (t *Tags) Snapshot() *Table {
 		_ = t.reload(false) // a bad file written by another process keeps the last good table
 	}
 	return t.cur.Load()
+}
+
+// FileDigest is the sha256 of the persisted tag table ("" when there is none), so a
+// caller can tell whether another process changed it.
+func (t *Tags) FileDigest() string {
+	data, err := os.ReadFile(t.path)
+	if err != nil {
+		return ""
+	}
+	return Digest(data)
 }
 
 // Get returns the tag of one environment.
@@ -99,7 +120,7 @@ func (t *Tags) Set(table Table) error {
 		return fmt.Errorf("write tag table: %w", werr)
 	}
 	if info, err := os.Stat(t.path); err == nil {
-		t.fileMod, t.fileSize = info.ModTime(), info.Size()
+		t.fileMod, t.fileSize, t.fileIno = info.ModTime(), info.Size(), inode(info)
 	}
 	copied := table
 	t.cur.Store(&copied)
@@ -116,7 +137,7 @@ func (t *Tags) reload(strict bool) error {
 	if err != nil {
 		return fmt.Errorf("read tag table: %w", err)
 	}
-	if info.ModTime().Equal(t.fileMod) && info.Size() == t.fileSize {
+	if info.ModTime().Equal(t.fileMod) && info.Size() == t.fileSize && inode(info) == t.fileIno {
 		return nil
 	}
 	data, err := os.ReadFile(t.path)
@@ -133,7 +154,7 @@ func (t *Tags) reload(strict bool) error {
 	if table.Tags == nil {
 		table.Tags = map[string]Tag{}
 	}
-	t.fileMod, t.fileSize = info.ModTime(), info.Size()
+	t.fileMod, t.fileSize, t.fileIno = info.ModTime(), info.Size(), inode(info)
 	t.cur.Store(&table)
 	return nil
 }

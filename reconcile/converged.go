@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
 // Converged is what a fully successful apply leaves behind so that the next run on
@@ -22,6 +26,22 @@ type Converged struct {
 	Networks    map[string]string           `json:"networks"`
 	Volumes     map[string]string           `json:"volumes"`
 	Services    map[string]ConvergedService `json:"services"`
+	// Environments are checked on Rasa's GET /status: each must still serve its model.
+	Environments []ConvergedEnvironment `json:"environments"`
+	// Tags is the digest of the tag table the run left; another writer changes it.
+	Tags string `json:"tags"`
+	// AlwaysPull disables the shortcut: some image must be pulled on every run.
+	AlwaysPull bool `json:"always_pull,omitempty"`
+}
+
+// ConvergedEnvironment is how to ask one Rasa server what it serves. The file holding
+// it is written with mode 0600: it carries the server's auth token.
+type ConvergedEnvironment struct {
+	Name      string `json:"name"`
+	Service   string `json:"service"`
+	Port      int    `json:"port"`
+	Token     string `json:"token"`
+	ModelFile string `json:"model_file"` // <model>.tar.gz, empty for none
 }
 
 // ConvergedService is the part of a desired service the planner needs.
@@ -32,10 +52,18 @@ type ConvergedService struct {
 	HostPorts bool     `json:"host_ports,omitempty"`
 }
 
-// Snapshot records a desired state that was applied in full.
-func Snapshot(d Desired, fingerprint string) Converged {
+// Snapshot records a desired state that was applied in full, models included; tags is
+// the digest of the tag table it left.
+func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string) Converged {
 	c := Converged{Fingerprint: fingerprint, Project: d.Project.Name, Images: map[string]string{},
-		Networks: map[string]string{}, Volumes: map[string]string{}, Services: map[string]ConvergedService{}}
+		Networks: map[string]string{}, Volumes: map[string]string{}, Services: map[string]ConvergedService{}, Tags: tags}
+	for _, env := range r.Environments {
+		file := ""
+		if env.Model != "" {
+			file = env.Model + ".tar.gz"
+		}
+		c.Environments = append(c.Environments, ConvergedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token, ModelFile: file})
+	}
 	for key, n := range d.Project.Networks {
 		if !bool(n.External) {
 			c.Networks[key] = n.Name
@@ -47,6 +75,7 @@ func Snapshot(d Desired, fingerprint string) Converged {
 		}
 	}
 	for name, s := range d.Services {
+		c.AlwaysPull = c.AlwaysPull || s.Config.PullPolicy == "always"
 		c.Images[s.Config.Image] = s.ImageID
 		c.Services[name] = ConvergedService{Image: s.Config.Image, Hash: s.Hash, DependsOn: sortedKeys(s.Config.DependsOn), HostPorts: len(s.Config.Ports) > 0}
 	}
@@ -77,10 +106,14 @@ func (c Converged) desired() Desired {
 	return d
 }
 
-// StillConverged reports whether the host still runs the snapshot: every image
-// reference resolves to the same ID and the planner finds nothing to do. Any doubt
-// (an error, an image that moved) answers false, and the caller renders as usual.
-func StillConverged(ctx context.Context, engine Engine, c Converged, opts Options) bool {
+// StillConverged reports whether the host still runs the snapshot: the tag table is
+// the one the snapshot left, every image reference resolves to the same ID, the
+// planner finds nothing to do, and every Rasa server still serves its model. Any
+// doubt (an error, an image that moved) answers false, and the caller renders as usual.
+func StillConverged(ctx context.Context, engine Engine, c Converged, opts Options, tags string, client *http.Client) bool {
+	if c.AlwaysPull || c.Tags != tags {
+		return false
+	}
 	for ref, id := range c.Images {
 		img, err := engine.ImageInspect(ctx, ref)
 		if err != nil || img.ID != id {
@@ -88,10 +121,20 @@ func StillConverged(ctx context.Context, engine Engine, c Converged, opts Option
 		}
 	}
 	observed, err := Observe(ctx, engine, c.Project)
-	if err != nil {
+	if err != nil || !MakePlan(c.desired(), observed, opts).Empty() {
 		return false
 	}
-	return MakePlan(c.desired(), observed, opts).Empty()
+	for _, env := range c.Environments {
+		addr, err := rasaAddress(ctx, engine, c.Project, compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port})
+		if err != nil {
+			return false
+		}
+		served, err := modelserver.RasaStatus(ctx, client, addr, env.Token)
+		if err != nil || served != env.ModelFile {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadConverged reads a snapshot; a missing or unreadable one is simply absent.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
@@ -25,6 +26,10 @@ type ModelOptions struct {
 	HTTPClient *http.Client
 	// Progress, when set, is called when an environment becomes synced or gives up.
 	Progress func(ModelStatus)
+	// Observed, when this process serves the model server, holds the ETag each Rasa
+	// server sends back; a revalidation seen during the wait must name the declared
+	// digest (a model replaced under the same name is caught this way).
+	Observed *modelserver.Observed
 }
 
 // ModelStatus is what one environment serves compared with what is declared.
@@ -106,23 +111,34 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 	defer cancel()
 	addrs := map[string]string{}
 	for i := range statuses {
-		st := &statuses[i]
-		env := r.Environments[i]
-		addr, err := rasaAddress(ctx, engine, r.Project.Name, env)
+		addr, err := rasaAddress(ctx, engine, r.Project.Name, r.Environments[i])
 		if err != nil {
-			st.Err = err
+			statuses[i].Err = err
 			continue
 		}
-		addrs[env.Name] = addr
-		if !opts.Nudge || !st.Retagged {
-			continue
-		}
-		if env.Model == "" {
-			st.Err = modelserver.Unload(ctx, opts.HTTPClient, addr, env.Token)
-			continue
-		}
-		st.Err = modelserver.Nudge(ctx, opts.HTTPClient, addr, env.Token, modelServerOf(r, env))
+		addrs[statuses[i].Environment] = addr
 	}
+	// Nudge every retagged server at once: loads run in parallel within the budget.
+	waitStart := time.Now()
+	var wg sync.WaitGroup
+	for i := range statuses {
+		st := &statuses[i]
+		addr, ok := addrs[st.Environment]
+		if !opts.Nudge || !st.Retagged || !ok {
+			continue
+		}
+		env := r.Environments[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if env.Model == "" {
+				st.Err = modelserver.Unload(ctx, opts.HTTPClient, addr, env.Token)
+				return
+			}
+			st.Err = modelserver.Nudge(ctx, opts.HTTPClient, addr, env.Token, modelServerOf(r, env))
+		}()
+	}
+	wg.Wait()
 	pending := len(statuses)
 	interval := 50 * time.Millisecond
 	for pending > 0 {
@@ -140,6 +156,13 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 					st.Synced = served == ""
 				} else {
 					st.Synced = served == st.Model+".tar.gz"
+				}
+				if opts.Observed != nil && st.Synced {
+					// Rasa revalidates with the ETag of what it loaded: a newer
+					// revalidation naming another digest means another model.
+					if seen, ok := opts.Observed.Get(st.Environment); ok && seen.At.After(waitStart) && seen.Digest != st.Digest {
+						st.Synced = false
+					}
 				}
 				if st.Synced {
 					st.Err = nil
@@ -160,6 +183,9 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 				st := &statuses[i]
 				if !st.Synced && st.Err == nil {
 					st.Err = fmt.Errorf("not model-synced within %s", opts.SyncTimeout)
+					if st.Model != "" && st.Served == "" {
+						st.Err = fmt.Errorf("serves no model after %s: the model may have failed to load (see the Rasa server's log)", opts.SyncTimeout)
+					}
 				}
 				if !st.Synced && opts.Progress != nil {
 					opts.Progress(*st)

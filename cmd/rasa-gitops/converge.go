@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
@@ -21,10 +24,9 @@ import (
 // convergeFlags are shared by plan and apply.
 type convergeFlags struct {
 	declarationFlags
-	modelTokenFile string
-	prune          bool
-	healthTimeout  time.Duration
-	timeout        time.Duration
+	prune         bool
+	healthTimeout time.Duration
+	timeout       time.Duration
 }
 
 func (f *convergeFlags) register(cmd *cobra.Command) {
@@ -130,7 +132,11 @@ func (f *convergeFlags) stillConverged(ctx context.Context, engine reconcile.Eng
 	if !ok || c.Fingerprint != h.fingerprint {
 		return false
 	}
-	return reconcile.StillConverged(ctx, engine, c, reconcile.Options{Prune: f.prune})
+	tags, err := modelserver.OpenTags(f.stateDir)
+	if err != nil {
+		return false
+	}
+	return reconcile.StillConverged(ctx, engine, c, reconcile.Options{Prune: f.prune}, tags.FileDigest(), &http.Client{Timeout: 5 * time.Second})
 }
 
 func (f *convergeFlags) runOptions(progress io.Writer, dryRun bool) reconcile.RunOptions {
@@ -197,7 +203,6 @@ environment is model-synced. While it waits it serves the model server on --list
 unless another rasa-gitops (serve, daemon) already does.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			flags.modelTokenFile = models.modelTokenFile
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			if err := checkDir(args[0]); err != nil {
@@ -245,6 +250,9 @@ unless another rasa-gitops (serve, daemon) already does.`,
 				if rerr := rec.finish(ctx, engine, run, nil, nil); rerr != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
 				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("apply interrupted: %w", ctx.Err())
+				}
 				return errors.New("some actions failed; the previous containers keep serving where a change failed")
 			}
 			side, err := flags.hostSide()
@@ -267,11 +275,14 @@ unless another rasa-gitops (serve, daemon) already does.`,
 			if recordErr != nil {
 				return fmt.Errorf("record the run: %w", recordErr)
 			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("apply interrupted: %w", ctx.Err())
+			}
 			if modelErr != nil {
 				return fmt.Errorf("models: %w", modelErr)
 			}
 			// Remember the converged state so the next no-op apply needs no render.
-			if err := reconcile.SaveConverged(h.converged, reconcile.Snapshot(run.Desired, h.fingerprint)); err != nil {
+			if err := reconcile.SaveConverged(h.converged, reconcile.Snapshot(run.Desired, h.rendered, h.fingerprint, side.tags.FileDigest())); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", err)
 			}
 			if run.Plan.Empty() {
@@ -286,6 +297,25 @@ unless another rasa-gitops (serve, daemon) already does.`,
 	return cmd
 }
 
+// projectOf reads only the project name of a declaration directory, so that `down`
+// works on a repository that no longer validates (or lacks its ${VAR}s).
+func projectOf(dir string) (string, error) {
+	if err := checkDir(dir); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, compose.SettingsFile))
+	if err != nil {
+		return "", fmt.Errorf("read the project name: %w", err)
+	}
+	var settings struct {
+		Project string `yaml:"project"`
+	}
+	if err := yaml.Unmarshal(data, &settings); err != nil || settings.Project == "" {
+		return "", fmt.Errorf("%s has no readable 'project:'", filepath.Join(dir, compose.SettingsFile))
+	}
+	return settings.Project, nil
+}
+
 func newDownCommand() *cobra.Command {
 	var (
 		flags   declarationFlags
@@ -296,7 +326,7 @@ func newDownCommand() *cobra.Command {
 		Short: "Remove the project's managed containers and networks (volumes only with --volumes)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, _, err := flags.load(args[0])
+			project, err := projectOf(args[0])
 			if err != nil {
 				return err
 			}
@@ -305,14 +335,14 @@ func newDownCommand() *cobra.Command {
 				return fmt.Errorf("connect to the Docker Engine: %w", err)
 			}
 			defer engine.Close()
-			observed, err := reconcile.Observe(cmd.Context(), engine, d.Project)
+			observed, err := reconcile.Observe(cmd.Context(), engine, project)
 			if err != nil {
 				return err
 			}
-			plan := reconcile.DownPlan(d.Project, observed, volumes)
+			plan := reconcile.DownPlan(project, observed, volumes)
 			out := cmd.OutOrStdout()
 			if plan.Empty() {
-				fmt.Fprintln(out, "nothing to do: project", d.Project, "has no managed objects")
+				fmt.Fprintln(out, "nothing to do: project", project, "has no managed objects")
 				return nil
 			}
 			res := reconcile.Apply(cmd.Context(), engine, reconcile.Desired{Project: nil}, plan, reconcile.ApplyOptions{

@@ -13,13 +13,15 @@ import (
 
 // declarationFlags are shared by every command that reads a declaration directory.
 type declarationFlags struct {
-	envFile  string
-	stateDir string
+	envFile        string
+	stateDir       string
+	modelTokenFile string
 }
 
 func (f *declarationFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=VALUE lines that ${VAR} in the declarations may name (besides the process environment)")
 	cmd.Flags().StringVar(&f.stateDir, "state-dir", defaultStateDir(), "the daemon's state directory (generated files, tokens); env RASA_GITOPS_STATE_DIR")
+	cmd.Flags().StringVar(&f.modelTokenFile, "model-token-file", "", "file holding the model token (env RASA_GITOPS_MODEL_TOKEN_FILE); default: generated into the state dir")
 }
 
 // defaultStateDir is $RASA_GITOPS_STATE_DIR, else /var/lib/rasa-gitops for root, else
@@ -138,7 +140,7 @@ under --state-dir so that the printed file runs as it is.
 				GeneratedDir: filepath.Join(flags.stateDir, "generated", d.Project),
 			}
 			if showSecrets {
-				tokens := tokenStore{dir: flags.stateDir, env: env}
+				tokens := tokenStore{dir: flags.stateDir, env: env, modelTokenFile: flags.modelTokenFile}
 				if opts.ModelToken, err = tokens.modelToken(); err != nil {
 					return err
 				}
@@ -150,9 +152,6 @@ under --state-dir so that the printed file runs as it is.
 			if err != nil {
 				return err
 			}
-			if !showSecrets {
-				maskDeclaredTokens(r, d)
-			}
 			if format == "environments" {
 				_, err = cmd.OutOrStdout().Write(r.EnvironmentsYAML(!showSecrets))
 				return err
@@ -161,6 +160,11 @@ under --state-dir so that the printed file runs as it is.
 				return err
 			}
 			out, err := r.ComposeYAML()
+			if !showSecrets {
+				// Every value the repository interpolates and every token is masked,
+				// wherever it appears.
+				out, err = r.ComposeYAMLMasked(d.SecretValues())
+			}
 			if err != nil {
 				return err
 			}
@@ -172,29 +176,6 @@ under --state-dir so that the printed file runs as it is.
 	cmd.Flags().StringVar(&format, "format", "compose", "compose (a Compose file) or environments (Rasa X's environments.yml)")
 	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print tokens instead of ********")
 	return cmd
-}
-
-// maskDeclaredTokens hides environment tokens declared in the repository (they come
-// from ${VAR} secrets) wherever the rendered project carries them.
-func maskDeclaredTokens(r *compose.Rendered, d *compose.Declaration) {
-	secrets := map[string]bool{}
-	for i, env := range r.Environments {
-		if env.Token != compose.Mask {
-			secrets[env.Token] = true
-			r.Environments[i].Token = compose.Mask
-		}
-	}
-	if len(secrets) == 0 {
-		return
-	}
-	for name, svc := range r.Project.Services {
-		for i, arg := range svc.Command {
-			if secrets[arg] {
-				svc.Command[i] = compose.Mask
-			}
-		}
-		r.Project.Services[name] = svc
-	}
 }
 
 // writeGenerated writes the files the rendered project mounts but the repository lacks.

@@ -129,3 +129,29 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+func TestRenderMasksEverySecretValue(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"rasa-gitops.yaml":             "version: 1\nproject: demo\n",
+		"environments/production.yaml": "token: ${PROD_TOKEN}\nservice:\n  environment:\n    COPY_OF_TOKEN: ${PROD_TOKEN}\n    URL: http://x/status?token=${PROD_TOKEN}\n    DB_PASSWORD: ${DB_PASSWORD}\n",
+	})
+	t.Setenv("PROD_TOKEN", "prod-token-value")
+	t.Setenv("DB_PASSWORD", "db-password-value")
+	code, out, errOut := runCLI(t, "render", "--state-dir", t.TempDir(), dir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, secret := range []string{"prod-token-value", "db-password-value"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("render printed %s:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "token=********") {
+		t.Errorf("the masked URL is missing:\n%s", out)
+	}
+	_, shown, _ := runCLI(t, "render", "--state-dir", t.TempDir(), "--show-secrets", dir)
+	if !strings.Contains(shown, "prod-token-value") {
+		t.Error("--show-secrets hid the token")
+	}
+}

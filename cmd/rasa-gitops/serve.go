@@ -26,11 +26,10 @@ import (
 
 // modelFlags configure the model side of apply and serve.
 type modelFlags struct {
-	listen         string
-	nudge          bool
-	syncTimeout    time.Duration
-	retention      int
-	modelTokenFile string
+	listen      string
+	nudge       bool
+	syncTimeout time.Duration
+	retention   int
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
@@ -38,7 +37,6 @@ func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.nudge, "nudge", true, "after a retag, ask each Rasa server to load its model at once (PUT /model)")
 	cmd.Flags().DurationVar(&f.syncTimeout, "model-timeout", 60*time.Second, "how long to wait until every environment serves its declared model")
 	cmd.Flags().IntVar(&f.retention, "model-retention", 5, "unused models kept in the store for rollback")
-	cmd.Flags().StringVar(&f.modelTokenFile, "model-token-file", "", "file holding the model token (env RASA_GITOPS_MODEL_TOKEN_FILE); default: generated into the state dir")
 }
 
 // hostSide holds what the model side of a run needs: the store, the tag table and
@@ -61,7 +59,7 @@ func openHostSide(stateDir, modelToken, apiToken string) (*hostSide, error) {
 	}
 	obs := modelserver.NewObserved()
 	return &hostSide{store: store, tags: tags, observed: obs,
-		handler: &modelserver.Handler{Tags: tags, Store: store, Token: modelToken, UploadToken: apiToken, Observed: obs}}, nil
+		handler: &modelserver.Handler{Tags: tags, Store: store, Token: modelToken, UploadToken: apiToken, Observed: obs, CheckName: compose.CheckModelName}}, nil
 }
 
 // mux is the HTTP surface of serve: health, the model server and the upload.
@@ -83,7 +81,7 @@ func (h *hostSide) mux(ready func() bool) *http.ServeMux {
 
 // convergeModels runs the model phase after the containers converged.
 func (h *hostSide) convergeModels(ctx context.Context, engine reconcile.Engine, hr hostRender, mf modelFlags, progress func(reconcile.ModelStatus)) ([]reconcile.ModelStatus, error) {
-	statuses, err := reconcile.ConvergeModels(ctx, engine, h.store, h.tags, hr.rendered, reconcile.ModelOptions{Nudge: mf.nudge, SyncTimeout: mf.syncTimeout, Progress: progress})
+	statuses, err := reconcile.ConvergeModels(ctx, engine, h.store, h.tags, hr.rendered, reconcile.ModelOptions{Nudge: mf.nudge, SyncTimeout: mf.syncTimeout, Progress: progress, Observed: h.observed})
 	if err != nil {
 		return statuses, err
 	}
@@ -158,7 +156,6 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			if err := checkDir(dir); err != nil {
 				return err
 			}
-			flags.modelTokenFile = models.modelTokenFile
 			st, err := openState(cmd.Context(), flags.stateDir, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
@@ -274,6 +271,12 @@ func newModelCommand() *cobra.Command {
 			store, err := modelserver.NewStore(flags.stateDir)
 			if err != nil {
 				return err
+			}
+			if !strings.HasSuffix(args[0], ".tar.gz") {
+				return fmt.Errorf("model push: %s is not a .tar.gz model archive", args[0])
+			}
+			if err := compose.CheckModelName(strings.TrimSuffix(filepath.Base(args[0]), ".tar.gz")); err != nil {
+				return fmt.Errorf("model push: %w", err)
 			}
 			f, err := os.Open(args[0])
 			if err != nil {

@@ -151,6 +151,11 @@ func TestModelPush(t *testing.T) {
 	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, bad); code != exitError || !strings.Contains(errOut, ".tar.gz") {
 		t.Errorf("a .zip was pushed: exit %d %s", code, errOut)
 	}
+	upper := filepath.Join(t.TempDir(), "MoodBot.tar.gz")
+	os.WriteFile(upper, []byte("x"), 0o644)
+	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, upper); code != exitError || !strings.Contains(errOut, "not a DNS label") {
+		t.Errorf("a model name models.yaml would refuse was pushed: exit %d %s", code, errOut)
+	}
 }
 
 // TestApplyModels: a one-shot apply converges the models too, serving the model server

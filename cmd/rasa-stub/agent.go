@@ -220,6 +220,8 @@ func (a *agent) pull(ctx context.Context) error {
 	req.Header.Set("Accept-Encoding", "gzip, deflate")
 	resp, err := a.client.Do(req)
 	if err != nil {
+		// url.Error quotes the whole URL, token included: report it without the query.
+		err = fmt.Errorf("get %s: %w", redactQuery(server.URL), errors.Unwrap(err))
 		a.logger.Printf("tried to fetch model from server, but couldn't reach it: %v", err)
 		return err
 	}
@@ -330,4 +332,12 @@ func readMetadata(path string) (metadata, error) {
 			return meta, nil
 		}
 	}
+}
+
+// redactQuery drops the query string (which may carry the model token) from a URL.
+func redactQuery(raw string) string {
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		return raw[:i] + "?…"
+	}
+	return raw
 }

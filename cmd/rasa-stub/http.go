@@ -33,6 +33,11 @@ func newHandler(cfg config, a *agent) http.Handler {
 	})
 	mux.HandleFunc("GET /status", api(func(w http.ResponseWriter, _ *http.Request) {
 		file, id, etag := a.status()
+		if id == "" {
+			// As Rasa 3 (@ensure_loaded_agent): no model loaded is a conflict.
+			writeJSON(w, http.StatusConflict, map[string]any{"version": RasaVersion, "status": "failure", "reason": "Conflict", "message": "No agent loaded. To continue processing, a model of a trained agent needs to be loaded.", "code": 409})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"model_file": file, "model_id": id, "fingerprint": etag, "num_active_training_jobs": 0})
 	}))
 	mux.HandleFunc("PUT /model", api(func(w http.ResponseWriter, r *http.Request) {

@@ -179,7 +179,10 @@ func TestStubRoutes(t *testing.T) {
 	if code, v := getJSON(t, stub+"/version"); code != 200 || v["version"] != RasaVersion {
 		t.Errorf("/version = %d %v", code, v)
 	}
-	// No model yet (404 from the server): parse is refused as Rasa does.
+	// No model yet (404 from the server): /status and parse answer 409, as Rasa 3 does.
+	if code, _ := getJSON(t, stub+"/status?token=secret"); code != http.StatusConflict {
+		t.Errorf("/status without a model = %d, want 409", code)
+	}
 	parse, _ := http.Post(stub+"/model/parse?token=secret", "application/json", strings.NewReader(`{"text":"hi"}`))
 	if parse.StatusCode != http.StatusConflict {
 		t.Errorf("parse without a model = %d", parse.StatusCode)
