@@ -24,6 +24,9 @@ func (s *Store) Begin(ctx context.Context, project, revision, plan string) (int6
 	res, err := s.db.ExecContext(ctx, "INSERT INTO journal (started_at, project, revision, intent) VALUES (?,?,?,?)",
 		time.Now().UTC().Format(time.RFC3339Nano), project, s.masker.Apply(revision), s.masker.Apply(plan))
 	if err != nil {
+		if io := ioTrouble(s.path, err); io != nil {
+			err = io
+		}
 		return 0, fmt.Errorf("write apply intent (nothing was changed on the Engine): %w", err)
 	}
 	return res.LastInsertId()

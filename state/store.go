@@ -14,7 +14,8 @@ import (
 	"strings"
 	"syscall"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FileName is the state database under the state directory.
@@ -175,9 +176,32 @@ func checkHeader(path string) error {
 	return nil
 }
 
+// ioTrouble explains an error that comes from the disk rather than from the file's
+// content (an I/O error, a full disk), so that it is never mistaken for corruption.
+func ioTrouble(path string, err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return nil
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY:
+	default:
+		return nil
+	}
+	msg := fmt.Sprintf("state file %s cannot be read or written: %v", path, err)
+	var st syscall.Statfs_t
+	if syscall.Statfs(filepath.Dir(path), &st) == nil && st.Bavail*uint64(st.Bsize) < 1<<20 {
+		msg += fmt.Sprintf("; the disk holding it has %d bytes free (no space left): free some space", st.Bavail*uint64(st.Bsize))
+	}
+	return errors.New(msg + "; nothing was changed")
+}
+
 func (s *Store) integrity(ctx context.Context) error {
 	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
+		if io := ioTrouble(s.path, err); io != nil {
+			return io
+		}
 		return fmt.Errorf("state file %s cannot be checked: %w; restore it from a backup or move it aside", s.path, err)
 	}
 	defer rows.Close()
@@ -192,6 +216,9 @@ func (s *Store) integrity(ctx context.Context) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
+		if io := ioTrouble(s.path, err); io != nil {
+			return io
+		}
 		return fmt.Errorf("state file %s fails integrity_check: %w; restore it from a backup or move it aside", s.path, err)
 	}
 	if len(problems) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,4 +95,47 @@ func containerID(t *testing.T, cli interface {
 		t.Fatal(err)
 	}
 	return info.ID
+}
+
+// TestApplyStopsOnAFullStateDisk: when the state directory's disk is full, the apply
+// cannot write its intent, so it stops before its first Engine call and says why.
+func TestApplyStopsOnAFullStateDisk(t *testing.T) {
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	state := t.TempDir()
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", state).Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot mount a tmpfs in CI: %v", err)
+		}
+		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", state).Run() })
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"rasa-gitops.yaml":             fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://127.0.0.1:1\n", project, testengine.StubImage),
+		"environments/production.yaml": "",
+	})
+	args := []string{"apply", "--state-dir", state, "--listen", "127.0.0.1:0", dir}
+	if code, out, errOut := runCLI(t, args...); code != exitOK {
+		t.Fatalf("first apply: exit %d\n%s%s", code, out, errOut)
+	}
+	before := containerID(t, cli, project+"-rasa-production-1")
+	// Fill the disk, then declare a change.
+	filler, _ := os.Create(filepath.Join(state, "filler"))
+	filler.Write(make([]byte, 8<<20))
+	filler.Close()
+	writeTree(t, dir, map[string]string{"environments/production.yaml": "service:\n  environment: {CHANGED: \"1\"}\n"})
+	code, out, errOut := runCLI(t, args...)
+	if code != exitError || !strings.Contains(errOut, "no space left") {
+		t.Fatalf("apply on a full disk: exit %d\n%s%s", code, out, errOut)
+	}
+	if after := containerID(t, cli, project+"-rasa-production-1"); after != before {
+		t.Error("the apply touched the Engine although it could not record its intent")
+	}
+	os.Remove(filepath.Join(state, "filler"))
+	if code, out, errOut := runCLI(t, args...); code != exitOK || !strings.Contains(out, "recreate") {
+		t.Errorf("apply once the disk has room: exit %d\n%s%s", code, out, errOut)
+	}
 }

@@ -25,7 +25,7 @@ func (f *declarationFlags) register(cmd *cobra.Command) {
 }
 
 // defaultStateDir is $RASA_GITOPS_STATE_DIR, else /var/lib/rasa-gitops for root, else
-// the user's state directory.
+// ./.rasa-gitops.
 func defaultStateDir() string {
 	if d := os.Getenv("RASA_GITOPS_STATE_DIR"); d != "" {
 		return d
@@ -33,11 +33,7 @@ func defaultStateDir() string {
 	if os.Geteuid() == 0 {
 		return "/var/lib/rasa-gitops"
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "rasa-gitops")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "state", "rasa-gitops")
+	return ".rasa-gitops"
 }
 
 // environment is the process environment merged with the env file (which wins).

@@ -127,7 +127,7 @@ func newHistoryCommand() *cobra.Command {
 	cmd.Flags().StringVar(&env, "env", "", "only this environment")
 	cmd.Flags().StringVar(&since, "since", "", "only rows since a time (RFC 3339, or a duration such as 24h)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many rows (0: all)")
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many rows, newest first (0: all)")
 	return cmd
 }
 
