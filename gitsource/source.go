@@ -1,0 +1,279 @@
+package gitsource
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"golang.org/x/crypto/ssh"
+)
+
+// ErrUnchanged is returned by Fetch when the branch still points at the commit
+// already known: an expected non-error.
+var ErrUnchanged = errors.New("unchanged")
+
+// Options say which repository, branch and path to follow, and how to authenticate.
+type Options struct {
+	URL    string
+	Branch string // default main
+	Path   string // the declaration directory inside the repository; default "."
+	// StateDir holds the clone (<state>/git/<url digest>).
+	StateDir string
+	// TokenFile holds an HTTPS token (basic auth; the user is "git" unless Username).
+	TokenFile string
+	Username  string
+	// SSHKeyFile is a private key; KnownHostsFile the known_hosts to check hosts against.
+	SSHKeyFile     string
+	KnownHostsFile string
+}
+
+// Revision is one commit of the branch, with what the audit log records of it.
+type Revision struct {
+	Branch    string
+	Hash      string
+	Author    string
+	Committer string
+	Time      time.Time
+	Message   string
+	Signed    bool // has a signature (verified only by Verify)
+}
+
+// String writes the revision as <branch>@sha1:<hash>.
+func (r Revision) String() string { return r.Branch + "@sha1:" + r.Hash }
+
+// Short is the revision with an abbreviated hash, for humans.
+func (r Revision) Short() string {
+	if len(r.Hash) > 12 {
+		return r.Branch + "@sha1:" + r.Hash[:12]
+	}
+	return r.String()
+}
+
+// Source follows one branch.
+type Source struct {
+	opts Options
+	dir  string
+	auth transport.AuthMethod
+	repo *git.Repository
+	last string // hash of the last fetched head
+}
+
+// Open prepares the source; the first Fetch clones.
+func Open(opts Options) (*Source, error) {
+	if opts.URL == "" {
+		return nil, errors.New("git source: no repository URL (--repo)")
+	}
+	if opts.Branch == "" {
+		opts.Branch = "main"
+	}
+	if opts.Path == "" {
+		opts.Path = "."
+	}
+	clean := path.Clean(filepath.ToSlash(opts.Path))
+	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return nil, fmt.Errorf("git source: --path %q must be a path inside the repository", opts.Path)
+	}
+	opts.Path = clean
+	sum := sha256.Sum256([]byte(opts.URL + "\x00" + opts.Branch))
+	s := &Source{opts: opts, dir: filepath.Join(opts.StateDir, "git", hex.EncodeToString(sum[:8]))}
+	auth, err := authMethod(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth
+	return s, nil
+}
+
+func authMethod(o Options) (transport.AuthMethod, error) {
+	switch {
+	case o.SSHKeyFile != "":
+		key, err := os.ReadFile(o.SSHKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("git source: read ssh key: %w", err)
+		}
+		user := o.Username
+		if user == "" {
+			user = "git"
+		}
+		keys, err := gitssh.NewPublicKeys(user, key, "")
+		if err != nil {
+			return nil, fmt.Errorf("git source: ssh key %s: %w", o.SSHKeyFile, err)
+		}
+		if o.KnownHostsFile != "" {
+			cb, err := gitssh.NewKnownHostsCallback(o.KnownHostsFile)
+			if err != nil {
+				return nil, fmt.Errorf("git source: known_hosts %s: %w", o.KnownHostsFile, err)
+			}
+			keys.HostKeyCallback = cb
+		} else {
+			return nil, errors.New("git source: an SSH key needs --known-hosts: hosts are always checked")
+		}
+		_ = ssh.InsecureIgnoreHostKey // never used: hosts are checked
+		return keys, nil
+	case o.TokenFile != "":
+		data, err := os.ReadFile(o.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("git source: read token file: %w", err)
+		}
+		user := o.Username
+		if user == "" {
+			user = "git"
+		}
+		return &http.BasicAuth{Username: user, Password: strings.TrimSpace(string(data))}, nil
+	}
+	return nil, nil
+}
+
+// Dir is the declaration directory of the checked-out revision (stable across revisions,
+// so bind mounts from it keep their paths).
+func (s *Source) Dir() string { return filepath.Join(s.dir, filepath.FromSlash(s.opts.Path)) }
+
+// Branch is the followed branch.
+func (s *Source) Branch() string { return s.opts.Branch }
+
+// Fetch brings the branch up to date and returns its head; ErrUnchanged (with the
+// head) when it did not move since the last Fetch. A force-pushed branch is followed.
+func (s *Source) Fetch(ctx context.Context) (Revision, error) {
+	if s.repo == nil {
+		if err := s.openOrClone(ctx); err != nil {
+			return Revision{}, err
+		}
+	}
+	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", s.opts.Branch, s.opts.Branch))
+	err := s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return Revision{}, fmt.Errorf("fetch %s %s: %w", redact(s.opts.URL), s.opts.Branch, err)
+	}
+	ref, err := s.repo.Reference(plumbing.NewRemoteReferenceName("origin", s.opts.Branch), true)
+	if err != nil {
+		return Revision{}, fmt.Errorf("fetch %s: branch %s: %w", redact(s.opts.URL), s.opts.Branch, err)
+	}
+	rev, err := s.revision(ref.Hash())
+	if err != nil {
+		return Revision{}, err
+	}
+	if ref.Hash().String() == s.last {
+		return rev, ErrUnchanged
+	}
+	s.last = ref.Hash().String()
+	return rev, nil
+}
+
+func (s *Source) openOrClone(ctx context.Context) error {
+	if repo, err := git.PlainOpen(s.dir); err == nil {
+		if remote, err := repo.Remote("origin"); err == nil && len(remote.Config().URLs) > 0 && remote.Config().URLs[0] == s.opts.URL {
+			s.repo = repo
+			return nil
+		}
+		os.RemoveAll(s.dir) // another URL: start afresh
+	}
+	if err := os.MkdirAll(filepath.Dir(s.dir), 0o755); err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(s.dir), ".clone-*")
+	if err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	_, err = git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{URL: s.opts.URL, Auth: s.auth, ReferenceName: plumbing.NewBranchReferenceName(s.opts.Branch),
+		SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("clone %s %s: %w", redact(s.opts.URL), s.opts.Branch, err)
+	}
+	os.RemoveAll(s.dir)
+	if err := os.Rename(tmp, s.dir); err != nil {
+		return fmt.Errorf("clone: %w", err)
+	}
+	repo, err := git.PlainOpen(s.dir)
+	if err != nil {
+		return fmt.Errorf("open clone: %w", err)
+	}
+	s.repo = repo
+	return nil
+}
+
+func (s *Source) revision(h plumbing.Hash) (Revision, error) {
+	c, err := s.repo.CommitObject(h)
+	if err != nil {
+		return Revision{}, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	return Revision{Branch: s.opts.Branch, Hash: h.String(), Author: c.Author.Name + " <" + c.Author.Email + ">",
+		Committer: c.Committer.Name + " <" + c.Committer.Email + ">", Time: c.Committer.When, Message: strings.TrimSpace(c.Message), Signed: c.PGPSignature != ""}, nil
+}
+
+// Checkout makes the working tree the revision's tree (files are replaced, so a
+// running container's bind-mounted old file keeps its content until it is recreated).
+func (s *Source) Checkout(rev Revision) error {
+	wt, err := s.repo.Worktree()
+	if err != nil {
+		return fmt.Errorf("checkout: %w", err)
+	}
+	if err := wt.Checkout(&git.CheckoutOptions{Hash: plumbing.NewHash(rev.Hash), Force: true}); err != nil {
+		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
+	}
+	return nil
+}
+
+// PathTree is the hash of the --path subtree of a revision: two revisions with the
+// same PathTree declare the same thing, so changes elsewhere trigger nothing.
+func (s *Source) PathTree(rev Revision) (string, error) {
+	c, err := s.repo.CommitObject(plumbing.NewHash(rev.Hash))
+	if err != nil {
+		return "", fmt.Errorf("read commit %s: %w", rev.Short(), err)
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return "", err
+	}
+	if s.opts.Path == "." {
+		return tree.Hash.String(), nil
+	}
+	sub, err := tree.Tree(s.opts.Path)
+	if err != nil {
+		if errors.Is(err, object.ErrDirectoryNotFound) {
+			return "", fmt.Errorf("revision %s has no directory %s (--path)", rev.Short(), s.opts.Path)
+		}
+		return "", err
+	}
+	return sub.Hash.String(), nil
+}
+
+// Verify checks the revision's commit signature against an armored OpenPGP key ring
+// and returns the signing key's ID.
+func (s *Source) Verify(rev Revision, armoredKeyRing string) (string, error) {
+	c, err := s.repo.CommitObject(plumbing.NewHash(rev.Hash))
+	if err != nil {
+		return "", err
+	}
+	if c.PGPSignature == "" {
+		return "", errors.New("the commit is not signed")
+	}
+	entity, err := c.Verify(armoredKeyRing)
+	if err != nil {
+		return "", fmt.Errorf("the signature does not verify with the allowed keys: %w", err)
+	}
+	return strings.ToUpper(hex.EncodeToString(entity.PrimaryKey.Fingerprint)), nil
+}
+
+// redact removes credentials from a URL for messages.
+func redact(u string) string {
+	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u[:i], "://") {
+		scheme := u[:strings.Index(u, "://")+3]
+		return scheme + "…@" + u[i+1:]
+	}
+	return u
+}

@@ -1,0 +1,171 @@
+package gitsource
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
+)
+
+func TestFollowBranchOverGitDaemonAndHTTP(t *testing.T) {
+	for _, transport := range []string{"git-daemon", "http-backend"} {
+		t.Run(transport, func(t *testing.T) {
+			remote := testgit.New(t)
+			first := remote.Commit(map[string]string{"deploy/rasa-gitops.yaml": "version: 1\n", "README.md": "hi\n"}, testgit.CommitOptions{Message: "first"})
+			var url string
+			opts := Options{Branch: "main", Path: "deploy", StateDir: t.TempDir()}
+			if transport == "git-daemon" {
+				url = remote.ServeDaemon().URL
+			} else {
+				url = remote.ServeHTTP("s3cret-git-token")
+				tokenFile := filepath.Join(t.TempDir(), "token")
+				os.WriteFile(tokenFile, []byte("s3cret-git-token\n"), 0o600)
+				opts.TokenFile = tokenFile
+			}
+			opts.URL = url
+			src, err := Open(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			rev, err := src.Fetch(ctx)
+			if err != nil || rev.Hash != first || rev.String() != "main@sha1:"+first || rev.Message != "first" || !strings.Contains(rev.Author, "dev@example.com") {
+				t.Fatalf("first fetch: %+v %v", rev, err)
+			}
+			if err := src.Checkout(rev); err != nil {
+				t.Fatal(err)
+			}
+			if data, _ := os.ReadFile(filepath.Join(src.Dir(), "rasa-gitops.yaml")); string(data) != "version: 1\n" {
+				t.Errorf("checkout: %q", data)
+			}
+			tree1, _ := src.PathTree(rev)
+			if _, err := src.Fetch(ctx); !errors.Is(err, ErrUnchanged) {
+				t.Errorf("second fetch: %v, want ErrUnchanged", err)
+			}
+
+			// A change outside --path gives a new revision with the same path tree.
+			second := remote.Commit(map[string]string{"README.md": "changed\n"}, testgit.CommitOptions{})
+			rev2, err := src.Fetch(ctx)
+			if err != nil || rev2.Hash != second {
+				t.Fatalf("fetch after push: %+v %v", rev2, err)
+			}
+			if tree2, _ := src.PathTree(rev2); tree2 != tree1 {
+				t.Error("a change outside --path changed the path tree")
+			}
+
+			// A change inside --path, then a force-push that rewrites it away.
+			third := remote.Commit(map[string]string{"deploy/rasa-gitops.yaml": "version: 1\nproject: x\n"}, testgit.CommitOptions{})
+			rev3, _ := src.Fetch(ctx)
+			if tree3, _ := src.PathTree(rev3); rev3.Hash != third || tree3 == tree1 {
+				t.Fatalf("change under --path not seen: %+v", rev3)
+			}
+			remote.ResetHard(first)
+			rewritten := remote.Commit(map[string]string{"deploy/rasa-gitops.yaml": "version: 1\nproject: rewritten\n"}, testgit.CommitOptions{Message: "rewritten", Force: true})
+			rev4, err := src.Fetch(ctx)
+			if err != nil || rev4.Hash != rewritten {
+				t.Fatalf("force-push not followed: %+v %v", rev4, err)
+			}
+			if err := src.Checkout(rev4); err != nil {
+				t.Fatal(err)
+			}
+			if data, _ := os.ReadFile(filepath.Join(src.Dir(), "rasa-gitops.yaml")); !strings.Contains(string(data), "rewritten") {
+				t.Errorf("checkout after force-push: %q", data)
+			}
+			// A new Source on the same state dir reuses the clone.
+			again, _ := Open(opts)
+			if rev5, err := again.Fetch(ctx); err != nil || rev5.Hash != rewritten {
+				t.Errorf("reopened source: %+v %v", rev5, err)
+			}
+		})
+	}
+}
+
+func TestWrongTokenAndRemoteDown(t *testing.T) {
+	remote := testgit.New(t)
+	remote.Commit(map[string]string{"a": "1"}, testgit.CommitOptions{})
+	url := remote.ServeHTTP("right-token")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("wrong-token-value"), 0o600)
+	src, _ := Open(Options{URL: url, StateDir: t.TempDir(), TokenFile: tokenFile})
+	_, err := src.Fetch(context.Background())
+	if err == nil || strings.Contains(err.Error(), "wrong-token-value") {
+		t.Errorf("wrong token: %v", err)
+	}
+
+	d := remote.ServeDaemon()
+	src, _ = Open(Options{URL: d.URL, StateDir: t.TempDir()})
+	if _, err := src.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.Stop()
+	newer := remote.Commit(map[string]string{"a": "2"}, testgit.CommitOptions{})
+	if _, err := src.Fetch(context.Background()); err == nil {
+		t.Error("a fetch from a stopped remote succeeded")
+	}
+	d.Start()
+	if rev, err := src.Fetch(context.Background()); err != nil || rev.Hash != newer {
+		t.Errorf("after the remote came back: %+v %v", rev, err)
+	}
+}
+
+func TestVerifySignatures(t *testing.T) {
+	remote := testgit.New(t)
+	alice, alicePub := testgit.NewKey(t, "alice")
+	_, malloryPub := testgit.NewKey(t, "mallory")
+	signed := remote.Commit(map[string]string{"a": "1"}, testgit.CommitOptions{Sign: alice})
+	src, _ := Open(Options{URL: remote.ServeDaemon().URL, StateDir: t.TempDir()})
+	rev, err := src.Fetch(context.Background())
+	if err != nil || rev.Hash != signed || !rev.Signed {
+		t.Fatalf("%+v %v", rev, err)
+	}
+	if id, err := src.Verify(rev, alicePub); err != nil || id == "" {
+		t.Errorf("alice's signature: %q %v", id, err)
+	}
+	if _, err := src.Verify(rev, malloryPub); err == nil {
+		t.Error("verified with another key")
+	}
+	unsigned := remote.Commit(map[string]string{"a": "2"}, testgit.CommitOptions{})
+	rev2, _ := src.Fetch(context.Background())
+	if _, err := src.Verify(rev2, alicePub); rev2.Hash != unsigned || err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Errorf("unsigned: %v", err)
+	}
+}
+
+func TestCheckWebhook(t *testing.T) {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	secret := "hook-secret"
+	// sha256 HMAC of body with secret, computed independently with openssl-like steps.
+	sig := hmacHex(secret, body)
+	cases := []struct {
+		provider string
+		header   http.Header
+		ok       bool
+	}{
+		{GitHub, http.Header{"X-Hub-Signature-256": {"sha256=" + sig}}, true},
+		{GitHub, http.Header{"X-Hub-Signature-256": {"sha256=" + strings.Repeat("0", 64)}}, false},
+		{GitHub, http.Header{}, false},
+		{Gitea, http.Header{"X-Gitea-Signature": {sig}}, true},
+		{Gitea, http.Header{"X-Gitea-Signature": {"nothex"}}, false},
+		{GitLab, http.Header{"X-Gitlab-Token": {secret}}, true},
+		{GitLab, http.Header{"X-Gitlab-Token": {"hook-secreT"}}, false},
+		{Generic, http.Header{"X-Signature-256": {"sha256=" + sig}}, true},
+		{Generic, http.Header{"X-Signature-256": {sig}}, false},
+	}
+	for i, c := range cases {
+		err := CheckWebhook(c.provider, c.header, body, secret)
+		if (err == nil) != c.ok {
+			t.Errorf("case %d (%s): err = %v", i, c.provider, err)
+		}
+	}
+	if CheckWebhook(GitHub, http.Header{"X-Hub-Signature-256": {"sha256=" + sig}}, body, "") == nil {
+		t.Error("an empty secret accepted a webhook")
+	}
+	if WebhookBranch(body) != "main" || WebhookBranch([]byte("not json")) != "" {
+		t.Error("WebhookBranch")
+	}
+}
