@@ -179,3 +179,25 @@ func (e *Environment) NextAllowed(t time.Time) time.Time {
 	return time.Time{}
 }
 
+// AllKeys is every key of the policy, to name who signed a revision.
+func (p *Policy) AllKeys() string {
+	if p == nil {
+		return ""
+	}
+	var keys []string
+	for _, name := range sortedNames(p.envs) {
+		if k := p.envs[name].KeyRing; k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return strings.Join(keys, "\n")
+}
+
+func sortedNames(m map[string]*Environment) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -79,6 +79,9 @@ type ApplyOptions struct {
 	Progress func(ActionResult)
 	// HTTPClient probes Rasa servers' GET / (default: 2s timeout).
 	HTTPClient *http.Client
+	// Stop, when done, lets the step in progress finish but starts no further step
+	// (SIGTERM); the Engine calls themselves use the run's context.
+	Stop context.Context
 }
 
 // Apply runs a plan's actions in order, one Engine call per step. It makes no
@@ -103,6 +106,8 @@ func Apply(ctx context.Context, engine Engine, desired Desired, plan Plan, opts 
 		switch {
 		case ctx.Err() != nil:
 			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: %w", ctx.Err())}
+		case opts.Stop != nil && opts.Stop.Err() != nil:
+			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: stopping")}
 		case x.dependsOnFailed(a.Service, failed):
 			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: errors.New("a service it depends on failed")}
 		default:
@@ -149,6 +154,8 @@ func (x *executor) run(ctx context.Context, a Action) ActionResult {
 			stepCtx = context.WithoutCancel(ctx)
 		} else if err := ctx.Err(); err != nil {
 			return x.fail(a, newID, start, fmt.Errorf("interrupted before %s: %w", step.Op, err))
+		} else if x.opts.Stop != nil && x.opts.Stop.Err() != nil {
+			return x.fail(a, newID, start, fmt.Errorf("interrupted before %s: stopping", step.Op))
 		}
 		id, err := x.step(stepCtx, a, step, newID)
 		if id != "" {

@@ -26,6 +26,9 @@ type ModelOptions struct {
 	HTTPClient *http.Client
 	// Progress, when set, is called when an environment becomes synced or gives up.
 	Progress func(ModelStatus)
+	// Keep lists environments whose tag must not move (a refused or held change):
+	// they keep the model they serve.
+	Keep map[string]bool
 	// Observed, when this process serves the model server, holds the ETag each Rasa
 	// server sends back; a revalidation seen during the wait must name the declared
 	// digest (a model replaced under the same name is caught this way).
@@ -80,7 +83,7 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 	}
 	// 1. Every declared model must be in the store before anything is retagged.
 	for _, env := range r.Environments {
-		if env.Model == "" {
+		if env.Model == "" || opts.Keep[env.Name] {
 			continue
 		}
 		m := r.Models[env.Model]
@@ -92,11 +95,16 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 	old := tags.Snapshot()
 	table := modelserver.Table{Project: r.Project.Name, Tags: map[string]modelserver.Tag{}}
 	statuses := make([]ModelStatus, 0, len(r.Environments))
-	for _, env := range r.Environments {
+	for i, env := range r.Environments {
+		before, had := old.Tags[env.Name]
+		if opts.Keep[env.Name] {
+			// The declared change is not applied: the environment keeps its tag.
+			env.Model, env.SHA256 = before.Model, before.Digest
+			r.Environments[i] = env
+		}
 		if env.Model != "" {
 			table.Tags[env.Name] = modelserver.Tag{Model: env.Model, Digest: env.SHA256}
 		}
-		before, had := old.Tags[env.Name]
 		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256
 		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged})
 	}

@@ -58,6 +58,10 @@ type Resource struct {
 type Options struct {
 	// Prune removes managed containers of services no longer declared (default on).
 	Prune bool
+	// Frozen services keep the container they run: a change refused by the signer
+	// policy or held by a change window is not applied (no create, recreate or prune),
+	// but a frozen container stopped by hand is still started again.
+	Frozen map[string]bool
 }
 
 // Kind is what an action does, in one word.
@@ -203,7 +207,7 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 	// new service needs (as Compose removes orphans before it creates).
 	if opts.Prune {
 		for _, name := range sortedKeys(observed.Containers) {
-			if _, declared := desired.Services[name]; declared {
+			if _, declared := desired.Services[name]; declared || opts.Frozen[name] {
 				continue
 			}
 			for _, c := range sortedContainers(observed.Containers[name]) {
@@ -213,9 +217,14 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 	}
 	for _, name := range dependencyOrder(desired.Project) {
 		svc := desired.Services[name]
-		if a, ok := planService(desired.Project.Name, name, svc, observed.Containers[name]); ok {
-			p.Actions = append(p.Actions, a...)
+		a, ok := planService(desired.Project.Name, name, svc, observed.Containers[name])
+		if !ok {
+			continue
 		}
+		if opts.Frozen[name] {
+			a = keepStarts(a)
+		}
+		p.Actions = append(p.Actions, a...)
 	}
 	return p
 }
@@ -293,6 +302,17 @@ func planService(project, name string, svc DesiredService, containers []Containe
 			Before: state, After: "running", Steps: steps})
 	}
 	return actions, len(actions) > 0
+}
+
+// keepStarts keeps only the self-heal starts of a frozen service's actions.
+func keepStarts(actions []Action) []Action {
+	var out []Action
+	for _, a := range actions {
+		if a.Kind == KindStart {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // replaceAction swaps a container for a new one so that a failure leaves the old one

@@ -43,7 +43,10 @@ type EnvStatus struct {
 	ObservedModel  string    `json:"observed_model"`
 	ObservedDigest string    `json:"observed_digest"`
 	LastError      string    `json:"last_error"`
-	Since          time.Time `json:"since"` // when Sync or Health last changed
+	// Fingerprint identifies the last applied rendering of the environment (its
+	// service and model); a revision that changes it changes the environment.
+	Fingerprint string    `json:"fingerprint"`
+	Since       time.Time `json:"since"` // when Sync or Health last changed
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
@@ -63,6 +66,8 @@ type Outcome struct {
 	ModelSynced   bool
 	ObservedModel string
 	Err           string
+	// Fingerprint of the environment's rendering in this revision.
+	Fingerprint string
 }
 
 // Next is the status transition of one environment after a run. It is pure.
@@ -89,6 +94,7 @@ func Next(prev EnvStatus, o Outcome, now time.Time) EnvStatus {
 		next.LastAttempted = o.Revision
 		next.LastApplied = o.Revision
 		next.DesiredModel, next.DesiredDigest = o.DesiredModel, o.DesiredDigest
+		next.Fingerprint = o.Fingerprint
 		if o.ModelSynced {
 			next.Sync = Synced
 		} else {
@@ -113,7 +119,7 @@ func Next(prev EnvStatus, o Outcome, now time.Time) EnvStatus {
 
 // Statuses returns every recorded environment, by name.
 func (s *Store) Statuses(ctx context.Context) ([]EnvStatus, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, project, last_attempted_revision, last_applied_revision, sync, health, desired_model, desired_digest, observed_model, observed_digest, last_error, since, updated_at FROM environments ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, project, last_attempted_revision, last_applied_revision, sync, health, desired_model, desired_digest, observed_model, observed_digest, last_error, fingerprint, since, updated_at FROM environments ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("read status: %w", err)
 	}
@@ -122,7 +128,7 @@ func (s *Store) Statuses(ctx context.Context) ([]EnvStatus, error) {
 	for rows.Next() {
 		var st EnvStatus
 		var since, updated string
-		if err := rows.Scan(&st.Name, &st.Project, &st.LastAttempted, &st.LastApplied, &st.Sync, &st.Health, &st.DesiredModel, &st.DesiredDigest, &st.ObservedModel, &st.ObservedDigest, &st.LastError, &since, &updated); err != nil {
+		if err := rows.Scan(&st.Name, &st.Project, &st.LastAttempted, &st.LastApplied, &st.Sync, &st.Health, &st.DesiredModel, &st.DesiredDigest, &st.ObservedModel, &st.ObservedDigest, &st.LastError, &st.Fingerprint, &since, &updated); err != nil {
 			return nil, fmt.Errorf("read status: %w", err)
 		}
 		st.Since, _ = time.Parse(time.RFC3339Nano, since)
@@ -186,13 +192,13 @@ func (s *Store) Forget(ctx context.Context, project string, keep map[string]bool
 }
 
 func putStatus(ctx context.Context, tx *sql.Tx, m *Masker, st EnvStatus) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO environments (name, project, last_attempted_revision, last_applied_revision, sync, health, desired_model, desired_digest, observed_model, observed_digest, last_error, since, updated_at)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO environments (name, project, last_attempted_revision, last_applied_revision, sync, health, desired_model, desired_digest, observed_model, observed_digest, last_error, fingerprint, since, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(name) DO UPDATE SET project=excluded.project, last_attempted_revision=excluded.last_attempted_revision, last_applied_revision=excluded.last_applied_revision,
 		sync=excluded.sync, health=excluded.health, desired_model=excluded.desired_model, desired_digest=excluded.desired_digest, observed_model=excluded.observed_model,
-		observed_digest=excluded.observed_digest, last_error=excluded.last_error, since=excluded.since, updated_at=excluded.updated_at`,
+		observed_digest=excluded.observed_digest, last_error=excluded.last_error, fingerprint=excluded.fingerprint, since=excluded.since, updated_at=excluded.updated_at`,
 		st.Name, st.Project, st.LastAttempted, st.LastApplied, string(st.Sync), string(st.Health), st.DesiredModel, st.DesiredDigest, st.ObservedModel, st.ObservedDigest,
-		m.Apply(st.LastError), st.Since.UTC().Format(time.RFC3339Nano), st.UpdatedAt.UTC().Format(time.RFC3339Nano))
+		m.Apply(st.LastError), st.Fingerprint, st.Since.UTC().Format(time.RFC3339Nano), st.UpdatedAt.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("write status of %s: %w", st.Name, err)
 	}

@@ -79,6 +79,9 @@ var migrations = []string{
 		finished_at TEXT,
 		outcome TEXT NOT NULL DEFAULT ''
 	);`,
+	// 2: the fingerprint of each environment's last applied rendering, so the daemon
+	// can tell which environments a new revision changes (signer policy).
+	`ALTER TABLE environments ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema this build writes.

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
 	"github.com/rasa-gitops/rasa-gitops/state"
@@ -208,7 +209,7 @@ unless another rasa-gitops (serve, daemon) already does.`,
 			if err := checkDir(args[0]); err != nil {
 				return err
 			}
-			st, err := openState(ctx, flags.stateDir, func(msg string) { fmt.Fprintln(out, msg) })
+			st, err := daemon.OpenState(ctx, flags.stateDir, func(msg string) { fmt.Fprintln(out, msg) })
 			if err != nil {
 				return err
 			}
@@ -227,7 +228,7 @@ unless another rasa-gitops (serve, daemon) already does.`,
 				var problems compose.Problems
 				if errors.As(err, &problems) {
 					// The refusal is audited; the last applied state keeps running.
-					_ = st.Record(ctx, state.Entry{Revision: revision, Author: localAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
+					_ = st.Record(ctx, state.Entry{Revision: revision, Author: daemon.LocalAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
 				}
 				return err
 			}
@@ -236,18 +237,18 @@ unless another rasa-gitops (serve, daemon) already does.`,
 			if rev == "" {
 				rev = "local@sha256:" + h.fingerprint[:12]
 			}
-			rec := newRecorder(st, h.decl, h.rendered, h.opts, rev)
+			rec := daemon.NewRecorder(st, h.decl, h.rendered, h.opts, rev, "", "")
 			opts := flags.runOptions(out, false)
-			opts.BeforeApply = func(p reconcile.Plan) error { return rec.begin(ctx, p) }
+			opts.BeforeApply = func(p reconcile.Plan) error { return rec.Begin(ctx, p) }
 			run, err := reconcile.Converge(ctx, engine, h.rendered, rev, opts)
 			if err != nil {
-				if rerr := rec.finish(ctx, engine, run, nil, err); rerr != nil {
+				if rerr := rec.Finish(ctx, engine, run, nil, err); rerr != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
 				}
 				return err
 			}
 			if err := run.Result.Err(); err != nil {
-				if rerr := rec.finish(ctx, engine, run, nil, nil); rerr != nil {
+				if rerr := rec.Finish(ctx, engine, run, nil, nil); rerr != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
 				}
 				if ctx.Err() != nil {
@@ -268,9 +269,9 @@ unless another rasa-gitops (serve, daemon) already does.`,
 			var needsPerson *reconcile.NeedsPersonError
 			var recordErr error
 			if errors.As(modelErr, &needsPerson) {
-				recordErr = rec.finish(ctx, engine, run, statuses, modelErr)
+				recordErr = rec.Finish(ctx, engine, run, statuses, modelErr)
 			} else {
-				recordErr = rec.finish(ctx, engine, run, statuses, nil)
+				recordErr = rec.Finish(ctx, engine, run, statuses, nil)
 			}
 			if recordErr != nil {
 				return fmt.Errorf("record the run: %w", recordErr)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
 	"github.com/rasa-gitops/rasa-gitops/state"
@@ -156,7 +157,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			if err := checkDir(dir); err != nil {
 				return err
 			}
-			st, err := openState(cmd.Context(), flags.stateDir, func(msg string) { log.Warn(msg) })
+			st, err := daemon.OpenState(cmd.Context(), flags.stateDir, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
 			}
@@ -189,19 +190,19 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 				if err != nil {
 					var problems compose.Problems
 					if errors.As(err, &problems) {
-						_ = st.Record(ctx, state.Entry{Author: localAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
+						_ = st.Record(ctx, state.Entry{Author: daemon.LocalAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
 					}
 					log.Error("declaration refused; the last applied state keeps running", zap.Error(err))
 					return
 				}
 				rev := "local@sha256:" + h.fingerprint[:12]
-				rec := newRecorder(st, h.decl, h.rendered, h.opts, rev)
+				rec := daemon.NewRecorder(st, h.decl, h.rendered, h.opts, rev, "", "")
 				opts := flags.runOptions(nil, false)
-				opts.BeforeApply = func(p reconcile.Plan) error { return rec.begin(ctx, p) }
+				opts.BeforeApply = func(p reconcile.Plan) error { return rec.Begin(ctx, p) }
 				run, err := reconcile.Converge(ctx, engine, h.rendered, rev, opts)
 				if err != nil {
 					log.Error("reconcile failed", zap.String("revision", rev), zap.Error(err))
-					if rerr := rec.finish(ctx, engine, run, nil, err); rerr != nil {
+					if rerr := rec.Finish(ctx, engine, run, nil, err); rerr != nil {
 						log.Error("cannot record the run", zap.Error(rerr))
 					}
 					return
@@ -229,7 +230,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 				if errors.As(err, &needsPerson) {
 					runErr = err
 				}
-				if rerr := rec.finish(ctx, engine, run, statuses, runErr); rerr != nil {
+				if rerr := rec.Finish(ctx, engine, run, statuses, runErr); rerr != nil {
 					log.Error("cannot record the run", zap.Error(rerr))
 				}
 				if run.Result.Err() == nil {

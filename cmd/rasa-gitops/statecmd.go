@@ -22,14 +22,39 @@ func (f *stateFlags) register(cmd *cobra.Command) {
 
 func newStatusCommand() *cobra.Command {
 	var (
-		flags  stateFlags
-		asJSON bool
+		flags     stateFlags
+		asJSON    bool
+		server    string
+		tokenFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every environment: revision, sync, health, declared and observed model",
+		Long: `status reads the state directory, or with --server asks a running daemon over its API.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server != "" {
+				c, err := flags.daemonClient(server, tokenFile)
+				if err != nil {
+					return err
+				}
+				var resp struct {
+					Ready        bool              `json:"ready"`
+					Reason       string            `json:"reason"`
+					Environments []state.EnvStatus `json:"environments"`
+				}
+				if err := c.do(cmd.Context(), "GET", "/api/status", &resp); err != nil {
+					return err
+				}
+				if asJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(resp)
+				}
+				if !resp.Ready {
+					fmt.Fprintf(cmd.OutOrStdout(), "daemon not ready: %s\n", resp.Reason)
+				}
+				printStatus(cmd.OutOrStdout(), resp.Environments, time.Now())
+				return nil
+			}
 			st, err := state.OpenReader(cmd.Context(), flags.stateDir)
 			if err != nil {
 				return err
@@ -48,6 +73,8 @@ func newStatusCommand() *cobra.Command {
 	}
 	flags.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&server, "server", "", "ask a running daemon at this address (e.g. http://127.0.0.1:8080)")
+	cmd.Flags().StringVar(&tokenFile, "api-token-file", "", "file holding the daemon's API token (with --server)")
 	return cmd
 }
 
@@ -198,4 +225,11 @@ func newAuditCommand() *cobra.Command {
 	export.Flags().BoolVar(&jsonl, "jsonl", false, "JSON lines")
 	audit.AddCommand(verify, export)
 	return audit
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

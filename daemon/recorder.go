@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
-// localAuthor names who ran a directory apply, for the audit log (Git commits carry
+// LocalAuthor names who ran a directory apply, for the audit log (Git commits carry
 // their own author in the daemon).
-func localAuthor() string {
+func LocalAuthor() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return "local:" + u.Username
 	}
 	return "local"
 }
 
-// openState opens the state database for writing and closes any apply a killed
+// OpenState opens the state database for writing and closes any apply a killed
 // process left unfinished, reporting it.
-func openState(ctx context.Context, dir string, report func(string)) (*state.Store, error) {
+func OpenState(ctx context.Context, dir string, report func(string)) (*state.Store, error) {
 	st, err := state.Open(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -42,24 +42,37 @@ func openState(ctx context.Context, dir string, report func(string)) (*state.Sto
 	return st, nil
 }
 
-// recorder journals one run and records its outcome: intent before the first Engine
+// Recorder journals one run and records its outcome: intent before the first Engine
 // call, then audit rows and status transitions in one transaction.
-type recorder struct {
+type Recorder struct {
 	st       *state.Store
 	r        *compose.Rendered
 	revision string
 	author   string
+	signer   string
 	intent   int64
+	// Refused and Held are environments whose change was not applied, with why.
+	Refused map[string]string
+	Held    map[string]time.Time
+	// Fingerprints are the environments' renderings in this revision.
+	Fingerprints map[string]string
+	// Decisions are extra audit rows (refusals, holds, forced windows).
+	Decisions []state.Entry
 }
 
-func newRecorder(st *state.Store, d *compose.Declaration, r *compose.Rendered, opts compose.RenderOptions, revision string) *recorder {
+// NewRecorder prepares the record of one run; every secret of the declaration and
+// the daemon's tokens are masked in what it writes.
+func NewRecorder(st *state.Store, d *compose.Declaration, r *compose.Rendered, opts compose.RenderOptions, revision, author, signer string) *Recorder {
 	st.Masker().Add(opts.ModelToken, opts.DefaultToken)
 	st.Masker().Add(d.SecretValues()...)
-	return &recorder{st: st, r: r, revision: revision, author: localAuthor()}
+	if author == "" {
+		author = LocalAuthor()
+	}
+	return &Recorder{st: st, r: r, revision: revision, author: author, signer: signer}
 }
 
-// begin writes the intent of a non-empty plan; an error means the apply must not start.
-func (rec *recorder) begin(ctx context.Context, plan reconcile.Plan) error {
+// Begin writes the intent of a non-empty plan; an error means the apply must not start.
+func (rec *Recorder) Begin(ctx context.Context, plan reconcile.Plan) error {
 	if plan.Empty() {
 		return nil
 	}
@@ -68,12 +81,12 @@ func (rec *recorder) begin(ctx context.Context, plan reconcile.Plan) error {
 	return err
 }
 
-// finish records what the run did for every environment.
-func (rec *recorder) finish(ctx context.Context, engine reconcile.Engine, run reconcile.Run, models []reconcile.ModelStatus, runErr error) error {
+// Finish records what the run did for every environment.
+func (rec *Recorder) Finish(ctx context.Context, engine reconcile.Engine, run reconcile.Run, models []reconcile.ModelStatus, runErr error) error {
 	now := time.Now()
 	var entries []state.Entry
 	entry := func(env, action, before, after, outcome string, err error) {
-		e := state.Entry{Time: now, Revision: rec.revision, Author: rec.author, Environment: env, Action: action, Before: before, After: after, Outcome: outcome}
+		e := state.Entry{Time: now, Revision: rec.revision, Author: rec.author, Signer: rec.signer, Environment: env, Action: action, Before: before, After: after, Outcome: outcome}
 		if err != nil {
 			e.Error = err.Error()
 		}
@@ -107,6 +120,10 @@ func (rec *recorder) finish(ctx context.Context, engine reconcile.Engine, run re
 	if runErr != nil {
 		entry("", "apply", "", "", "failed", runErr)
 	}
+	for _, d := range rec.Decisions {
+		d.Time, d.Revision, d.Author, d.Signer = now, rec.revision, rec.author, rec.signer
+		entries = append(entries, d)
+	}
 	observed, _ := reconcile.Observe(ctx, engine, rec.r.Project.Name)
 	var statuses []state.EnvStatus
 	for _, env := range rec.r.Environments {
@@ -115,24 +132,29 @@ func (rec *recorder) finish(ctx context.Context, engine reconcile.Engine, run re
 			return err
 		}
 		prev.Project = rec.r.Project.Name
-		o := state.Outcome{Revision: rec.revision, DesiredModel: env.Model, DesiredDigest: env.SHA256}
+		o := state.Outcome{Revision: rec.revision, DesiredModel: env.Model, DesiredDigest: env.SHA256, Fingerprint: rec.Fingerprints[env.Name]}
+		if why, ok := rec.Refused[env.Name]; ok {
+			o.Refused, o.Err = true, why
+		} else if until, ok := rec.Held[env.Name]; ok {
+			o.Held, o.Err = true, heldMessage(until)
+		}
 		for _, c := range observed.Containers[env.Service] {
 			if c.Name == reconcile.ContainerName(rec.r.Project.Name, env.Service) && c.State == "running" {
 				o.Running = true
 			}
 		}
-		if err, ok := failed[env.Service]; ok {
+		if err, ok := failed[env.Service]; ok && !o.Refused && !o.Held {
 			o.Failed = true
 			if err != nil {
 				o.Err = err.Error()
 			}
 		}
-		if runErr != nil && !o.Failed {
+		if runErr != nil && !o.Failed && !o.Refused && !o.Held {
 			o.Failed, o.Err = true, runErr.Error()
 		}
 		if m, ok := modelOf[env.Name]; ok {
 			o.ModelSynced, o.ObservedModel = m.Synced, m.Served
-			if m.Err != nil && o.Err == "" {
+			if m.Err != nil && o.Err == "" && !o.Refused && !o.Held {
 				o.Err = m.Err.Error()
 			}
 		}
@@ -156,4 +178,12 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// heldMessage says until when a change window holds a change.
+func heldMessage(until time.Time) string {
+	if until.IsZero() {
+		return "held by a change window (no allowed time within a year: see the policy)"
+	}
+	return "held by a change window until " + until.UTC().Format(time.RFC3339)
 }

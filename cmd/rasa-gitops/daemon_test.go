@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
+	"github.com/rasa-gitops/rasa-gitops/state"
+)
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// daemonFixture runs `rasa-gitops daemon` in-process against a real Git remote.
+type daemonFixture struct {
+	t        *testing.T
+	remote   *testgit.Remote
+	project  string
+	base     string // http://host:port of the daemon
+	state    string
+	apiToken string
+	secret   string
+	log      *syncBuffer
+	files    map[string]string
+	git      *testgit.Daemon
+	done     chan int
+	cancel   context.CancelFunc
+}
+
+func startDaemon(t *testing.T, poll string, policy func(dir string) string, initial testgit.CommitOptions) *daemonFixture {
+	t.Helper()
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	f := &daemonFixture{t: t, remote: testgit.New(t), project: testengine.ProjectName(t), state: t.TempDir(),
+		apiToken: "api-token-for-daemon-test", secret: "webhook-secret-for-daemon-test", log: &syncBuffer{}, done: make(chan int, 1)}
+	testengine.CleanupProject(t, cli, f.project)
+	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, port := ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	f.base = "http://" + addr
+	f.files = quickstartModels(t)
+	f.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", f.project, testengine.StubImage, port)
+	f.files["environments/production.yaml"] = "model: moodbot-v1\n"
+	f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	initial.Message = "initial"
+	f.remote.Commit(f.files, initial)
+	secrets := t.TempDir()
+	os.WriteFile(filepath.Join(secrets, "api"), []byte(f.apiToken), 0o600)
+	os.WriteFile(filepath.Join(secrets, "hook"), []byte(f.secret), 0o600)
+	f.git = f.remote.ServeDaemon()
+	args := []string{"daemon", "--repo", f.git.URL, "--state-dir", f.state, "--listen", addr, "--poll", poll,
+		"--api-token-file", filepath.Join(secrets, "api"), "--webhook-secret-file", filepath.Join(secrets, "hook"), "--health-timeout", "20s"}
+	if policy != nil {
+		args = append(args, "--policy", policy(secrets))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	go func() { f.done <- run(ctx, args, io.Discard, f.log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-f.done:
+		case <-time.After(20 * time.Second):
+			t.Error("the daemon did not stop within 20s")
+		}
+		for _, secret := range []string{f.apiToken, f.secret} {
+			if strings.Contains(f.log.String(), secret) {
+				t.Errorf("a secret reached the daemon's log")
+			}
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", f.log.String())
+		}
+	})
+	return f
+}
+
+func (f *daemonFixture) tokenFile() string {
+	p := filepath.Join(f.t.TempDir(), "api-token")
+	os.WriteFile(p, []byte(f.apiToken), 0o600)
+	return p
+}
+
+func (f *daemonFixture) request(method, path string, body []byte, header http.Header) *http.Response {
+	f.t.Helper()
+	req, _ := http.NewRequest(method, f.base+path, bytes.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func (f *daemonFixture) webhook(sign bool) int {
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	h := http.Header{"X-Github-Event": {"push"}}
+	if sign {
+		m := hmac.New(sha256.New, []byte(f.secret))
+		m.Write(body)
+		h.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	}
+	return f.request("POST", "/api/webhooks/github", body, h).StatusCode
+}
+
+// statuses asks the daemon's API for every environment's status.
+func (f *daemonFixture) statuses() map[string]state.EnvStatus {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.base+"/api/status", nil)
+	req.Header.Set("Authorization", "Bearer "+f.apiToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Environments []state.EnvStatus `json:"environments"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	m := map[string]state.EnvStatus{}
+	for _, e := range out.Environments {
+		m[e.Name] = e
+	}
+	return m
+}
+
+// waitFor polls until cond holds on the daemon's status.
+func (f *daemonFixture) waitFor(what string, cond func(map[string]state.EnvStatus) bool) {
+	f.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := f.statuses(); s != nil && cond(s) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.t.Fatalf("timed out waiting for %s; status: %+v", what, f.statuses())
+}
+
+func TestDaemonWebhookPolicyAndAPI(t *testing.T) {
+	alice, alicePub := testgit.NewKey(t, "alice")
+	f := startDaemon(t, "@every 1h", func(dir string) string {
+		os.WriteFile(filepath.Join(dir, "alice.asc"), []byte(alicePub), 0o644)
+		p := filepath.Join(dir, "policy.yaml")
+		os.WriteFile(p, []byte("environments:\n  production:\n    signers: [alice.asc]\n"), 0o644)
+		return p
+	}, testgit.CommitOptions{Sign: alice})
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool {
+		return s["production"].Sync == state.Synced && s["experimental"].Sync == state.Synced
+	})
+
+	// Authentication: the API and the webhooks refuse what they cannot trust.
+	if code := f.request("GET", "/api/status", nil, nil).StatusCode; code != 401 {
+		t.Errorf("/api/status without a token: %d", code)
+	}
+	if code := f.request("POST", "/api/sync", nil, http.Header{"Authorization": {"Bearer wrong"}}).StatusCode; code != 401 {
+		t.Errorf("/api/sync with a wrong token: %d", code)
+	}
+	if code := f.request("GET", "/healthz", nil, nil).StatusCode; code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code := f.request("GET", "/metrics", nil, nil).StatusCode; code != 200 {
+		t.Errorf("/metrics: %d", code)
+	}
+
+	// A signed promotion of production and a change of experimental, via the webhook.
+	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
+	signed := f.remote.Commit(f.files, testgit.CommitOptions{Message: "promote", Sign: alice})
+	// A webhook with a wrong or missing signature triggers nothing.
+	if code := f.webhook(false); code != 401 {
+		t.Fatalf("unsigned webhook: %d", code)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if s := f.statuses(); s["production"].LastApplied == "main@sha1:"+signed {
+		t.Fatal("a webhook without a signature triggered a fetch")
+	}
+	if code := f.webhook(true); code != 202 {
+		t.Fatalf("signed webhook: %d", code)
+	}
+	f.waitFor("the signed promotion", func(s map[string]state.EnvStatus) bool {
+		return s["production"].LastApplied == "main@sha1:"+signed && s["production"].ObservedModel == "moodbot-v2.tar.gz" && s["experimental"].ObservedModel == "moodbot-v1.tar.gz"
+	})
+
+	// An unsigned change to production is refused while experimental applies.
+	f.files["environments/production.yaml"] = "model: moodbot-v1\n"
+	f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{Message: "sneaky"})
+	f.webhook(true)
+	f.waitFor("the refusal", func(s map[string]state.EnvStatus) bool {
+		return s["production"].Sync == state.Refused && s["experimental"].LastApplied == "main@sha1:"+unsigned && s["experimental"].ObservedModel == "moodbot-v2.tar.gz"
+	})
+	s := f.statuses()
+	if s["production"].LastApplied != "main@sha1:"+signed || s["production"].LastAttempted != "main@sha1:"+unsigned || s["production"].ObservedModel != "moodbot-v2.tar.gz" {
+		t.Errorf("production after the refusal: %+v", s["production"])
+	}
+	if !strings.Contains(s["production"].LastError, "not signed") {
+		t.Errorf("the refusal does not say why: %q", s["production"].LastError)
+	}
+	code, out, _ := runCLI(t, "history", "--state-dir", f.state, "--env", "production")
+	if code != exitOK || !strings.Contains(out, "policy: signature") || !strings.Contains(out, "refused") {
+		t.Errorf("history lacks the refusal:\n%s", out)
+	}
+}
+
+func TestDaemonPollForcePushAndRemoteDown(t *testing.T) {
+	f := startDaemon(t, "@every 1s", nil, testgit.CommitOptions{})
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool { return s["production"].Sync == state.Synced })
+	first := f.statuses()["production"].LastApplied
+
+	// A push is picked up by polling alone.
+	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
+	second := f.remote.Commit(f.files, testgit.CommitOptions{})
+	f.waitFor("the polled push", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].LastApplied == "main@sha1:"+second && s["experimental"].ObservedModel == "moodbot-v1.tar.gz"
+	})
+
+	// A force-push back to the first commit's content is followed.
+	f.remote.ResetHard(strings.TrimPrefix(first, "main@sha1:"))
+	f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	rewritten := f.remote.Commit(f.files, testgit.CommitOptions{Message: "rewrite", Force: true})
+	f.waitFor("the force-push", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].LastApplied == "main@sha1:"+rewritten && s["experimental"].ObservedModel == "moodbot-v2.tar.gz"
+	})
+}
+
+func TestDaemonRemoteDownAndChangeWindow(t *testing.T) {
+	f := startDaemon(t, "@every 1s", func(dir string) string {
+		p := filepath.Join(dir, "policy.yaml")
+		// experimental may never change on its own: every minute is denied.
+		os.WriteFile(p, []byte("environments:\n  experimental:\n    windows:\n      - deny: \"* * * * *\"\n        duration: 2m\n"), 0o644)
+		return p
+	}, testgit.CommitOptions{})
+	// Even the first deployment of experimental is a change its window holds.
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool {
+		return s["production"].Sync == state.Synced && s["experimental"].Sync == state.Pending
+	})
+	if code, out, errOut := runCLI(t, "sync", "--server", f.base, "--api-token-file", f.tokenFile(), "--force-window"); code != exitOK {
+		t.Fatalf("sync: %d %s%s", code, out, errOut)
+	}
+	f.waitFor("the forced first deployment", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].Sync == state.Synced && s["experimental"].ObservedModel == "moodbot-v2.tar.gz"
+	})
+
+	// The remote goes down: the last good revision keeps running and readiness says why.
+	f.git.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(f.base + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				body = string(b)
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(body, "git fetch failed") {
+		t.Fatalf("readyz while the remote is down: %q", body)
+	}
+	if s := f.statuses(); s["production"].Health != state.Healthy {
+		t.Errorf("production while the remote is down: %+v", s["production"])
+	}
+	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
+	change := f.remote.Commit(f.files, testgit.CommitOptions{})
+	f.git.Start()
+	// Recovery is automatic; production applies, experimental is held by its window.
+	f.waitFor("recovery", func(s map[string]state.EnvStatus) bool {
+		return s["production"].LastApplied == "main@sha1:"+change && s["production"].ObservedModel == "moodbot-v2.tar.gz" && s["experimental"].Sync == state.Pending
+	})
+	if s := f.statuses(); s["experimental"].ObservedModel != "moodbot-v2.tar.gz" || !strings.Contains(s["experimental"].LastError, "held by a change window") {
+		t.Errorf("experimental while held: %+v", s["experimental"])
+	}
+	// sync --force-window releases it, and the override is audited.
+	code, out, errOut := runCLI(t, "sync", "--server", f.base, "--api-token-file", f.tokenFile(), "--force-window")
+	if code != exitOK {
+		t.Fatalf("sync: %d %s%s", code, out, errOut)
+	}
+	f.waitFor("the forced window", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].Sync == state.Synced && s["experimental"].ObservedModel == "moodbot-v1.tar.gz"
+	})
+	code, out, _ = runCLI(t, "history", "--state-dir", f.state, "--env", "experimental")
+	if code != exitOK || !strings.Contains(out, "forced") || !strings.Contains(out, "held") {
+		t.Errorf("history lacks the hold and the override:\n%s", out)
+	}
+}

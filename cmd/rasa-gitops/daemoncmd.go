@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/robfig/cron/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+
+	"github.com/rasa-gitops/rasa-gitops/api"
+	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/daemon"
+	"github.com/rasa-gitops/rasa-gitops/gitsource"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
+	"github.com/rasa-gitops/rasa-gitops/policy"
+	"github.com/rasa-gitops/rasa-gitops/reconcile"
+)
+
+// bindEnv gives every flag not set on the command line the value of its environment
+// variable: --git-token-file ← RASA_GITOPS_GIT_TOKEN_FILE.
+func bindEnv(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "RASA_GITOPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if serr := f.Value.Set(v); serr != nil {
+				err = usageError{fmt.Errorf("%s: %w", name, serr)}
+			}
+		}
+	})
+	return err
+}
+
+// readSecretFile reads a token file (trimmed); empty path gives "".
+func readSecretFile(path, what string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		return "", fmt.Errorf("%s file %s is empty", what, path)
+	}
+	return v, nil
+}
+
+func newDaemonCommand() *cobra.Command {
+	var (
+		flags         convergeFlags
+		models        modelFlags
+		git           gitsource.Options
+		poll          string
+		policyFile    string
+		apiTokenFile  string
+		webhookSecret string
+		logFormat     string
+	)
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Follow a Git repository and keep the host converged (the GitOps daemon)",
+		Long: `daemon follows one branch of a Git repository (--repo, --branch, --path) and keeps the
+host converged: it fetches on a schedule (--poll), on webhooks, on POST /api/sync and
+'rasa-gitops sync', and heals containers on Docker events; it applies the signer policy
+and change windows of --policy, serves the model server and the API on --listen, and
+records every decision in the state directory. Every flag also reads an environment
+variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bindEnv(cmd); err != nil {
+				return err
+			}
+			log, err := newLogger(logFormat, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			log = log.Named("daemon")
+			ctx := cmd.Context()
+			git.StateDir = flags.stateDir
+			src, err := gitsource.Open(git)
+			if err != nil {
+				return usageError{err}
+			}
+			var pol *policy.Policy
+			if policyFile != "" {
+				if pol, err = policy.Load(policyFile); err != nil {
+					return err
+				}
+			}
+			st, err := daemon.OpenState(ctx, flags.stateDir, func(msg string) { log.Warn(msg) })
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			side, err := flags.hostSide()
+			if err != nil {
+				return err
+			}
+			apiToken, err := readSecretFile(apiTokenFile, "API token")
+			if err != nil {
+				return err
+			}
+			if apiToken != "" {
+				side.handler.UploadToken = apiToken
+			} else {
+				apiToken = side.handler.UploadToken
+			}
+			secret, err := readSecretFile(webhookSecret, "webhook secret")
+			if err != nil {
+				return err
+			}
+			st.Masker().Add(apiToken, secret, side.handler.Token)
+			engine, err := reconcile.NewClient()
+			if err != nil {
+				return fmt.Errorf("connect to the Docker Engine: %w", err)
+			}
+			defer engine.Close()
+			metrics := api.NewMetrics(func() float64 { return float64(side.handler.BytesServed.Load()) })
+			runOpts := flags.runOptions(nil, false)
+			d := daemon.New(daemon.Config{
+				Source: src, Policy: pol, State: st, Engine: engine,
+				Store: side.store, Tags: side.tags, Observed: side.observed,
+				Render: func(ctx context.Context, dir string) (*compose.Declaration, *compose.Rendered, compose.RenderOptions, error) {
+					h, err := flags.renderForHost(ctx, dir)
+					return h.decl, h.rendered, h.opts, err
+				},
+				Run:       runOpts,
+				Models:    reconcile.ModelOptions{Nudge: models.nudge, SyncTimeout: models.syncTimeout},
+				Retention: models.retention,
+				Metrics:   metrics,
+				Log:       log,
+			})
+
+			ln, err := net.Listen("tcp", models.listen)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", models.listen, err)
+			}
+			srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: api.New(api.Config{
+				Backend: d, Token: apiToken, WebhookSecret: secret, Metrics: metrics,
+				Models: side.handler, ModelRoutes: modelserver.Routes(),
+			})}
+			go srv.Serve(ln)
+			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("repo", redactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path))
+
+			sched := cron.New(cron.WithChain(cron.Recover(cron.DiscardLogger), cron.SkipIfStillRunning(cron.DiscardLogger)))
+			if _, err := sched.AddFunc(poll, func() { d.Trigger("poll", true) }); err != nil {
+				return usageError{fmt.Errorf("--poll %q: %w", poll, err)}
+			}
+			sched.Start()
+			defer sched.Stop()
+			go watchEvents(ctx, engine, d, log)
+
+			err = d.Run(ctx)
+			log.Info("stopping")
+			shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			srv.Shutdown(shutdown)
+			return err
+		},
+	}
+	flags.register(cmd)
+	models.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&git.URL, "repo", "", "Git repository URL (https://, ssh://, git://, or a path)")
+	f.StringVar(&git.Branch, "branch", "main", "branch to follow")
+	f.StringVar(&git.Path, "path", ".", "declaration directory inside the repository; changes elsewhere trigger nothing")
+	f.StringVar(&git.TokenFile, "git-token-file", "", "file holding an HTTPS token for the repository")
+	f.StringVar(&git.Username, "git-username", "", "user name for the token or SSH (default git)")
+	f.StringVar(&git.SSHKeyFile, "ssh-key", "", "SSH private key for the repository")
+	f.StringVar(&git.KnownHostsFile, "known-hosts", "", "known_hosts file the SSH host key is checked against")
+	f.StringVar(&poll, "poll", "@every 30s", "fetch schedule (cron expression or @every)")
+	f.StringVar(&policyFile, "policy", "", "signer policy and change windows (a daemon-side YAML file)")
+	f.StringVar(&apiTokenFile, "api-token-file", "", "file holding the API bearer token (default: generated into <state-dir>/secrets/api-token)")
+	f.StringVar(&webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
+	f.StringVar(&logFormat, "log-format", "json", "json or console")
+	return cmd
+}
+
+// watchEvents turns Docker events on managed containers into self-heal runs.
+func watchEvents(ctx context.Context, cli *client.Client, d *daemon.Daemon, log *zap.Logger) {
+	f := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("label", compose.LabelManaged+"=true"),
+		filters.Arg("event", "die"), filters.Arg("event", "destroy"), filters.Arg("event", "stop"))
+	for ctx.Err() == nil {
+		msgs, errs := cli.Events(ctx, events.ListOptions{Filters: f})
+	loop:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-msgs:
+				d.Trigger("docker:"+string(m.Action)+":"+m.Actor.Attributes["name"], false)
+			case err := <-errs:
+				if ctx.Err() == nil {
+					log.Warn("docker events interrupted; reconnecting", zap.Error(err))
+				}
+				break loop
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u[:i], "://") {
+		return u[:strings.Index(u, "://")+3] + "…@" + u[i+1:]
+	}
+	return u
+}
+
+// daemonClient talks to a running daemon's API.
+type daemonClient struct {
+	server, token string
+}
+
+func (f *stateFlags) daemonClient(server, tokenFile string) (daemonClient, error) {
+	token, err := readSecretFile(tokenFile, "API token")
+	if err != nil {
+		return daemonClient{}, err
+	}
+	if token == "" {
+		token = os.Getenv("RASA_GITOPS_API_TOKEN")
+	}
+	if token == "" {
+		token, _ = readSecretFile(f.stateDir+"/secrets/api-token", "API token")
+	}
+	if token == "" {
+		return daemonClient{}, usageError{errors.New("no API token: give --api-token-file, set RASA_GITOPS_API_TOKEN, or run beside the daemon's --state-dir")}
+	}
+	return daemonClient{server: strings.TrimRight(server, "/"), token: token}, nil
+}
+
+func (c daemonClient) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the daemon at %s: %w", c.server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("daemon at %s answered %s: %s", c.server, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func newSyncCommand() *cobra.Command {
+	var (
+		flags     stateFlags
+		server    string
+		tokenFile string
+		force     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Ask a running daemon to fetch and reconcile now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bindEnv(cmd); err != nil {
+				return err
+			}
+			c, err := flags.daemonClient(server, tokenFile)
+			if err != nil {
+				return err
+			}
+			path := "/api/sync"
+			if force {
+				path += "?forceWindow=true"
+			}
+			if err := c.do(cmd.Context(), http.MethodPost, path, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "sync requested from", c.server)
+			return nil
+		},
+	}
+	flags.register(cmd)
+	cmd.Flags().StringVar(&server, "server", "http://127.0.0.1:8080", "the daemon's API address")
+	cmd.Flags().StringVar(&tokenFile, "api-token-file", "", "file holding the API token")
+	cmd.Flags().BoolVar(&force, "force-window", false, "apply changes held by change windows now (audited)")
+	return cmd
+}
