@@ -32,22 +32,22 @@ const (
 
 // EnvStatus is the recorded state of one environment.
 type EnvStatus struct {
-	Name           string    `json:"name"`
-	Project        string    `json:"project"`
-	LastAttempted  string    `json:"last_attempted_revision"`
-	LastApplied    string    `json:"last_applied_revision"`
-	Sync           Sync      `json:"sync"`
-	Health         Health    `json:"health"`
-	DesiredModel   string    `json:"desired_model"`
-	DesiredDigest  string    `json:"desired_digest"`
-	ObservedModel  string    `json:"observed_model"`
-	ObservedDigest string    `json:"observed_digest"`
-	LastError      string    `json:"last_error"`
+	Name           string `json:"name"`
+	Project        string `json:"project"`
+	LastAttempted  string `json:"last_attempted_revision"`
+	LastApplied    string `json:"last_applied_revision"`
+	Sync           Sync   `json:"sync"`
+	Health         Health `json:"health"`
+	DesiredModel   string `json:"desired_model"`
+	DesiredDigest  string `json:"desired_digest"`
+	ObservedModel  string `json:"observed_model"`
+	ObservedDigest string `json:"observed_digest"`
+	LastError      string `json:"last_error"`
 	// Fingerprint identifies the last applied rendering of the environment (its
 	// service and model); a revision that changes it changes the environment.
 	Fingerprint string    `json:"fingerprint"`
 	Since       time.Time `json:"since"` // when Sync or Health last changed
-	UpdatedAt      time.Time `json:"updated_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Outcome is what one run did for one environment: the input of Next.

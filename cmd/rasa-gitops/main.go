@@ -103,7 +103,7 @@ func newRootCommand() *cobra.Command {
 		Long: `rasa-gitops makes one Docker host run what a Git repository declares: one Rasa
 server per environment, each serving the model the repository names.`,
 	}
-	root.AddCommand(newValidateCommand(), newRenderCommand(), newPlanCommand(), newApplyCommand(), newDownCommand(), newServeCommand(), newModelCommand(), newStatusCommand(), newHistoryCommand(), newAuditCommand(), newDaemonCommand(), newSyncCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newRenderCommand(), newPlanCommand(), newApplyCommand(), newDownCommand(), newServeCommand(), newModelCommand(), newStatusCommand(), newHistoryCommand(), newAuditCommand(), newDaemonCommand(), newSyncCommand(), newPromoteCommand(), newVersionCommand())
 	return root
 }
 

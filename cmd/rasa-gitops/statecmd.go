@@ -30,7 +30,7 @@ func newStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show every environment: revision, sync, health, declared and observed model",
-		Long: `status reads the state directory, or with --server asks a running daemon over its API.`,
+		Long:  `status reads the state directory, or with --server asks a running daemon over its API.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if server != "" {

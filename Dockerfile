@@ -1,0 +1,75 @@
+# The rasa-gitops daemon image: one static binary on an empty (scratch) base, run as the
+# non-root user 65532.
+#
+# Build it from the repository root (the classic builder is enough; BuildKit works too):
+#
+#   docker build -t rasa-gitops/rasa-gitops:dev --build-arg VERSION="$(git describe --always --dirty)" .
+#
+# Run it next to the stack it manages (examples/daemon has the same as a Compose file).
+# The daemon talks to the host's Docker Engine through its socket, so the container
+# must be given the socket's group (the user is not root), and the state directory must
+# be mounted at the same absolute path inside and outside: the daemon passes paths
+# under it (its Git checkout, generated endpoints.yml) to the Engine as bind-mount
+# sources, and the Engine resolves them on the host.
+#
+#   sudo install -d -o 65532 -g 65532 -m 0750 /var/lib/rasa-gitops
+#   docker run -d --name rasa-gitops --restart unless-stopped \
+#     --group-add "$(stat -c %g /var/run/docker.sock)" \
+#     -v /var/run/docker.sock:/var/run/docker.sock \
+#     -v /var/lib/rasa-gitops:/var/lib/rasa-gitops \
+#     -p 8080:8080 \
+#     -e RASA_GITOPS_REPO=https://git.example.com/team/rasa-deploy.git \
+#     rasa-gitops/rasa-gitops:dev
+#
+# Nothing here needs BuildKit-only syntax (no RUN --mount, no COPY --chmod), so
+# DOCKER_BUILDKIT=0 builds it as well.
+
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+# Modules first, so that a source change does not download them again.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+# Static (CGO_ENABLED=0; SQLite is modernc.org/sqlite, pure Go), reproducible
+# (-trimpath, no VCS stamp), stripped; timetzdata embeds the time zone database that
+# change windows (CRON_TZ=…) need, since scratch has no /usr/share/zoneinfo.
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags timetzdata \
+        -ldflags "-s -w -X main.version=${VERSION}" \
+        -o /out/rasa-gitops ./cmd/rasa-gitops
+# The few files a scratch image needs: a passwd/group entry for 65532 (so that tools
+# which look the user up find one), a sticky /tmp, and the parents of the directories
+# the user owns (created here so that they stay root's: COPY --chown below would
+# otherwise create missing parents owned by 65532).
+RUN mkdir -p /rootfs/etc /rootfs/tmp /rootfs/home /rootfs/var/lib /empty \
+    && echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' > /rootfs/etc/passwd \
+    && echo 'nonroot:x:65532:' > /rootfs/etc/group \
+    && chmod 1777 /rootfs/tmp
+
+FROM scratch
+# CA certificates for HTTPS clones and https:// model sources.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /rootfs/ /
+# COPY creates files as 0:0 unless told otherwise; the user must own its home and the
+# state directory (a named volume is initialised from the latter, ownership included).
+COPY --from=build --chown=65532:65532 /empty/ /home/nonroot/
+COPY --from=build --chown=65532:65532 /empty/ /var/lib/rasa-gitops/
+COPY --from=build /out/rasa-gitops /rasa-gitops
+
+# The user is not root, so the state directory must be named: the CLI's non-root
+# default would be ./.rasa-gitops.
+ENV HOME=/home/nonroot \
+    RASA_GITOPS_STATE_DIR=/var/lib/rasa-gitops
+# Non-root. The Docker socket is reached through its group: give the container that
+# group with `--group-add $(stat -c %g /var/run/docker.sock)` (docker run) or
+# `group_add: ["${DOCKER_GID}"]` (Compose).
+USER 65532:65532
+# The model server, model upload, API, webhooks, /healthz and /metrics.
+EXPOSE 8080
+# The Git checkout, the model store, the SQLite state and audit log, generated files
+# and tokens. Mount it at the same absolute path on the host (see above).
+VOLUME ["/var/lib/rasa-gitops"]
+ENTRYPOINT ["/rasa-gitops"]
+CMD ["daemon"]
