@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 
 // daemonFixture runs `rasa-gitops daemon` in-process against a real Git remote.
 type daemonFixture struct {
-	t        *testing.T
+	t        testing.TB
 	remote   *testgit.Remote
 	project  string
 	base     string // http://host:port of the daemon
@@ -57,7 +57,7 @@ type daemonFixture struct {
 	cancel   context.CancelFunc
 }
 
-func startDaemon(t *testing.T, poll string, policy func(dir string) string, initial testgit.CommitOptions) *daemonFixture {
+func startDaemon(t testing.TB, poll string, policy func(dir string) string, initial testgit.CommitOptions) *daemonFixture {
 	t.Helper()
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)

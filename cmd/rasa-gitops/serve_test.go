@@ -18,7 +18,7 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
-func quickstartModels(t *testing.T) map[string]string {
+func quickstartModels(t testing.TB) map[string]string {
 	t.Helper()
 	files := map[string]string{"models.yaml": "models:\n"}
 	for _, m := range []string{"moodbot-v1", "moodbot-v2"} {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -193,13 +194,21 @@ func (d *Daemon) Stop() {
 // ServeHTTP serves the remote with `git http-backend` over HTTP on loopback; with a
 // token, requests must carry it as the basic-auth password. It returns the URL.
 func (r *Remote) ServeHTTP(token string) string {
+	url, _ := r.ServeHTTPCounting(token)
+	return url
+}
+
+// ServeHTTPCounting is ServeHTTP that also counts the requests it answers.
+func (r *Remote) ServeHTTPCounting(token string) (string, *atomic.Int64) {
 	r.t.Helper()
+	requests := &atomic.Int64{}
 	backend := "/usr/lib/git-core/git-http-backend"
 	if out, err := exec.Command("git", "--exec-path").Output(); err == nil {
 		backend = filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
 	}
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + r.Root, "GIT_HTTP_EXPORT_ALL=1"}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		requests.Add(1)
 		if token != "" {
 			if _, pw, ok := req.BasicAuth(); !ok || pw != token {
 				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
@@ -210,7 +219,29 @@ func (r *Remote) ServeHTTP(token string) string {
 		h.ServeHTTP(w, req)
 	}))
 	r.t.Cleanup(srv.Close)
-	return srv.URL + "/" + r.Name + ".git"
+	return srv.URL + "/" + r.Name + ".git", requests
+}
+
+// FastImport appends n commits (each changing history.txt) to the branch with
+// git fast-import: a long history in seconds.
+func (r *Remote) FastImport(n int) {
+	r.t.Helper()
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		content := fmt.Sprintf("commit %d\n", i)
+		fmt.Fprintf(&b, "commit refs/heads/main\ncommitter Dev <dev@example.com> %d +0000\ndata 7\nhistory\n", 1700000000+i)
+		if i == 0 {
+			if head, err := exec.Command("git", "--git-dir", r.Bare, "rev-parse", "--verify", "-q", "refs/heads/main").Output(); err == nil {
+				fmt.Fprintf(&b, "from %s\n", strings.TrimSpace(string(head)))
+			}
+		}
+		fmt.Fprintf(&b, "M 644 inline history.txt\ndata %d\n%s\n", len(content), content)
+	}
+	cmd := exec.Command("git", "--git-dir", r.Bare, "fast-import", "--quiet")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		r.t.Fatalf("fast-import: %v\n%s", err, out)
+	}
 }
 
 // NewKey makes an OpenPGP key and returns it with its armored public key.
