@@ -9,7 +9,7 @@ help:
 	@echo "make build       build bin/rasa-gitops and bin/rasa-stub"
 	@echo "make test        go test ./... (the README's test command)"
 	@echo "make stub-image  build the stand-in Rasa image $(STUB_TAG) (FROM scratch)"
-	@echo "make demo        build the stand-in image and apply examples/quickstart"
+	@echo "make demo        build the stand-in image and run the daemon on examples/quickstart from a local Git repository"
 	@echo "make demo-down   remove the demo's containers and network"
 	@echo "make tools       build the Compose v2 peer into bin/tools (bench/tools.sh)"
 	@echo "make bench       run every benchmark (side by side with Compose v2 and nginx)"
@@ -29,8 +29,7 @@ stub-image:
 
 demo: build stub-image
 	$(BIN)/rasa-gitops validate examples/quickstart
-	$(BIN)/rasa-gitops apply examples/quickstart
-	@echo "production answers on http://127.0.0.1:5005/, experimental on http://127.0.0.1:5006/"
+	bash scripts/demo.sh
 
 demo-down: build
 	$(BIN)/rasa-gitops down examples/quickstart
