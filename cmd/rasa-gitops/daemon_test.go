@@ -92,12 +92,21 @@ func startDaemon(t testing.TB, poll string, policy func(dir string) string, init
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-f.done:
-		case <-time.After(20 * time.Second):
-			t.Error("the daemon did not stop within 20s")
+		case code := <-f.done:
+			if code != exitOK {
+				t.Errorf("the daemon exited %d on SIGTERM", code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("the daemon did not stop within 10s of SIGTERM")
 		}
-		for _, secret := range []string{f.apiToken, f.secret} {
-			if strings.Contains(f.log.String(), secret) {
+		secrets := []string{f.apiToken, f.secret}
+		for _, name := range []string{"model-token", "rasa-token"} {
+			if data, err := os.ReadFile(filepath.Join(f.state, "secrets", name)); err == nil {
+				secrets = append(secrets, strings.TrimSpace(string(data)))
+			}
+		}
+		for _, secret := range secrets {
+			if secret != "" && strings.Contains(f.log.String(), secret) {
 				t.Errorf("a secret reached the daemon's log")
 			}
 		}
@@ -195,8 +204,16 @@ func TestDaemonWebhookPolicyAndAPI(t *testing.T) {
 	if code := f.request("GET", "/healthz", nil, nil).StatusCode; code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
-	if code := f.request("GET", "/metrics", nil, nil).StatusCode; code != 200 {
-		t.Errorf("/metrics: %d", code)
+	if resp, err := http.Get(f.base + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/metrics: %v", err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`rasa_gitops_environment_sync{environment="production",status="Synced"} 1`, "rasa_gitops_reconcile_duration_seconds_count", "rasa_gitops_git_fetch_duration_seconds"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	}
 
 	// A signed promotion of production and a change of experimental, via the webhook.
