@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
@@ -39,7 +41,7 @@ func BenchmarkDaemon(b *testing.B) {
 		for b.Loop() {
 			got = got[:0]
 			for i := 0; i < samples; i++ {
-				before := containerID(&testing.T{}, cli, f.project+"-rasa-production-1")
+				before := settled(b, cli, f.project+"-rasa-production-1")
 				f.files["environments/production.yaml"] = fmt.Sprintf("model: moodbot-v1\nservice:\n  environment:\n    ROUND: \"%d-%d\"\n", b.N, i)
 				f.remote.Commit(f.files, testgit.CommitOptions{})
 				start := time.Now()
@@ -98,17 +100,19 @@ func BenchmarkDaemon(b *testing.B) {
 	}
 }
 
-// waitAnswering waits until the container called name is not `before` and answers GET /.
-func waitAnswering(b *testing.B, cli interface {
-	ContainerInspect(context.Context, string) (container.InspectResponse, error)
-}, name, before string) {
+// waitAnswering waits until a container of the service other than `before` — the
+// replacement, under its temporary or its final name — answers GET /.
+func waitAnswering(b *testing.B, cli *client.Client, name, before string) {
 	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: time.Second}
+	httpc := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
-		info, err := cli.ContainerInspect(context.Background(), name)
-		if err == nil && info.ID != before && info.State.Running {
-			for _, ep := range info.NetworkSettings.Networks {
-				if resp, err := client.Get("http://" + ep.IPAddress + ":5005/"); err == nil {
+		list, _ := cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
+		for _, c := range list {
+			if c.ID == before || c.NetworkSettings == nil {
+				continue
+			}
+			for _, ep := range c.NetworkSettings.Networks {
+				if resp, err := httpc.Get("http://" + ep.IPAddress + ":5005/"); err == nil {
 					resp.Body.Close()
 					if resp.StatusCode == 200 {
 						return
@@ -119,6 +123,21 @@ func waitAnswering(b *testing.B, cli interface {
 		time.Sleep(5 * time.Millisecond)
 	}
 	b.Fatal("the new container never answered")
+}
+
+// settled waits until the previous replace is over (one container of the service,
+// under its final name, running) and returns its ID.
+func settled(b *testing.B, cli *client.Client, name string) string {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		list, _ := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", name))})
+		if len(list) == 1 && list[0].State == "running" && list[0].Names[0] == "/"+name {
+			return list[0].ID
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatal("the service did not settle")
+	return ""
 }
 
 // waitServing waits until production's Rasa server reports the model file.
