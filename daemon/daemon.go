@@ -366,6 +366,29 @@ func (d *Daemon) applyPolicy(ctx context.Context, rev gitsource.Revision, r *com
 			log.Info("change held by a change window", zap.String("environment", env.Name), zap.Time("until", next))
 		}
 	}
+	// Removing an environment is a change to it too: an unsigned revision that drops a
+	// protected environment's file must not prune its container.
+	rendered := map[string]bool{}
+	for _, env := range r.Environments {
+		rendered[env.Name] = true
+	}
+	if all, err := d.cfg.State.Statuses(ctx); err == nil {
+		for _, prev := range all {
+			if rendered[prev.Name] || prev.Project != r.Project.Name || prev.LastApplied == "" {
+				continue
+			}
+			p := d.cfg.Policy.For(prev.Name)
+			if p == nil || p.KeyRing == "" {
+				continue
+			}
+			if _, err := d.cfg.Source.Verify(rev, p.KeyRing); err != nil {
+				why := fmt.Sprintf("revision %s removes %s but is not signed by a key its policy allows: %v", rev.Short(), prev.Name, err)
+				rec.Decisions = append(rec.Decisions, state.Entry{Environment: prev.Name, Action: "policy: signature", Before: prev.LastApplied, After: rev.String(), Outcome: "refused", Error: why})
+				frozen[prev.Name] = true
+				log.Warn("removal refused by the signer policy", zap.String("environment", prev.Name))
+			}
+		}
+	}
 	return frozen
 }
 

@@ -254,6 +254,22 @@ func TestDaemonWebhookPolicyAndAPI(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "policy: signature") || !strings.Contains(out, "refused") {
 		t.Errorf("history lacks the refusal:\n%s", out)
 	}
+
+	// Removing production's file without a signature does not remove production.
+	before := containerID(t, testengine.Connect(t), f.project+"-rasa-production-1")
+	delete(f.files, "environments/production.yaml")
+	removal := f.remote.Commit(f.files, testgit.CommitOptions{Message: "drop production", Remove: []string{"environments/production.yaml"}})
+	f.webhook(true)
+	f.waitFor("the refused removal", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].LastApplied == "main@sha1:"+removal
+	})
+	if after := containerID(t, testengine.Connect(t), f.project+"-rasa-production-1"); after != before {
+		t.Error("an unsigned revision removed the protected production environment")
+	}
+	_, out, _ = runCLI(t, "history", "--state-dir", f.state, "--env", "production")
+	if !strings.Contains(out, "policy: signature") || strings.Count(out, "refused") < 2 {
+		t.Errorf("the refused removal is not audited:\n%s", out)
+	}
 }
 
 func TestDaemonPollForcePushAndRemoteDown(t *testing.T) {
