@@ -47,8 +47,9 @@ func New(c Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ok, why := c.Backend.Ready(); !ok {
-			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+		if ok, _ := c.Backend.Ready(); !ok {
+			// The reason may quote a revision's problems: it is behind /api/status.
+			http.Error(w, "not ready (GET /api/status says why)", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")

@@ -88,3 +88,13 @@ func (c *collector) err() error {
 	c.problems.Sort()
 	return c.problems
 }
+
+// Masked returns the problems with every secret value replaced by Mask.
+func (ps Problems) Masked(secrets []string) Problems {
+	out := make(Problems, len(ps))
+	for i, p := range ps {
+		p.Message = MaskValues(p.Message, secrets)
+		out[i] = p
+	}
+	return out
+}

@@ -59,8 +59,22 @@ type Daemon struct {
 	current *gitsource.Revision
 	retry   bool // the last run must be retried on the next poll (failure, held change)
 	refused string
+	// lastGood is the last revision that rendered, kept for self-heal while a newer
+	// revision is refused; tree is its --path subtree.
+	lastGood *goodRender
+	tree     string
+	// decided remembers policy decisions already audited (environment → revision and
+	// outcome), so a held or refused change is audited once, not on every poll.
+	decided map[string]string
 
 	forceWindow atomic.Bool
+}
+
+type goodRender struct {
+	rev      gitsource.Revision
+	decl     *compose.Declaration
+	rendered *compose.Rendered
+	opts     compose.RenderOptions
 }
 
 type trigger struct {
@@ -74,7 +88,7 @@ func New(cfg Config) *Daemon {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Daemon{cfg: cfg, signal: make(chan struct{}, 1), reason: "no revision applied yet"}
+	return &Daemon{cfg: cfg, signal: make(chan struct{}, 1), reason: "no revision applied yet", decided: map[string]string{}}
 }
 
 // Trigger asks for a run. Triggers merge: a run that has not started yet takes every
@@ -185,16 +199,14 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 	if current != nil {
 		rev = *current
 	}
-	changed := current == nil
+	changed := false
 	if t.fetch || current == nil {
 		fetchStart := time.Now()
 		fetched, err := d.cfg.Source.Fetch(ctx)
 		if d.cfg.Metrics != nil {
 			d.cfg.Metrics.Fetch.Observe(time.Since(fetchStart).Seconds())
 		}
-		switch {
-		case errors.Is(err, gitsource.ErrUnchanged):
-		case err != nil:
+		if err != nil && !errors.Is(err, gitsource.ErrUnchanged) {
 			if d.cfg.Metrics != nil {
 				d.cfg.Metrics.FetchErrors.Inc()
 			}
@@ -203,37 +215,69 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 			if current == nil || !t.selfHeal {
 				return "fetch-failed"
 			}
-		default:
+		} else if current == nil || fetched.Hash != current.Hash {
 			rev, changed = fetched, true
 		}
 	}
 	force := d.forceWindow.Swap(false)
 	if !changed && !t.selfHeal && !retry && !force {
-		d.setReady(true, "")
+		d.mu.Lock()
+		refused := d.refused != "" && current != nil && d.refused == current.Hash
+		d.mu.Unlock()
+		if !refused {
+			d.setReady(true, "")
+		}
 		return "unchanged" // a no-change poll: one request to the Git server, nothing else
 	}
 	if changed {
 		if err := d.cfg.Source.Checkout(rev); err != nil {
 			log.Error("checkout failed", zap.Error(err))
 			d.setReady(false, err.Error())
+			d.setRetry(true)
 			return "failed"
 		}
 		d.mu.Lock()
 		d.current = &rev
 		d.mu.Unlock()
+		// A revision whose --path subtree is the last one's declares the same thing.
+		if tree, err := d.cfg.Source.PathTree(rev); err == nil {
+			if tree == d.tree && !t.selfHeal && !retry && !force {
+				d.setReady(true, "")
+				return "unchanged"
+			}
+			d.tree = tree
+		}
 	}
 	log = log.With(zap.String("revision", rev.String()))
 
 	decl, rendered, ropts, err := d.cfg.Render(ctx, d.cfg.Source.Dir())
 	if err != nil {
 		var problems compose.Problems
-		if errors.As(err, &problems) && d.refused != rev.Hash {
+		if errors.As(err, &problems) {
+			d.mu.Lock()
+			first := d.refused != rev.Hash
 			d.refused = rev.Hash
-			_ = d.cfg.State.Record(ctx, state.Entry{Revision: rev.String(), Author: rev.Author, Action: "validate", Outcome: "refused", Error: problems.Error()})
+			d.mu.Unlock()
+			if first {
+				_ = d.cfg.State.Record(ctx, state.Entry{Revision: rev.String(), Author: rev.Author, Action: "validate", Outcome: "refused", Error: problems.Error()})
+			}
+		} else {
+			d.setRetry(true) // not the declaration's fault: try again
 		}
 		log.Error("revision refused; the last applied revision keeps running", zap.Error(err))
 		d.setReady(false, "revision "+rev.Short()+" refused: "+firstLine(err.Error()))
-		return "refused"
+		if !t.selfHeal || d.lastGood == nil {
+			return "refused"
+		}
+		// Self-heal keeps running what was last applied.
+		rev, decl, rendered, ropts = d.lastGood.rev, d.lastGood.decl, d.lastGood.rendered, d.lastGood.opts
+	} else {
+		d.mu.Lock()
+		if d.refused == rev.Hash {
+			d.refused = ""
+		}
+		d.mu.Unlock()
+		d.lastGood = &goodRender{rev: rev, decl: decl, rendered: rendered, opts: ropts}
 	}
 
 	rec := NewRecorder(d.cfg.State, decl, rendered, ropts, rev.String(), rev.Author, d.signer(rev))
@@ -264,7 +308,7 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 	}
 	var statuses []reconcile.ModelStatus
 	var modelErr error
-	if run.Result.Err() == nil {
+	if run.Result.Err() == nil && stop.Err() == nil {
 		mopts := d.cfg.Models
 		mopts.Keep = frozen
 		mopts.Observed = d.cfg.Observed
@@ -284,9 +328,19 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 	if errors.As(modelErr, &needsPerson) {
 		runErr = modelErr
 	}
-	if err := rec.Finish(ctx, d.cfg.Engine, run, statuses, runErr); err != nil {
+	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelRecord()
+	if err := rec.Finish(recordCtx, d.cfg.Engine, run, statuses, runErr); err != nil {
 		log.Error("cannot record the run", zap.Error(err))
 	}
+	keep := map[string]bool{}
+	for _, env := range rendered.Environments {
+		keep[env.Name] = true
+	}
+	for env := range frozen {
+		keep[env] = true
+	}
+	_ = d.cfg.State.Forget(recordCtx, rendered.Project.Name, keep)
 	failed := run.Result.Err() != nil || modelErr != nil
 	d.setRetry(failed || len(frozen) > 0)
 	switch {
@@ -329,26 +383,30 @@ func (d *Daemon) signer(rev gitsource.Revision) string {
 // forced). It returns the environments that keep what they run.
 func (d *Daemon) applyPolicy(ctx context.Context, rev gitsource.Revision, r *compose.Rendered, rec *Recorder, force bool, log *zap.Logger) map[string]bool {
 	frozen := map[string]bool{}
-	rec.Fingerprints = map[string]string{}
 	rec.Refused = map[string]string{}
 	rec.Held = map[string]time.Time{}
 	now := time.Now()
 	for _, env := range r.Environments {
-		fp := Fingerprint(r, env)
-		rec.Fingerprints[env.Name] = fp
-		prev, err := d.cfg.State.Status(ctx, env.Name)
-		if err != nil || prev.Fingerprint == fp {
-			continue // unchanged: nothing to allow or refuse
-		}
+		fp := rec.Fingerprints[env.Name]
 		p := d.cfg.Policy.For(env.Name)
 		if p == nil {
 			continue
+		}
+		prev, err := d.cfg.State.Status(ctx, env.Name)
+		if err != nil {
+			// Fail closed: without the last applied fingerprint nothing is allowed.
+			rec.Refused[env.Name] = "cannot read the environment's state: " + err.Error()
+			frozen[env.Name] = true
+			continue
+		}
+		if prev.Fingerprint == fp {
+			continue // unchanged: nothing to allow or refuse
 		}
 		if p.KeyRing != "" {
 			if _, err := d.cfg.Source.Verify(rev, p.KeyRing); err != nil {
 				why := fmt.Sprintf("revision %s changes %s but is not signed by a key its policy allows: %v", rev.Short(), env.Name, err)
 				rec.Refused[env.Name] = why
-				rec.Decisions = append(rec.Decisions, state.Entry{Environment: env.Name, Action: "policy: signature", Before: prev.LastApplied, After: rev.String(), Outcome: "refused", Error: why})
+				d.decide(rec, state.Entry{Environment: env.Name, Action: "policy: signature", Before: prev.LastApplied, After: rev.String(), Outcome: "refused", Error: why})
 				frozen[env.Name] = true
 				log.Warn("change refused by the signer policy", zap.String("environment", env.Name), zap.String("reason", why))
 				continue
@@ -356,12 +414,12 @@ func (d *Daemon) applyPolicy(ctx context.Context, rev gitsource.Revision, r *com
 		}
 		if !p.Allowed(now) {
 			if force {
-				rec.Decisions = append(rec.Decisions, state.Entry{Environment: env.Name, Action: "policy: change window", Before: prev.LastApplied, After: rev.String(), Outcome: "forced", Error: "applied outside its change window by sync --force-window"})
+				d.decide(rec, state.Entry{Environment: env.Name, Action: "policy: change window", Before: prev.LastApplied, After: rev.String(), Outcome: "forced", Error: "applied outside its change window by sync --force-window"})
 				continue
 			}
 			next := p.NextAllowed(now)
 			rec.Held[env.Name] = next
-			rec.Decisions = append(rec.Decisions, state.Entry{Environment: env.Name, Action: "policy: change window", Before: prev.LastApplied, After: rev.String(), Outcome: "held", Error: heldMessage(next)})
+			d.decide(rec, state.Entry{Environment: env.Name, Action: "policy: change window", Before: prev.LastApplied, After: rev.String(), Outcome: "held", Error: heldMessage(next)})
 			frozen[env.Name] = true
 			log.Info("change held by a change window", zap.String("environment", env.Name), zap.Time("until", next))
 		}
@@ -383,13 +441,23 @@ func (d *Daemon) applyPolicy(ctx context.Context, rev gitsource.Revision, r *com
 			}
 			if _, err := d.cfg.Source.Verify(rev, p.KeyRing); err != nil {
 				why := fmt.Sprintf("revision %s removes %s but is not signed by a key its policy allows: %v", rev.Short(), prev.Name, err)
-				rec.Decisions = append(rec.Decisions, state.Entry{Environment: prev.Name, Action: "policy: signature", Before: prev.LastApplied, After: rev.String(), Outcome: "refused", Error: why})
+				d.decide(rec, state.Entry{Environment: prev.Name, Action: "policy: signature", Before: prev.LastApplied, After: rev.String(), Outcome: "refused", Error: why})
 				frozen[prev.Name] = true
 				log.Warn("removal refused by the signer policy", zap.String("environment", prev.Name))
 			}
 		}
 	}
 	return frozen
+}
+
+// decide audits a policy decision once per environment, revision and outcome.
+func (d *Daemon) decide(rec *Recorder, e state.Entry) {
+	key := e.After + "|" + e.Action + "|" + e.Outcome
+	if d.decided[e.Environment] == key {
+		return
+	}
+	d.decided[e.Environment] = key
+	rec.Decisions = append(rec.Decisions, e)
 }
 
 // Fingerprint identifies an environment's rendering: its service (with the content of

@@ -68,7 +68,11 @@ func NewRecorder(st *state.Store, d *compose.Declaration, r *compose.Rendered, o
 	if author == "" {
 		author = LocalAuthor()
 	}
-	return &Recorder{st: st, r: r, revision: revision, author: author, signer: signer}
+	fps := map[string]string{}
+	for _, env := range r.Environments {
+		fps[env.Name] = Fingerprint(r, env)
+	}
+	return &Recorder{st: st, r: r, revision: revision, author: author, signer: signer, Fingerprints: fps}
 }
 
 // Begin writes the intent of a non-empty plan; an error means the apply must not start.

@@ -262,11 +262,19 @@ func (s *Source) Verify(rev Revision, armoredKeyRing string) (string, error) {
 	if c.PGPSignature == "" {
 		return "", errors.New("the commit is not signed")
 	}
-	entity, err := c.Verify(armoredKeyRing)
-	if err != nil {
-		return "", fmt.Errorf("the signature does not verify with the allowed keys: %w", err)
+	// go-git reads one armored block per key ring: try each allowed key in turn.
+	var lastErr error
+	for _, key := range splitArmored(armoredKeyRing) {
+		entity, err := c.Verify(key)
+		if err == nil {
+			return strings.ToUpper(hex.EncodeToString(entity.PrimaryKey.Fingerprint)), nil
+		}
+		lastErr = err
 	}
-	return strings.ToUpper(hex.EncodeToString(entity.PrimaryKey.Fingerprint)), nil
+	if lastErr == nil {
+		lastErr = errors.New("no keys")
+	}
+	return "", fmt.Errorf("the signature does not verify with the allowed keys: %w", lastErr)
 }
 
 // redact removes credentials from a URL for messages.
@@ -276,4 +284,16 @@ func redact(u string) string {
 		return scheme + "…@" + u[i+1:]
 	}
 	return u
+}
+
+// splitArmored splits concatenated armored public key blocks.
+func splitArmored(ring string) []string {
+	const begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+	var out []string
+	for _, part := range strings.Split(ring, begin) {
+		if strings.TrimSpace(part) != "" {
+			out = append(out, begin+part)
+		}
+	}
+	return out
 }

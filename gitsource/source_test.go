@@ -129,6 +129,10 @@ func TestVerifySignatures(t *testing.T) {
 	if _, err := src.Verify(rev, malloryPub); err == nil {
 		t.Error("verified with another key")
 	}
+	// A key ring of several keys: the signer may be any of them, not only the first.
+	if id, err := src.Verify(rev, malloryPub+"\n"+alicePub); err != nil || id == "" {
+		t.Errorf("alice as the second key of the ring: %q %v", id, err)
+	}
 	unsigned := remote.Commit(map[string]string{"a": "2"}, testgit.CommitOptions{})
 	rev2, _ := src.Fetch(context.Background())
 	if _, err := src.Verify(rev2, alicePub); rev2.Hash != unsigned || err == nil || !strings.Contains(err.Error(), "not signed") {

@@ -94,6 +94,10 @@ func Load(path string) (*Policy, error) {
 				problems = append(problems, fmt.Sprintf("environments.%s.windows[%d]: give exactly one of allow: or deny: (a cron expression)", name, i))
 				continue
 			}
+			if strings.HasPrefix(strings.TrimSpace(spec), "@every") {
+				problems = append(problems, fmt.Sprintf("environments.%s.windows[%d]: %q has no fixed start times: use a cron expression such as \"0 9 * * 1-5\"", name, i, spec))
+				continue
+			}
 			sched, err := parser.Parse(spec)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("environments.%s.windows[%d]: %q is not a cron expression: %v", name, i, spec, err))
@@ -157,7 +161,7 @@ func (e *Environment) NextAllowed(t time.Time) time.Time {
 	horizon := t.Add(366 * 24 * time.Hour)
 	for _, w := range e.Windows {
 		at := t
-		for i := 0; i < 400; i++ {
+		for i := 0; i < 600000; i++ { // a minute-by-minute schedule for a year, at most
 			a := w.Schedule.Next(at.Add(-w.Duration))
 			if a.IsZero() || a.After(horizon) {
 				break

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
 	"github.com/rasa-gitops/rasa-gitops/state"
@@ -291,6 +293,34 @@ func TestDaemonPollForcePushAndRemoteDown(t *testing.T) {
 	f.waitFor("the force-push", func(s map[string]state.EnvStatus) bool {
 		return s["experimental"].LastApplied == "main@sha1:"+rewritten && s["experimental"].ObservedModel == "moodbot-v2.tar.gz"
 	})
+
+	// An invalid revision is refused; the last good one keeps running and is healed.
+	f.files["environments/production.yaml"] = "model: [not, a, name]\n"
+	f.remote.Commit(f.files, testgit.CommitOptions{Message: "broken"})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(f.base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cli := testengine.Connect(t)
+	name := f.project + "-rasa-production-1"
+	before := containerID(t, cli, name)
+	if err := cli.ContainerStop(context.Background(), name, container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if info, err := cli.ContainerInspect(context.Background(), name); err == nil && info.State.Running && info.ID == before {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("a container stopped by hand was not healed while the newest revision is refused")
 }
 
 func TestDaemonRemoteDownAndChangeWindow(t *testing.T) {
@@ -327,8 +357,21 @@ func TestDaemonRemoteDownAndChangeWindow(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !strings.Contains(body, "git fetch failed") {
-		t.Fatalf("readyz while the remote is down: %q", body)
+	if body == "" || strings.Contains(body, "git://") {
+		t.Fatalf("readyz while the remote is down: %q (no details without a token)", body)
+	}
+	req, _ := http.NewRequest("GET", f.base+"/api/status", nil)
+	req.Header.Set("Authorization", "Bearer "+f.apiToken)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		var st struct {
+			Ready  bool   `json:"ready"`
+			Reason string `json:"reason"`
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.Ready || !strings.Contains(st.Reason, "git fetch failed") {
+			t.Errorf("/api/status while the remote is down: %+v", st)
+		}
 	}
 	if s := f.statuses(); s["production"].Health != state.Healthy {
 		t.Errorf("production while the remote is down: %+v", s["production"])

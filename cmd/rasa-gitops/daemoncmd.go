@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -27,6 +28,7 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/policy"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
+	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 // bindEnv gives every flag not set on the command line the value of its environment
@@ -88,7 +90,9 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 			if err := bindEnv(cmd); err != nil {
 				return err
 			}
-			log, err := newLogger(logFormat, cmd.ErrOrStderr())
+			// Every log line passes through the state's masker (set once it is open).
+			var masker atomic.Pointer[state.Masker]
+			log, err := newLogger(logFormat, maskWriter{w: cmd.ErrOrStderr(), m: &masker})
 			if err != nil {
 				return err
 			}
@@ -111,6 +115,13 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 				return err
 			}
 			defer st.Close()
+			masker.Store(st.Masker())
+			env, err := flags.environment()
+			if err != nil {
+				return err
+			}
+			secretish := secretValues(env, flags.envFile)
+			st.Masker().Add(secretish...)
 			side, err := flags.hostSide()
 			if err != nil {
 				return err
@@ -141,6 +152,15 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 				Store: side.store, Tags: side.tags, Observed: side.observed,
 				Render: func(ctx context.Context, dir string) (*compose.Declaration, *compose.Rendered, compose.RenderOptions, error) {
 					h, err := flags.renderForHost(ctx, dir)
+					if err != nil {
+						// compose-go may quote a value: mask every secret-looking one.
+						var problems compose.Problems
+						if errors.As(err, &problems) {
+							err = problems.Masked(secretish)
+						} else {
+							err = errors.New(compose.MaskValues(err.Error(), secretish))
+						}
+					}
 					return h.decl, h.rendered, h.opts, err
 				},
 				Run:       runOpts,
@@ -193,6 +213,50 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 	f.StringVar(&webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
 	f.StringVar(&logFormat, "log-format", "json", "json or console")
 	return cmd
+}
+
+// maskWriter masks secrets in what the logger writes.
+type maskWriter struct {
+	w io.Writer
+	m *atomic.Pointer[state.Masker]
+}
+
+func (mw maskWriter) Write(p []byte) (int, error) {
+	if m := mw.m.Load(); m != nil {
+		if _, err := io.WriteString(mw.w, m.Apply(string(p))); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return mw.w.Write(p)
+}
+
+// secretValues are the values the daemon treats as secret before any revision is
+// read: every value of the --env-file, and process variables whose names say they
+// are secret (TOKEN, SECRET, PASSWORD, PASS, KEY, CREDENTIAL).
+func secretValues(env map[string]string, envFile string) []string {
+	fromFile := map[string]bool{}
+	if envFile != "" {
+		if extra, err := compose.ReadEnvFile(envFile); err == nil {
+			for k := range extra {
+				fromFile[k] = true
+			}
+		}
+	}
+	var out []string
+	for k, v := range env {
+		upper := strings.ToUpper(k)
+		secretName := false
+		for _, word := range []string{"TOKEN", "SECRET", "PASSWORD", "PASS", "KEY", "CREDENTIAL"} {
+			if strings.Contains(upper, word) {
+				secretName = true
+			}
+		}
+		if (fromFile[k] || secretName) && len(v) >= 6 {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // watchEvents turns Docker events on managed containers into self-heal runs.
