@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -288,6 +289,20 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 	for env := range frozen {
 		opts.Frozen[compose.ServiceName(env)] = true
 	}
+	projectFP, projectFrozen := d.projectPolicy(ctx, rev, rendered, rec, log)
+	if projectFrozen {
+		// The project's own services keep what they run: nothing created, recreated or pruned.
+		opts.Prune = false
+		envServices := map[string]bool{}
+		for _, env := range rendered.Environments {
+			envServices[env.Service] = true
+		}
+		for name := range rendered.Project.Services {
+			if !envServices[name] {
+				opts.Frozen[name] = true
+			}
+		}
+	}
 	opts.Stop = stop
 	opts.BeforeApply = func(p reconcile.Plan) error { return rec.Begin(ctx, p) }
 	run, err := reconcile.Converge(ctx, d.cfg.Engine, rendered, rev.String(), opts)
@@ -342,6 +357,9 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 	}
 	_ = d.cfg.State.Forget(recordCtx, rendered.Project.Name, keep)
 	failed := run.Result.Err() != nil || modelErr != nil
+	if !failed && !projectFrozen {
+		_ = d.cfg.State.SetMeta(recordCtx, "project-fingerprint:"+rendered.Project.Name, projectFP)
+	}
 	d.setRetry(failed || len(frozen) > 0)
 	switch {
 	case failed:
@@ -448,6 +466,49 @@ func (d *Daemon) applyPolicy(ctx context.Context, rev gitsource.Revision, r *com
 		}
 	}
 	return frozen
+}
+
+// projectPolicy checks the services outside the environments (compose.files): a
+// revision that changes them must be signed by one of the project's keys. It returns
+// their fingerprint and whether they must keep what they run.
+func (d *Daemon) projectPolicy(ctx context.Context, rev gitsource.Revision, r *compose.Rendered, rec *Recorder, log *zap.Logger) (string, bool) {
+	envServices := map[string]bool{}
+	for _, env := range r.Environments {
+		envServices[env.Service] = true
+	}
+	var names []string
+	for name := range r.Project.Services {
+		if !envServices[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, name := range names {
+		svc := r.Project.Services[name]
+		digests, _ := r.MountDigests(name)
+		hash, _ := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests})
+		fmt.Fprintf(h, "%s=%s\n", name, hash)
+	}
+	fp := hex.EncodeToString(h.Sum(nil))
+	p := d.cfg.Policy.Project()
+	if p == nil || p.KeyRing == "" {
+		return fp, false
+	}
+	prev, err := d.cfg.State.Meta(ctx, "project-fingerprint:"+r.Project.Name)
+	if err == nil && prev == fp {
+		return fp, false
+	}
+	if _, verr := d.cfg.Source.Verify(rev, p.KeyRing); verr != nil || err != nil {
+		if err != nil {
+			verr = err
+		}
+		why := fmt.Sprintf("revision %s changes the project's services (%s) but is not signed by a key the project policy allows: %v", rev.Short(), strings.Join(names, ", "), verr)
+		d.decide(rec, state.Entry{Environment: "", Action: "policy: project signature", After: rev.String(), Outcome: "refused", Error: why})
+		log.Warn("project change refused by the signer policy", zap.String("reason", why))
+		return fp, true
+	}
+	return fp, false
 }
 
 // decide audits a policy decision once per environment, revision and outcome.

@@ -19,6 +19,9 @@ import (
 // Policy is the parsed policy file.
 type Policy struct {
 	envs map[string]*Environment
+	// project guards everything outside the environments: the services of
+	// compose.files (a new service, an edited database, a removed broker).
+	project *Environment
 }
 
 // Environment is the policy of one environment.
@@ -41,6 +44,9 @@ type Window struct {
 var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 type fileFormat struct {
+	Project *struct {
+		Signers []string `yaml:"signers"`
+	} `yaml:"project"`
 	Environments map[string]struct {
 		Signers []string `yaml:"signers"`
 		Windows []struct {
@@ -65,26 +71,31 @@ func Load(path string) (*Policy, error) {
 	}
 	p := &Policy{envs: map[string]*Environment{}}
 	var problems []string
-	for name, e := range f.Environments {
-		env := &Environment{}
+	readKeys := func(where string, files []string) string {
 		var keys []string
-		for _, k := range e.Signers {
+		for _, k := range files {
 			kp := k
 			if !filepath.IsAbs(kp) {
 				kp = filepath.Join(filepath.Dir(path), kp)
 			}
 			data, err := os.ReadFile(kp)
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("environments.%s.signers: %v", name, err))
+				problems = append(problems, fmt.Sprintf("%s.signers: %v", where, err))
 				continue
 			}
 			if !strings.Contains(string(data), "BEGIN PGP PUBLIC KEY BLOCK") {
-				problems = append(problems, fmt.Sprintf("environments.%s.signers: %s is not an armored OpenPGP public key", name, k))
+				problems = append(problems, fmt.Sprintf("%s.signers: %s is not an armored OpenPGP public key", where, k))
 				continue
 			}
 			keys = append(keys, string(data))
 		}
-		env.KeyRing = strings.Join(keys, "\n")
+		return strings.Join(keys, "\n")
+	}
+	if f.Project != nil {
+		p.project = &Environment{KeyRing: readKeys("project", f.Project.Signers)}
+	}
+	for name, e := range f.Environments {
+		env := &Environment{KeyRing: readKeys("environments."+name, e.Signers)}
 		for i, w := range e.Windows {
 			spec, allow := w.Allow, true
 			if w.Deny != "" {
@@ -117,6 +128,22 @@ func Load(path string) (*Policy, error) {
 		return nil, fmt.Errorf("policy %s:\n%s", path, strings.Join(problems, "\n"))
 	}
 	return p, nil
+}
+
+// Project returns the policy of everything outside the environments (nil: unrestricted).
+func (p *Policy) Project() *Environment {
+	if p == nil {
+		return nil
+	}
+	return p.project
+}
+
+// Names lists the environments the policy names (to warn about typos).
+func (p *Policy) Names() []string {
+	if p == nil {
+		return nil
+	}
+	return sortedNames(p.envs)
 }
 
 // For returns the policy of an environment (nil: unrestricted).
@@ -189,6 +216,9 @@ func (p *Policy) AllKeys() string {
 		return ""
 	}
 	var keys []string
+	if p.project != nil && p.project.KeyRing != "" {
+		keys = append(keys, p.project.KeyRing)
+	}
 	for _, name := range sortedNames(p.envs) {
 		if k := p.envs[name].KeyRing; k != "" {
 			keys = append(keys, k)

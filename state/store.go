@@ -82,6 +82,8 @@ var migrations = []string{
 	// 2: the fingerprint of each environment's last applied rendering, so the daemon
 	// can tell which environments a new revision changes (signer policy).
 	`ALTER TABLE environments ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';`,
+	// 3: small named values (the applied fingerprint of the project's other services).
+	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 }
 
 // SchemaVersion is the schema this build writes.
@@ -304,4 +306,25 @@ func lockDir(dir string) (*os.File, error) {
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	return f, nil
+}
+
+// Meta reads a named value ("" when unset).
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta writes a named value.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
 }

@@ -400,3 +400,43 @@ func TestDaemonRemoteDownAndChangeWindow(t *testing.T) {
 		t.Errorf("history lacks the hold and the override:\n%s", out)
 	}
 }
+
+func TestDaemonProjectSigners(t *testing.T) {
+	alice, alicePub := testgit.NewKey(t, "alice")
+	f := startDaemon(t, "@every 1h", func(dir string) string {
+		os.WriteFile(filepath.Join(dir, "alice.asc"), []byte(alicePub), 0o644)
+		p := filepath.Join(dir, "policy.yaml")
+		os.WriteFile(p, []byte("project:\n  signers: [alice.asc]\n"), 0o644)
+		return p
+	}, testgit.CommitOptions{Sign: alice})
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool { return s["production"].Sync == state.Synced })
+	cli := testengine.Connect(t)
+
+	// A signed revision adds a helper service: applied.
+	f.files["rasa-gitops.yaml"] += "compose:\n  files: [compose/base.yml]\n"
+	f.files["compose/base.yml"] = "services:\n  helper:\n    image: " + testengine.StubImage + "\n    command: [run, --port, \"5005\"]\n"
+	signed := f.remote.Commit(f.files, testgit.CommitOptions{Sign: alice})
+	f.webhook(true)
+	f.waitFor("the signed helper", func(s map[string]state.EnvStatus) bool { return s["production"].LastApplied == "main@sha1:"+signed })
+	helper := containerID(t, cli, f.project+"-helper-1")
+
+	// An unsigned revision adds a service and changes the helper: neither happens,
+	// while the environments (no policy of their own) still converge.
+	f.files["compose/base.yml"] = "services:\n  helper:\n    image: " + testengine.StubImage + "\n    command: [run, --port, \"5006\"]\n  evil:\n    image: " + testengine.StubImage + "\n    command: [run]\n"
+	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
+	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{})
+	f.webhook(true)
+	f.waitFor("the environments", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].LastApplied == "main@sha1:"+unsigned && s["experimental"].ObservedModel == "moodbot-v1.tar.gz"
+	})
+	if _, err := cli.ContainerInspect(context.Background(), f.project+"-evil-1"); err == nil {
+		t.Error("an unsigned revision created a service")
+	}
+	if now := containerID(t, cli, f.project+"-helper-1"); now != helper {
+		t.Error("an unsigned revision recreated the project's service")
+	}
+	_, out, _ := runCLI(t, "history", "--state-dir", f.state)
+	if !strings.Contains(out, "policy: project signature") {
+		t.Errorf("the refusal is not audited:\n%s", out)
+	}
+}

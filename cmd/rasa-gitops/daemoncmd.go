@@ -110,6 +110,7 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 					return err
 				}
 			}
+			policyNames := pol.Names()
 			st, err := daemon.OpenState(ctx, flags.stateDir, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
@@ -152,6 +153,9 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 				Store: side.store, Tags: side.tags, Observed: side.observed,
 				Render: func(ctx context.Context, dir string) (*compose.Declaration, *compose.Rendered, compose.RenderOptions, error) {
 					h, err := flags.renderForHost(ctx, dir)
+					if err == nil {
+						warnUnknownPolicyNames(log, policyNames, h.rendered)
+					}
 					if err != nil {
 						// compose-go may quote a value: mask every secret-looking one.
 						var problems compose.Problems
@@ -213,6 +217,20 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 	f.StringVar(&webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
 	f.StringVar(&logFormat, "log-format", "json", "json or console")
 	return cmd
+}
+
+// warnUnknownPolicyNames logs policy entries that name no declared environment: a
+// typo there would leave the real environment unprotected.
+func warnUnknownPolicyNames(log *zap.Logger, names []string, r *compose.Rendered) {
+	declared := map[string]bool{}
+	for _, env := range r.Environments {
+		declared[env.Name] = true
+	}
+	for _, n := range names {
+		if !declared[n] {
+			log.Warn("the policy names an environment the repository does not declare", zap.String("environment", n))
+		}
+	}
 }
 
 // maskWriter masks secrets in what the logger writes.
