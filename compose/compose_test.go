@@ -357,3 +357,24 @@ func TestComposeErrorsMaskInterpolatedValues(t *testing.T) {
 		t.Errorf("the variable's value leaked: %v", err)
 	}
 }
+
+func TestConfigHashIsTheSameInAnotherCheckout(t *testing.T) {
+	files := with(baseFiles(), "endpoints.yml", "models: {url: a}\n")
+	hash := func(dir string) string {
+		_, r := renderForTest(t, dir, nil)
+		digests, _ := r.MountDigests("rasa-production")
+		h, err := ConfigHash(r.Project.Services["rasa-production"], HashInputs{MountDigests: digests, ImageID: "i", RepoRoot: r.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	a, b := writeRepo(t, files), writeRepo(t, files)
+	if hash(a) != hash(b) {
+		t.Error("the same revision checked out elsewhere hashes differently")
+	}
+	os.WriteFile(filepath.Join(b, "endpoints.yml"), []byte("models: {url: b}\n"), 0o644)
+	if hash(a) == hash(b) {
+		t.Error("different endpoints.yml content hashes the same")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -70,6 +71,11 @@ type HashInputs struct {
 	// ImageID is the ID the service's image reference resolves to now, so a retagged
 	// image recreates the container.
 	ImageID string
+	// RepoRoot is the checkout the project was rendered from. Paths under it are hashed
+	// relative to it: each revision is checked out into its own directory, and the same
+	// content in another checkout is the same configuration (MountDigests carry the
+	// content).
+	RepoRoot string
 }
 
 // ConfigHash is the value of LabelConfigHash: a sha256 over the service definition with
@@ -102,11 +108,31 @@ func ConfigHash(service types.ServiceConfig, in HashInputs) (string, error) {
 		}
 		s.Labels = labels
 	}
+	if in.RepoRoot != "" && len(s.Volumes) > 0 {
+		vols := make([]types.ServiceVolumeConfig, len(s.Volumes))
+		copy(vols, s.Volumes)
+		for i, v := range vols {
+			if v.Type == types.VolumeTypeBind && within(in.RepoRoot, v.Source) {
+				vols[i].Source = "<repo>" + strings.TrimPrefix(v.Source, in.RepoRoot)
+			}
+		}
+		s.Volumes = vols
+	}
+	mounts := in.MountDigests
+	if in.RepoRoot != "" && len(mounts) > 0 {
+		mounts = make(map[string]string, len(in.MountDigests))
+		for k, v := range in.MountDigests {
+			if within(in.RepoRoot, k) {
+				k = "<repo>" + strings.TrimPrefix(k, in.RepoRoot)
+			}
+			mounts[k] = v
+		}
+	}
 	payload, err := json.Marshal(struct {
 		Service types.ServiceConfig `json:"service"`
 		Mounts  map[string]string   `json:"mounts,omitempty"`
 		ImageID string              `json:"image_id,omitempty"`
-	}{s, in.MountDigests, in.ImageID})
+	}{s, mounts, in.ImageID})
 	if err != nil {
 		return "", fmt.Errorf("hash service %s: %w", service.Name, err)
 	}

@@ -11,12 +11,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"go.uber.org/zap"
 
 	"github.com/rasa-gitops/rasa-gitops/api"
@@ -356,6 +359,7 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 		keep[env] = true
 	}
 	_ = d.cfg.State.Forget(recordCtx, rendered.Project.Name, keep)
+	d.gcCheckouts(recordCtx, rev)
 	failed := run.Result.Err() != nil || modelErr != nil
 	if !failed && !projectFrozen {
 		_ = d.cfg.State.SetMeta(recordCtx, "project-fingerprint:"+rendered.Project.Name, projectFP)
@@ -468,6 +472,30 @@ func (d *Daemon) applyPolicy(ctx context.Context, rev gitsource.Revision, r *com
 	return frozen
 }
 
+// gcCheckouts removes revision checkouts nothing uses any more: kept are the current
+// and the last good revision, and every checkout a managed container bind-mounts from
+// (an environment that keeps an older revision reads its files).
+func (d *Daemon) gcCheckouts(ctx context.Context, rev gitsource.Revision) {
+	keep := map[string]bool{rev.Hash: true}
+	if d.lastGood != nil {
+		keep[d.lastGood.rev.Hash] = true
+	}
+	list, err := d.cfg.Engine.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", compose.LabelManaged+"=true"))})
+	if err != nil {
+		return // when in doubt, keep everything
+	}
+	root := d.cfg.Source.CheckoutsDir() + string(filepath.Separator)
+	for _, c := range list {
+		for _, m := range c.Mounts {
+			if rest, ok := strings.CutPrefix(m.Source, root); ok {
+				hash, _, _ := strings.Cut(rest, string(filepath.Separator))
+				keep[hash] = true
+			}
+		}
+	}
+	d.cfg.Source.GC(keep)
+}
+
 // projectPolicy checks the services outside the environments (compose.files): a
 // revision that changes them must be signed by one of the project's keys. It returns
 // their fingerprint and whether they must keep what they run.
@@ -487,7 +515,7 @@ func (d *Daemon) projectPolicy(ctx context.Context, rev gitsource.Revision, r *c
 	for _, name := range names {
 		svc := r.Project.Services[name]
 		digests, _ := r.MountDigests(name)
-		hash, _ := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests})
+		hash, _ := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests, RepoRoot: r.Dir})
 		fmt.Fprintf(h, "%s=%s\n", name, hash)
 	}
 	fp := hex.EncodeToString(h.Sum(nil))
@@ -527,7 +555,7 @@ func (d *Daemon) decide(rec *Recorder, e state.Entry) {
 func Fingerprint(r *compose.Rendered, env compose.RenderedEnvironment) string {
 	svc := r.Project.Services[env.Service]
 	digests, _ := r.MountDigests(env.Service)
-	hash, _ := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests})
+	hash, _ := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests, RepoRoot: r.Dir})
 	sum := sha256.Sum256([]byte(hash + "\x00" + env.Model + "\x00" + env.SHA256))
 	return hex.EncodeToString(sum[:])
 }

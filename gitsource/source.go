@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -70,6 +72,8 @@ type Source struct {
 	auth transport.AuthMethod
 	repo *git.Repository
 	last string // hash of the last fetched head
+	// current is the checkout of the last Checkout: <state>/checkouts/<hash>.
+	current string
 }
 
 // Open prepares the source; the first Fetch clones.
@@ -138,9 +142,11 @@ func authMethod(o Options) (transport.AuthMethod, error) {
 	return nil, nil
 }
 
-// Dir is the declaration directory of the checked-out revision (stable across revisions,
-// so bind mounts from it keep their paths).
-func (s *Source) Dir() string { return filepath.Join(s.dir, filepath.FromSlash(s.opts.Path)) }
+// Dir is the declaration directory of the checked-out revision.
+func (s *Source) Dir() string { return filepath.Join(s.current, filepath.FromSlash(s.opts.Path)) }
+
+// CheckoutsDir holds one read-only tree per checked-out revision.
+func (s *Source) CheckoutsDir() string { return filepath.Join(s.opts.StateDir, "checkouts") }
 
 // Branch is the followed branch.
 func (s *Source) Branch() string { return s.opts.Branch }
@@ -215,17 +221,99 @@ func (s *Source) revision(h plumbing.Hash) (Revision, error) {
 		Committer: c.Committer.Name + " <" + c.Committer.Email + ">", Time: c.Committer.When, Message: strings.TrimSpace(c.Message), Signed: c.PGPSignature != ""}, nil
 }
 
-// Checkout makes the working tree the revision's tree (files are replaced, so a
-// running container's bind-mounted old file keeps its content until it is recreated).
+// Checkout writes the revision's tree into its own directory,
+// <state>/checkouts/<hash> (once; a revision's tree never changes), and makes it the
+// current one. Each revision having its own files, a container of an environment that
+// keeps an older revision (refused, held) keeps reading that revision's files.
 func (s *Source) Checkout(rev Revision) error {
-	wt, err := s.repo.Worktree()
-	if err != nil {
-		return fmt.Errorf("checkout: %w", err)
+	dir := filepath.Join(s.CheckoutsDir(), rev.Hash)
+	if _, err := os.Stat(filepath.Join(dir, ".rasa-gitops-checkout")); err == nil {
+		s.current = dir
+		return nil
 	}
-	if err := wt.Checkout(&git.CheckoutOptions{Hash: plumbing.NewHash(rev.Hash), Force: true}); err != nil {
+	c, err := s.repo.CommitObject(plumbing.NewHash(rev.Hash))
+	if err != nil {
 		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
 	}
+	tree, err := c.Tree()
+	if err != nil {
+		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
+	}
+	if err := os.MkdirAll(s.CheckoutsDir(), 0o755); err != nil {
+		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
+	}
+	tmp, err := os.MkdirTemp(s.CheckoutsDir(), ".tmp-"+rev.Hash[:12]+"-")
+	if err != nil {
+		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
+	}
+	err = tree.Files().ForEach(func(f *object.File) error { return writeEntry(tmp, f) })
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, ".rasa-gitops-checkout"), []byte(rev.String()+"\n"), 0o644)
+	}
+	if err == nil {
+		os.Chmod(tmp, 0o755)
+		os.RemoveAll(dir)
+		err = os.Rename(tmp, dir)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
+	}
+	s.current = dir
 	return nil
+}
+
+// writeEntry writes one file of a tree under root, refusing names that would leave it.
+func writeEntry(root string, f *object.File) error {
+	name := path.Clean(f.Name)
+	if path.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") || strings.Contains(name, "/../") {
+		return fmt.Errorf("tree entry %q leaves the checkout", f.Name)
+	}
+	target := filepath.Join(root, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	switch f.Mode {
+	case filemode.Symlink:
+		link, err := f.Contents()
+		if err != nil {
+			return err
+		}
+		return os.Symlink(link, target)
+	case filemode.Submodule:
+		return nil
+	}
+	r, err := f.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	mode := os.FileMode(0o644)
+	if f.Mode == filemode.Executable {
+		mode = 0o755
+	}
+	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, r)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// GC removes the checkouts of revisions not in keep (by hash).
+func (s *Source) GC(keep map[string]bool) {
+	entries, err := os.ReadDir(s.CheckoutsDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() && !keep[e.Name()] && filepath.Join(s.CheckoutsDir(), e.Name()) != s.current {
+			os.RemoveAll(filepath.Join(s.CheckoutsDir(), e.Name()))
+		}
+	}
 }
 
 // PathTree is the hash of the --path subtree of a revision: two revisions with the

@@ -60,7 +60,7 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 		if err != nil {
 			return d, fmt.Errorf("prepare %s: %w", name, err)
 		}
-		hash, err := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests, ImageID: id})
+		hash, err := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests, ImageID: id, RepoRoot: r.Dir})
 		if err != nil {
 			return d, err
 		}

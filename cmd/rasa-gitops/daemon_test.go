@@ -440,3 +440,49 @@ func TestDaemonProjectSigners(t *testing.T) {
 		t.Errorf("the refusal is not audited:\n%s", out)
 	}
 }
+
+// TestDaemonRefusedEnvironmentKeepsItsFiles: an unsigned revision changing the shared
+// endpoints.yml is refused for production, which keeps reading the signed revision's
+// file (each revision has its own checkout), while experimental takes the new one.
+func TestDaemonRefusedEnvironmentKeepsItsFiles(t *testing.T) {
+	alice, alicePub := testgit.NewKey(t, "alice")
+	f := startDaemon(t, "@every 1h", func(dir string) string {
+		os.WriteFile(filepath.Join(dir, "alice.asc"), []byte(alicePub), 0o644)
+		p := filepath.Join(dir, "policy.yaml")
+		os.WriteFile(p, []byte("environments:\n  production:\n    signers: [alice.asc]\n"), 0o644)
+		return p
+	}, testgit.CommitOptions{Sign: alice})
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool { return s["production"].Sync == state.Synced })
+	endpoints := "models:\n  url: ${RASA_MODEL_SERVER}\n  token: ${RASA_MODEL_TOKEN}\n  wait_time_between_pulls: 1\n"
+	f.files["endpoints.yml"] = endpoints + "# signed\n"
+	signed := f.remote.Commit(f.files, testgit.CommitOptions{Sign: alice})
+	f.webhook(true)
+	f.waitFor("the signed endpoints", func(s map[string]state.EnvStatus) bool { return s["production"].LastApplied == "main@sha1:"+signed })
+
+	f.files["endpoints.yml"] = endpoints + "# unsigned: tracker_store pointing elsewhere\n"
+	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{})
+	f.webhook(true)
+	f.waitFor("the refusal", func(s map[string]state.EnvStatus) bool {
+		return s["production"].Sync == state.Refused && s["experimental"].LastApplied == "main@sha1:"+unsigned
+	})
+	cli := testengine.Connect(t)
+	mounted := func(env string) string {
+		info, err := cli.ContainerInspect(context.Background(), f.project+"-rasa-"+env+"-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range info.Mounts {
+			if m.Destination == "/app/endpoints.yml" {
+				data, _ := os.ReadFile(m.Source)
+				return string(data)
+			}
+		}
+		return ""
+	}
+	if got := mounted("production"); !strings.Contains(got, "# signed") {
+		t.Errorf("production mounts %q, want the signed revision's endpoints.yml", got)
+	}
+	if got := mounted("experimental"); !strings.Contains(got, "# unsigned") {
+		t.Errorf("experimental mounts %q, want the newest endpoints.yml", got)
+	}
+}
