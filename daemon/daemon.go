@@ -316,14 +316,7 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 		d.setReady(false, "reconcile failed: "+firstLine(err.Error()))
 		return "failed"
 	}
-	for _, a := range run.Result.Actions {
-		fields := []zap.Field{zap.String("target", a.Action.Target), zap.String("action", string(a.Action.Kind)), zap.String("reason", a.Action.Reason), zap.String("outcome", string(a.Outcome)), zap.Duration("duration", a.Duration)}
-		if a.Err != nil {
-			log.Warn("action failed", append(fields, zap.Error(a.Err))...)
-		} else {
-			log.Info("action", fields...)
-		}
-	}
+	LogActions(log, run.Result)
 	var statuses []reconcile.ModelStatus
 	var modelErr error
 	if run.Result.Err() == nil && stop.Err() == nil {
@@ -337,9 +330,7 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 				log.Warn("model store gc", zap.Error(err))
 			}
 		}
-		for _, ms := range statuses {
-			log.Info("environment", zap.String("environment", ms.Environment), zap.String("model", ms.Model), zap.String("serves", ms.Served), zap.Bool("model_synced", ms.Synced), zap.Bool("retagged", ms.Retagged))
-		}
+		LogModels(log, statuses)
 	}
 	var needsPerson *reconcile.NeedsPersonError
 	var runErr error
@@ -537,6 +528,25 @@ func (d *Daemon) projectPolicy(ctx context.Context, rev gitsource.Revision, r *c
 		return fp, true
 	}
 	return fp, false
+}
+
+// LogActions writes one log line per action of a run: target, kind, reason, outcome.
+func LogActions(log *zap.Logger, res reconcile.Result) {
+	for _, a := range res.Actions {
+		fields := []zap.Field{zap.String("target", a.Action.Target), zap.String("action", string(a.Action.Kind)), zap.String("reason", a.Action.Reason), zap.String("outcome", string(a.Outcome)), zap.Duration("duration", a.Duration)}
+		if a.Err != nil {
+			log.Warn("action failed", append(fields, zap.Error(a.Err))...)
+		} else {
+			log.Info("action", fields...)
+		}
+	}
+}
+
+// LogModels writes one log line per environment: declared model, served model, sync.
+func LogModels(log *zap.Logger, statuses []reconcile.ModelStatus) {
+	for _, ms := range statuses {
+		log.Info("environment", zap.String("environment", ms.Environment), zap.String("model", ms.Model), zap.String("serves", ms.Served), zap.Bool("model_synced", ms.Synced), zap.Bool("retagged", ms.Retagged))
+	}
 }
 
 // decide audits a policy decision once per environment, revision and outcome.

@@ -207,20 +207,11 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 					}
 					return
 				}
-				for _, a := range run.Result.Actions {
-					fields := []zap.Field{zap.String("target", a.Action.Target), zap.String("action", string(a.Action.Kind)), zap.String("reason", a.Action.Reason), zap.String("outcome", string(a.Outcome)), zap.Duration("duration", a.Duration)}
-					if a.Err != nil {
-						log.Warn("action failed", append(fields, zap.Error(a.Err))...)
-					} else {
-						log.Info("action", fields...)
-					}
-				}
+				daemon.LogActions(log.With(zap.String("revision", rev)), run.Result)
 				var statuses []reconcile.ModelStatus
 				if run.Result.Err() == nil {
 					statuses, err = side.convergeModels(ctx, engine, h, models, nil)
-					for _, ms := range statuses {
-						log.Info("environment", zap.String("revision", rev), zap.String("environment", ms.Environment), zap.String("model", ms.Model), zap.String("serves", ms.Served), zap.Bool("model_synced", ms.Synced), zap.Bool("retagged", ms.Retagged))
-					}
+					daemon.LogModels(log.With(zap.String("revision", rev)), statuses)
 					if err != nil {
 						log.Warn("models not converged", zap.Error(err))
 					}
