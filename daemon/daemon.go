@@ -127,6 +127,16 @@ func (d *Daemon) Ready() (bool, string) {
 	return d.ready, d.reason
 }
 
+// Project is the Compose project of the last revision that rendered ("" before).
+func (d *Daemon) Project() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastGood == nil {
+		return ""
+	}
+	return d.lastGood.rendered.Project.Name
+}
+
 // Branch is the followed branch.
 func (d *Daemon) Branch() string { return d.cfg.Source.Branch() }
 
@@ -281,7 +291,9 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 			d.refused = ""
 		}
 		d.mu.Unlock()
+		d.mu.Lock()
 		d.lastGood = &goodRender{rev: rev, decl: decl, rendered: rendered, opts: ropts}
+		d.mu.Unlock()
 	}
 
 	rec := NewRecorder(d.cfg.State, decl, rendered, ropts, rev.String(), rev.Author, d.signer(rev))

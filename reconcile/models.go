@@ -149,6 +149,7 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 	wg.Wait()
 	pending := len(statuses)
 	interval := 50 * time.Millisecond
+	checked := map[string]bool{}
 	for pending > 0 {
 		pending = 0
 		for i := range statuses {
@@ -157,7 +158,17 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 			if st.Synced || !ok {
 				continue
 			}
+			// Only a retagged environment is waited for; the others are checked once,
+			// so a run that heals one container never waits on another's model.
+			if !st.Retagged && checked[st.Environment] {
+				continue
+			}
+			checked[st.Environment] = true
 			served, err := modelserver.RasaStatus(ctx, opts.HTTPClient, addr, r.Environments[i].Token)
+			if err != nil && !st.Retagged {
+				st.Err = err
+				continue
+			}
 			if err == nil {
 				st.Served = served
 				if st.Model == "" {
@@ -180,7 +191,11 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 					continue
 				}
 			}
-			pending++
+			if st.Retagged {
+				pending++
+			} else if st.Err == nil {
+				st.Err = fmt.Errorf("serves %s, not %s", orNone(st.Served), orNone(st.Model))
+			}
 		}
 		if pending == 0 {
 			break
@@ -266,4 +281,11 @@ func rasaAddress(ctx context.Context, engine Engine, project string, env compose
 		}
 	}
 	return "", fmt.Errorf("the Rasa server of %s has no network address", env.Name)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

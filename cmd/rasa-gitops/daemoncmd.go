@@ -289,6 +289,10 @@ func watchEvents(ctx context.Context, cli *client.Client, d *daemon.Daemon, log 
 			case <-ctx.Done():
 				return
 			case m := <-msgs:
+				// Only this daemon's project heals (other projects share the Engine).
+				if p := d.Project(); p != "" && m.Actor.Attributes[compose.LabelProject] != p {
+					continue
+				}
 				d.Trigger("docker:"+string(m.Action)+":"+m.Actor.Attributes["name"], false)
 			case err := <-errs:
 				if ctx.Err() == nil {
