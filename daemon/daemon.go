@@ -335,6 +335,7 @@ func (d *Daemon) reconcile(ctx, stop context.Context, t trigger, log *zap.Logger
 		mopts := d.cfg.Models
 		mopts.Keep = frozen
 		mopts.Observed = d.cfg.Observed
+		mopts.Touched = reconcile.Touched(rendered, run.Result)
 		statuses, modelErr = reconcile.ConvergeModels(ctx, d.cfg.Engine, d.cfg.Store, d.cfg.Tags, rendered, mopts)
 		if modelErr == nil {
 			modelErr = reconcile.ModelsErr(statuses)

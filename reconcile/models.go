@@ -26,6 +26,10 @@ type ModelOptions struct {
 	HTTPClient *http.Client
 	// Progress, when set, is called when an environment becomes synced or gives up.
 	Progress func(ModelStatus)
+	// Touched lists environments whose container this run created, recreated or
+	// started: like a retagged one, it is nudged and waited for (a new container
+	// may have come up before the model server did).
+	Touched map[string]bool
 	// Keep lists environments whose tag must not move (a refused or held change):
 	// they keep the model they serve.
 	Keep map[string]bool
@@ -105,7 +109,7 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 		if env.Model != "" {
 			table.Tags[env.Name] = modelserver.Tag{Model: env.Model, Digest: env.SHA256}
 		}
-		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256
+		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256 || opts.Touched[env.Name]
 		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged})
 	}
 	if err := tags.Set(table); err != nil {
@@ -288,4 +292,19 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// Touched lists the environments whose container a run created, recreated or started.
+func Touched(r *compose.Rendered, res Result) map[string]bool {
+	envOf := map[string]string{}
+	for _, env := range r.Environments {
+		envOf[env.Service] = env.Name
+	}
+	out := map[string]bool{}
+	for _, a := range res.Actions {
+		if env, ok := envOf[a.Action.Service]; ok && a.Action.Kind != KindRemove {
+			out[env] = true
+		}
+	}
+	return out
 }

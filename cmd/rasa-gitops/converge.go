@@ -264,7 +264,7 @@ unless another rasa-gitops (serve, daemon) already does.`,
 			if err != nil {
 				return err
 			}
-			statuses, modelErr := side.convergeModels(ctx, engine, h, models, func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) })
+			statuses, modelErr := side.convergeModels(ctx, engine, h, run, models, func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) })
 			stop()
 			var needsPerson *reconcile.NeedsPersonError
 			var recordErr error

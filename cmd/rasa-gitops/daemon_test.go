@@ -206,15 +206,21 @@ func TestDaemonWebhookPolicyAndAPI(t *testing.T) {
 	if code := f.request("GET", "/healthz", nil, nil).StatusCode; code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
-	if resp, err := http.Get(f.base + "/metrics"); err != nil || resp.StatusCode != 200 {
-		t.Errorf("/metrics: %v", err)
-	} else {
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, want := range []string{`rasa_gitops_environment_sync{environment="production",status="Synced"} 1`, "rasa_gitops_reconcile_duration_seconds_count", "rasa_gitops_git_fetch_duration_seconds"} {
-			if !strings.Contains(string(body), want) {
-				t.Errorf("/metrics lacks %s", want)
+	// The metrics are published once the run is recorded: poll briefly.
+	var metrics string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(f.base + "/metrics"); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(body)
+			if strings.Contains(metrics, `rasa_gitops_environment_sync{environment="production",status="Synced"} 1`) {
+				break
 			}
+		}
+	}
+	for _, want := range []string{`rasa_gitops_environment_sync{environment="production",status="Synced"} 1`, "rasa_gitops_reconcile_duration_seconds_count", "rasa_gitops_git_fetch_duration_seconds"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 

@@ -81,8 +81,8 @@ func (h *hostSide) mux(ready func() bool) *http.ServeMux {
 }
 
 // convergeModels runs the model phase after the containers converged.
-func (h *hostSide) convergeModels(ctx context.Context, engine reconcile.Engine, hr hostRender, mf modelFlags, progress func(reconcile.ModelStatus)) ([]reconcile.ModelStatus, error) {
-	statuses, err := reconcile.ConvergeModels(ctx, engine, h.store, h.tags, hr.rendered, reconcile.ModelOptions{Nudge: mf.nudge, SyncTimeout: mf.syncTimeout, Progress: progress, Observed: h.observed})
+func (h *hostSide) convergeModels(ctx context.Context, engine reconcile.Engine, hr hostRender, run reconcile.Run, mf modelFlags, progress func(reconcile.ModelStatus)) ([]reconcile.ModelStatus, error) {
+	statuses, err := reconcile.ConvergeModels(ctx, engine, h.store, h.tags, hr.rendered, reconcile.ModelOptions{Nudge: mf.nudge, SyncTimeout: mf.syncTimeout, Progress: progress, Observed: h.observed, Touched: reconcile.Touched(hr.rendered, run.Result)})
 	if err != nil {
 		return statuses, err
 	}
@@ -210,7 +210,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 				daemon.LogActions(log.With(zap.String("revision", rev)), run.Result)
 				var statuses []reconcile.ModelStatus
 				if run.Result.Err() == nil {
-					statuses, err = side.convergeModels(ctx, engine, h, models, nil)
+					statuses, err = side.convergeModels(ctx, engine, h, run, models, nil)
 					daemon.LogModels(log.With(zap.String("revision", rev)), statuses)
 					if err != nil {
 						log.Warn("models not converged", zap.Error(err))
