@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,12 +44,7 @@ func TestCrashRecovery(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, port := ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
 	files := quickstartModels(t)
 	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 2s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)

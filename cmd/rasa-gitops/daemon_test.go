@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -66,12 +65,7 @@ func startDaemon(t testing.TB, poll string, policy func(dir string) string, init
 	f := &daemonFixture{t: t, remote: testgit.New(t), project: testengine.ProjectName(t), state: t.TempDir(),
 		apiToken: "api-token-for-daemon-test", secret: "webhook-secret-for-daemon-test", log: &syncBuffer{}, done: make(chan int, 1)}
 	testengine.CleanupProject(t, cli, f.project)
-	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, port := ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	addr, port := testengine.FreeHostPort(t, cli)
 	f.base = "http://" + addr
 	f.files = quickstartModels(t)
 	f.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", f.project, testengine.StubImage, port)

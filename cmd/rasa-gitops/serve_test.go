@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,13 +39,7 @@ func TestServe(t *testing.T) {
 	testengine.EnsureStubImage(t, cli)
 	project := testengine.ProjectName(t)
 	testengine.CleanupProject(t, cli, project)
-	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	addr, port := testengine.FreeHostPort(t, cli)
 
 	dir, state := t.TempDir(), t.TempDir()
 	files := quickstartModels(t)
@@ -165,12 +158,7 @@ func TestApplyModels(t *testing.T) {
 	testengine.EnsureStubImage(t, cli)
 	project := testengine.ProjectName(t)
 	testengine.CleanupProject(t, cli, project)
-	ln, err := net.Listen("tcp", testengine.HostAddress(t, cli)+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, port := ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
 	files := quickstartModels(t)
 	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)

@@ -213,3 +213,15 @@ func HostAddress(t testing.TB, cli *client.Client) string {
 	t.Fatal("cannot find the Docker bridge gateway (docker0)")
 	return ""
 }
+
+// FreeHostPort picks a free port on HostAddress for a server the containers reach as
+// host.docker.internal:<port>, and returns the host:port to listen on and the port.
+func FreeHostPort(t testing.TB, cli *client.Client) (string, int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", HostAddress(t, cli)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+}
