@@ -161,6 +161,12 @@ func (rec *Recorder) Finish(ctx context.Context, engine reconcile.Engine, run re
 			if m.Err != nil && o.Err == "" && !o.Refused && !o.Held {
 				o.Err = m.Err.Error()
 			}
+		} else if models == nil && !o.Failed && !o.Refused && !o.Held && (prev.DesiredDigest != env.SHA256 || prev.LastApplied == "") {
+			// The model phase did not run (another service's change failed): the new
+			// model is not applied yet, so the revision is not either — the next run
+			// checks its policy again before it retags.
+			o.Failed, o.Err = true, "model "+orNone(env.Model)+" not applied: the run stopped before the model phase"
+			o.ObservedModel = prev.ObservedModel
 		}
 		statuses = append(statuses, state.Next(prev, o, now))
 	}
