@@ -128,7 +128,7 @@ func (rec *Recorder) Finish(ctx context.Context, engine reconcile.Engine, run re
 		d.Time, d.Revision, d.Author, d.Signer = now, rec.revision, rec.author, rec.signer
 		entries = append(entries, d)
 	}
-	observed, _ := reconcile.Observe(ctx, engine, rec.r.Project.Name)
+	observed, observeErr := reconcile.Observe(ctx, engine, rec.r.Project.Name)
 	var statuses []state.EnvStatus
 	for _, env := range rec.r.Environments {
 		prev, err := rec.st.Status(ctx, env.Name)
@@ -145,6 +145,13 @@ func (rec *Recorder) Finish(ctx context.Context, engine reconcile.Engine, run re
 		for _, c := range observed.Containers[env.Service] {
 			if c.Name == reconcile.ContainerName(rec.r.Project.Name, env.Service) && c.State == "running" {
 				o.Running = true
+			}
+		}
+		if observeErr != nil {
+			// The Engine did not answer: say so rather than call everything Missing.
+			o.Running = prev.Health != state.Missing && prev.Health != ""
+			if o.Err == "" {
+				o.Err = "cannot observe the Engine: " + observeErr.Error()
 			}
 		}
 		if err, ok := failed[env.Service]; ok && !o.Refused && !o.Held {
