@@ -29,7 +29,7 @@ stub-image:
 
 demo: build stub-image
 	$(BIN)/rasa-gitops validate examples/quickstart
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(DEMO_ARGS)
 
 demo-down: build
 	$(BIN)/rasa-gitops down examples/quickstart

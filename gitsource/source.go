@@ -162,11 +162,11 @@ func (s *Source) Fetch(ctx context.Context) (Revision, error) {
 	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", s.opts.Branch, s.opts.Branch))
 	err := s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return Revision{}, fmt.Errorf("fetch %s %s: %w", redact(s.opts.URL), s.opts.Branch, err)
+		return Revision{}, fmt.Errorf("fetch %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
 	ref, err := s.repo.Reference(plumbing.NewRemoteReferenceName("origin", s.opts.Branch), true)
 	if err != nil {
-		return Revision{}, fmt.Errorf("fetch %s: branch %s: %w", redact(s.opts.URL), s.opts.Branch, err)
+		return Revision{}, fmt.Errorf("fetch %s: branch %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
 	rev, err := s.revision(ref.Hash())
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *Source) openOrClone(ctx context.Context) error {
 		SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("clone %s %s: %w", redact(s.opts.URL), s.opts.Branch, err)
+		return fmt.Errorf("clone %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
 	os.RemoveAll(s.dir)
 	if err := os.Rename(tmp, s.dir); err != nil {
@@ -365,8 +365,8 @@ func (s *Source) Verify(rev Revision, armoredKeyRing string) (string, error) {
 	return "", fmt.Errorf("the signature does not verify with the allowed keys: %w", lastErr)
 }
 
-// redact removes credentials from a URL for messages.
-func redact(u string) string {
+// RedactURL removes credentials from a URL for messages and logs.
+func RedactURL(u string) string {
 	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u[:i], "://") {
 		scheme := u[:strings.Index(u, "://")+3]
 		return scheme + "…@" + u[i+1:]

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/atomicfile"
 )
 
 // Tag is the model one environment serves.
@@ -101,23 +103,8 @@ func (t *Tags) Set(table Table) error {
 	if err := os.MkdirAll(filepath.Dir(t.path), 0o755); err != nil {
 		return fmt.Errorf("write tag table: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".tags-*")
-	if err != nil {
+	if err := atomicfile.Write(t.path, data, 0o644); err != nil {
 		return fmt.Errorf("write tag table: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), t.path)
-	}
-	if werr != nil {
-		return fmt.Errorf("write tag table: %w", werr)
 	}
 	if info, err := os.Stat(t.path); err == nil {
 		t.fileMod, t.fileSize, t.fileIno = info.ModTime(), info.Size(), inode(info)

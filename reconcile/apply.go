@@ -297,17 +297,23 @@ func (x *executor) removeOwn(ctx context.Context, name string) error {
 	return nil
 }
 
+// resourceLabels are the labels of a network or volume: Compose's (so `docker compose`
+// knows it), ours (so only we touch it), and the declaration's own.
+func resourceLabels(project, keyLabel, key string, own map[string]string) map[string]string {
+	labels := map[string]string{compose.LabelProject: project, keyLabel: key, compose.LabelManaged: "true", compose.LabelComposeVersion: compose.ComposeVersion}
+	for k, v := range own {
+		labels[k] = v
+	}
+	return labels
+}
+
 func (x *executor) createNetwork(ctx context.Context, name string) error {
 	p := x.desired.Project
 	for key, n := range p.Networks {
 		if n.Name != name {
 			continue
 		}
-		labels := map[string]string{compose.LabelProject: p.Name, "com.docker.compose.network": key, compose.LabelManaged: "true", compose.LabelComposeVersion: compose.ComposeVersion}
-		for k, v := range n.Labels {
-			labels[k] = v
-		}
-		opts := network.CreateOptions{Driver: n.Driver, Options: n.DriverOpts, Labels: labels, Internal: n.Internal, Attachable: n.Attachable}
+		opts := network.CreateOptions{Driver: n.Driver, Options: n.DriverOpts, Labels: resourceLabels(p.Name, "com.docker.compose.network", key, n.Labels), Internal: n.Internal, Attachable: n.Attachable}
 		if n.EnableIPv6 != nil {
 			opts.EnableIPv6 = n.EnableIPv6
 		}
@@ -329,11 +335,7 @@ func (x *executor) createVolume(ctx context.Context, name string) error {
 		if v.Name != name {
 			continue
 		}
-		labels := map[string]string{compose.LabelProject: p.Name, "com.docker.compose.volume": key, compose.LabelManaged: "true", compose.LabelComposeVersion: compose.ComposeVersion}
-		for k, val := range v.Labels {
-			labels[k] = val
-		}
-		if _, err := x.engine.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
+		if _, err := x.engine.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: resourceLabels(p.Name, "com.docker.compose.volume", key, v.Labels)}); err != nil {
 			return fmt.Errorf("create volume %s: %w", name, err)
 		}
 		return nil

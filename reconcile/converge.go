@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/internal/atomicfile"
 )
 
 // RunOptions combine the planner's and the executor's options for one run.
@@ -76,23 +77,8 @@ func WriteGenerated(files []compose.GeneratedFile) error {
 		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
 			return fmt.Errorf("write generated file: %w", err)
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(f.Path), "."+filepath.Base(f.Path)+".*")
-		if err != nil {
-			return fmt.Errorf("write generated file: %w", err)
-		}
-		_, werr := tmp.Write(f.Content)
-		if cerr := tmp.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr == nil {
-			werr = os.Chmod(tmp.Name(), 0o644)
-		}
-		if werr == nil {
-			werr = os.Rename(tmp.Name(), f.Path)
-		}
-		if werr != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("write generated file %s: %w", f.Path, werr)
+		if err := atomicfile.Write(f.Path, f.Content, 0o644); err != nil {
+			return fmt.Errorf("write generated file %s: %w", f.Path, err)
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/internal/atomicfile"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
@@ -150,26 +151,14 @@ func LoadConverged(path string) (Converged, bool) {
 // SaveConverged writes a snapshot through a temp file and a rename.
 func SaveConverged(path string, c Converged) error {
 	data, err := json.MarshalIndent(c, "", "  ")
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(path), 0o700)
+	}
+	if err == nil {
+		err = atomicfile.Write(path, data, 0o600) // it holds the Rasa servers' tokens
+	}
 	if err != nil {
 		return fmt.Errorf("save converged state: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("save converged state: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".converged-*")
-	if err != nil {
-		return fmt.Errorf("save converged state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		return fmt.Errorf("save converged state: %w", werr)
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,14 +45,8 @@ func newModelStack(t testing.TB, envs map[string]string) *modelStack {
 	t.Cleanup(func() { srv.Close() })
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", s.project, testengine.StubImage, port)
-	s.files["models.yaml"] = "models:\n"
-	for _, m := range []string{"moodbot-v1", "moodbot-v2"} {
-		data, err := os.ReadFile(filepath.Join("..", "examples", "quickstart", "models", m+".tar.gz"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.files["models/"+m+".tar.gz"] = string(data)
-		s.files["models.yaml"] += fmt.Sprintf("  %s:\n    sha256: %s\n    source: models/%s.tar.gz\n", m, modelserver.Digest(data), m)
+	for name, content := range testengine.QuickstartModels(t) {
+		s.files[name] = content
 	}
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
@@ -160,9 +161,9 @@ func newPlanCommand() *cobra.Command {
 		Short: "Print what apply would change on the Docker Engine; exit 2 when there is work",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			engine, err := reconcile.NewClient()
+			engine, err := connectEngine()
 			if err != nil {
-				return fmt.Errorf("connect to the Docker Engine: %w", err)
+				return err
 			}
 			defer engine.Close()
 			if flags.stillConverged(cmd.Context(), engine, args[0]) {
@@ -214,9 +215,9 @@ unless another rasa-gitops (serve, daemon) already does.`,
 				return err
 			}
 			defer st.Close()
-			engine, err := reconcile.NewClient()
+			engine, err := connectEngine()
 			if err != nil {
-				return fmt.Errorf("connect to the Docker Engine: %w", err)
+				return err
 			}
 			defer engine.Close()
 			if flags.stillConverged(ctx, engine, args[0]) {
@@ -298,6 +299,15 @@ unless another rasa-gitops (serve, daemon) already does.`,
 	return cmd
 }
 
+// connectEngine connects to the local Docker Engine (DOCKER_HOST, API negotiated).
+func connectEngine() (*client.Client, error) {
+	engine, err := reconcile.NewClient()
+	if err != nil {
+		return nil, fmt.Errorf("connect to the Docker Engine: %w", err)
+	}
+	return engine, nil
+}
+
 // projectOf reads only the project name of a declaration directory, so that `down`
 // works on a repository that no longer validates (or lacks its ${VAR}s).
 func projectOf(dir string) (string, error) {
@@ -331,9 +341,9 @@ func newDownCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			engine, err := reconcile.NewClient()
+			engine, err := connectEngine()
 			if err != nil {
-				return fmt.Errorf("connect to the Docker Engine: %w", err)
+				return err
 			}
 			defer engine.Close()
 			observed, err := reconcile.Observe(cmd.Context(), engine, project)

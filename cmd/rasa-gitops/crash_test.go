@@ -46,7 +46,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
-	files := quickstartModels(t)
+	files := testengine.QuickstartModels(t)
 	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 2s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
 	envs := []string{"production", "worker", "experimental"}
 	declare := func(i int) {

@@ -67,7 +67,7 @@ func startDaemon(t testing.TB, poll string, policy func(dir string) string, init
 	testengine.CleanupProject(t, cli, f.project)
 	addr, port := testengine.FreeHostPort(t, cli)
 	f.base = "http://" + addr
-	f.files = quickstartModels(t)
+	f.files = testengine.QuickstartModels(t)
 	f.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", f.project, testengine.StubImage, port)
 	f.files["environments/production.yaml"] = "model: moodbot-v1\n"
 	f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"

@@ -141,9 +141,9 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 				return err
 			}
 			st.Masker().Add(apiToken, secret, side.handler.Token)
-			engine, err := reconcile.NewClient()
+			engine, err := connectEngine()
 			if err != nil {
-				return fmt.Errorf("connect to the Docker Engine: %w", err)
+				return err
 			}
 			defer engine.Close()
 			metrics := api.NewMetrics(func() float64 { return float64(side.handler.BytesServed.Load()) })
@@ -183,7 +183,7 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 				Models: side.handler, ModelRoutes: modelserver.Routes(),
 			})}
 			go srv.Serve(ln)
-			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("repo", redactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path))
+			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("repo", gitsource.RedactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path))
 
 			sched := cron.New(cron.WithChain(cron.Recover(cron.DiscardLogger), cron.SkipIfStillRunning(cron.DiscardLogger)))
 			if _, err := sched.AddFunc(poll, func() { d.Trigger("poll", true) }); err != nil {
@@ -306,13 +306,6 @@ func watchEvents(ctx context.Context, cli *client.Client, d *daemon.Daemon, log 
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u[:i], "://") {
-		return u[:strings.Index(u, "://")+3] + "…@" + u[i+1:]
-	}
-	return u
 }
 
 // daemonClient talks to a running daemon's API.

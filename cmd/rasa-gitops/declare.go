@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/reconcile"
 )
 
 // declarationFlags are shared by every command that reads a declaration directory.
@@ -152,7 +153,7 @@ under --state-dir so that the printed file runs as it is.
 				_, err = cmd.OutOrStdout().Write(r.EnvironmentsYAML(!showSecrets))
 				return err
 			}
-			if err := writeGenerated(r.Files); err != nil {
+			if err := reconcile.WriteGenerated(r.Files); err != nil {
 				return err
 			}
 			out, err := r.ComposeYAML()
@@ -172,19 +173,6 @@ under --state-dir so that the printed file runs as it is.
 	cmd.Flags().StringVar(&format, "format", "compose", "compose (a Compose file) or environments (Rasa X's environments.yml)")
 	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print tokens instead of ********")
 	return cmd
-}
-
-// writeGenerated writes the files the rendered project mounts but the repository lacks.
-func writeGenerated(files []compose.GeneratedFile) error {
-	for _, f := range files {
-		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
-			return fmt.Errorf("write generated file: %w", err)
-		}
-		if err := writeFileAtomic(f.Path, f.Content, 0o644); err != nil {
-			return fmt.Errorf("write generated file: %w", err)
-		}
-	}
-	return nil
 }
 
 // exactArgs is cobra.ExactArgs with an error marked as a usage error.

@@ -166,9 +166,9 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			if err != nil {
 				return err
 			}
-			engine, err := reconcile.NewClient()
+			engine, err := connectEngine()
 			if err != nil {
-				return fmt.Errorf("connect to the Docker Engine: %w", err)
+				return err
 			}
 			defer engine.Close()
 

@@ -17,20 +17,6 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
-func quickstartModels(t testing.TB) map[string]string {
-	t.Helper()
-	files := map[string]string{"models.yaml": "models:\n"}
-	for _, m := range []string{"moodbot-v1", "moodbot-v2"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", "models", m+".tar.gz"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files["models/"+m+".tar.gz"] = string(data)
-		files["models.yaml"] += fmt.Sprintf("  %s:\n    sha256: %s\n    source: models/%s.tar.gz\n", m, modelserver.Digest(data), m)
-	}
-	return files
-}
-
 // TestServe runs `serve` in the foreground: it applies the directory, serves the
 // model server and the upload on --listen, and a cancelled context (what SIGTERM does
 // through main's signal.NotifyContext) makes it finish and exit 0.
@@ -42,7 +28,7 @@ func TestServe(t *testing.T) {
 	addr, port := testengine.FreeHostPort(t, cli)
 
 	dir, state := t.TempDir(), t.TempDir()
-	files := quickstartModels(t)
+	files := testengine.QuickstartModels(t)
 	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
 	files["environments/production.yaml"] = "model: moodbot-v1\n"
 	files["environments/worker.yaml"] = ""
@@ -160,7 +146,7 @@ func TestApplyModels(t *testing.T) {
 	testengine.CleanupProject(t, cli, project)
 	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
-	files := quickstartModels(t)
+	files := testengine.QuickstartModels(t)
 	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
 	files["environments/production.yaml"] = "model: moodbot-v1\n"
 	files["environments/worker.yaml"] = ""

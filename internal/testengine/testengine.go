@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
 // StubImage is the local image of cmd/rasa-stub.
@@ -224,4 +226,24 @@ func FreeHostPort(t testing.TB, cli *client.Client) (string, int) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+}
+
+// QuickstartModels is a declaration's models: the quickstart's two tiny Rasa model
+// archives as repository files, and models.yaml naming them with their digests.
+func QuickstartModels(t testing.TB) map[string]string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"models.yaml": "models:\n"}
+	for _, m := range []string{"moodbot-v1", "moodbot-v2"} {
+		data, err := os.ReadFile(filepath.Join(root, "examples", "quickstart", "models", m+".tar.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["models/"+m+".tar.gz"] = string(data)
+		files["models.yaml"] += fmt.Sprintf("  %s:\n    sha256: %s\n    source: models/%s.tar.gz\n", m, modelserver.Digest(data), m)
+	}
+	return files
 }
