@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/rasa-gitops/rasa-gitops/promote"
 )
 
 // promoteRepo is a Git repository holding a copy of examples/quickstart under dir
@@ -510,54 +512,27 @@ func TestPromoteThroughCLI(t *testing.T) {
 	}
 }
 
-func TestPromoteSetModelLine(t *testing.T) {
-	tests := []struct {
-		name, in, want, old, err string
-		model                    string // default "b"
-	}{
-		{name: "plain", in: "model: a\npublish: \"1\"\n", want: "model: b\npublish: \"1\"\n", old: "a"},
-		{name: "comments kept", in: "# head\nmodel: a  # note\n# tail\n", want: "# head\nmodel: b  # note\n# tail\n", old: "a"},
-		{name: "comment column kept", in: "model: moodbot-v1                # note\n", want: "model: v2                        # note\n", old: "moodbot-v1", model: "v2"},
-		{name: "comment column when longer", in: "model: a # note\n", want: "model: moodbot-v2 # note\n", old: "a", model: "moodbot-v2"},
-		{name: "double quoted", in: "publish: x\nmodel: \"a\"\n", want: "publish: x\nmodel: \"b\"\n", old: "a"},
-		{name: "single quoted", in: "model: 'a'\n", want: "model: 'b'\n", old: "a"},
-		{name: "crlf", in: "model: a\r\npublish: x\r\n", want: "model: b\r\npublish: x\r\n", old: "a"},
-		{name: "empty value", in: "model:\npublish: x\n", want: "model: b\npublish: x\n", old: ""},
-		{name: "empty value with comment", in: "model:   # none\n", want: "model: b   # none\n", old: ""},
-		{name: "tilde", in: "model: ~\n", want: "model: b\n", old: ""},
-		{name: "not last key", in: "publish: x\nmodel: a\nimage: i\n", want: "publish: x\nmodel: b\nimage: i\n", old: "a"},
-		{name: "flow mapping", in: "{publish: x, model: a}\n", want: "{publish: x, model: b}\n", old: "a"},
-		{name: "absent", in: "# worker\nservice: {}\n", want: "model: b\n# worker\nservice: {}\n"},
-		{name: "absent crlf", in: "service: {}\r\n", want: "model: b\r\nservice: {}\r\n"},
-		{name: "absent after document start", in: "# c\n---\nservice: {}\n", want: "# c\n---\nmodel: b\nservice: {}\n"},
-		{name: "empty file", in: "", want: "model: b\n"},
-		{name: "only comments", in: "# nothing\n", want: "model: b\n# nothing\n"},
-		{name: "nested model untouched", in: "service:\n  model: x\n", want: "model: b\nservice:\n  model: x\n"},
-		{name: "absent in flow mapping", in: "{}\n", err: "flow-style"},
-		{name: "block scalar", in: "model: |\n  a\n", err: "block scalar"},
-		{name: "list", in: "- a\n", err: "not a mapping"},
-		{name: "alias", in: "x: &m a\nmodel: *m\n", err: "alias"},
-		{name: "invalid", in: "model: [\n", err: "not valid YAML"},
+// TestPromotePrintsResult pins the report of a promotion; the edit itself is tested
+// in package promote.
+func TestPromotePrintsResult(t *testing.T) {
+	var b bytes.Buffer
+	printPromotion(&b, &promote.Result{Branch: "promote/worker/moodbot-v1", Commit: "0123abcd", Model: "moodbot-v1", Env: "worker",
+		File: "deploy/environments/worker.yaml", Signer: "ABCDEF0123", BaseBranch: "main", Remote: "upstream"})
+	want := `branch:  promote/worker/moodbot-v1 (checked out)
+commit:  0123abcd promote(worker): moodbot-v1 (signed by key ABCDEF0123)
+changed: deploy/environments/worker.yaml: model no model -> moodbot-v1
+
+Next: git push upstream promote/worker/moodbot-v1
+      then open a pull request into main; merging it deploys moodbot-v1 to worker.
+`
+	if b.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", b.String(), want)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			model := tt.model
-			if model == "" {
-				model = "b"
-			}
-			out, old, err := setModelLine([]byte(tt.in), model)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("error %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(out) != tt.want || old != tt.old {
-				t.Errorf("got %q (old %q), want %q (old %q)", out, old, tt.want, tt.old)
-			}
-		})
+	b.Reset()
+	printPromotion(&b, &promote.Result{Branch: "promote/p/m2", Commit: "ff", Model: "m2", Env: "p", File: "environments/p.yaml", OldModel: "m1", Remote: "origin"})
+	for _, w := range []string{"commit:  ff promote(p): m2\n", "model m1 -> m2\n", "then open a pull request; merging"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("output does not contain %q:\n%s", w, b.String())
+		}
 	}
 }
