@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
@@ -24,8 +25,8 @@ import (
 // Backend is what the API reads and triggers; the daemon implements it.
 type Backend interface {
 	Ready() (bool, string)
-	Statuses() ([]state.EnvStatus, error)
-	History(f state.Filter) ([]state.Row, error)
+	Statuses(ctx context.Context) ([]state.EnvStatus, error)
+	History(ctx context.Context, f state.Filter) ([]state.Row, error)
 	// Sync asks for a reconcile (fetch first); forceWindow overrides change windows once.
 	Sync(reason string, forceWindow bool)
 	// Branch is the followed branch, for the webhooks' branch filter.
@@ -68,8 +69,8 @@ func New(c Config) http.Handler {
 			h(w, r)
 		}
 	}
-	mux.HandleFunc("GET /api/status", auth(func(w http.ResponseWriter, _ *http.Request) {
-		rows, err := c.Backend.Statuses()
+	mux.HandleFunc("GET /api/status", auth(func(w http.ResponseWriter, r *http.Request) {
+		rows, err := c.Backend.Statuses(r.Context())
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 			return
@@ -95,7 +96,7 @@ func New(c Config) http.Handler {
 			}
 			f.Since = t
 		}
-		rows, err := c.Backend.History(f)
+		rows, err := c.Backend.History(r.Context(), f)
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 			return
@@ -184,6 +185,23 @@ func NewMetrics(bytesServed func() float64) *Metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rasa_gitops_model_bytes_served_total", Help: "Model bytes sent by the model server."}, bytesServed),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// ObserveRun counts a run by outcome and times it (a run with nothing to do is not
+// timed: the histogram shows the cost of real work).
+func (m *Metrics) ObserveRun(outcome string, d time.Duration) {
+	m.Runs.WithLabelValues(outcome).Inc()
+	if outcome != "unchanged" {
+		m.Reconcile.Observe(d.Seconds())
+	}
+}
+
+// ObserveFetch times a Git fetch and counts a failed one.
+func (m *Metrics) ObserveFetch(d time.Duration, err error) {
+	m.Fetch.Observe(d.Seconds())
+	if err != nil {
+		m.FetchErrors.Inc()
+	}
 }
 
 // SetStatuses publishes each environment's sync status and health.

@@ -236,6 +236,8 @@ func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (st
 		}
 	case OpWaitHealthy:
 		return "", x.waitHealthy(ctx, id, x.desired.Services[a.Service])
+	case OpConnect:
+		return "", x.connect(ctx, a.Service, id, s.Name)
 	default:
 		return "", fmt.Errorf("unknown step %q", s.Op)
 	}
@@ -279,6 +281,39 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 		}
 	}
 	return resp.ID, nil
+}
+
+// connect connects a container to one of its service's networks, with the aliases
+// its creation would have given it.
+func (x *executor) connect(ctx context.Context, service, id, networkName string) error {
+	svc, ok := x.desired.Services[service]
+	if !ok {
+		return fmt.Errorf("service %s is not declared", service)
+	}
+	cfg, err := containerConfig(x.desired.Project, svc.Config, nil)
+	if err != nil {
+		return err
+	}
+	ep := endpointFor(cfg, networkName)
+	if err := x.engine.NetworkConnect(ctx, networkName, id, ep); err != nil {
+		return fmt.Errorf("connect %s to %s: %w", short(id), networkName, err)
+	}
+	return nil
+}
+
+// endpointFor finds the endpoint settings a create config gives one network.
+func endpointFor(cfg createConfig, networkName string) *network.EndpointSettings {
+	if cfg.Networking != nil {
+		if ep, ok := cfg.Networking.EndpointsConfig[networkName]; ok {
+			return ep
+		}
+	}
+	for _, n := range cfg.MoreNetworks {
+		if n.Network == networkName {
+			return n.Endpoint
+		}
+	}
+	return &network.EndpointSettings{}
 }
 
 // removeOwn removes the container called name if it is a managed container of this

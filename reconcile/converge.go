@@ -50,21 +50,7 @@ func Converge(ctx context.Context, engine Engine, r *compose.Rendered, revision 
 	if err != nil {
 		return Run{}, err
 	}
-	observed, err := Observe(ctx, engine, r.Project.Name)
-	if err != nil {
-		return Run{Desired: desired}, err
-	}
-	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options)}
-	if opts.DryRun || run.Plan.Empty() {
-		return run, nil
-	}
-	if opts.BeforeApply != nil {
-		if err := opts.BeforeApply(run.Plan); err != nil {
-			return run, err
-		}
-	}
-	run.Result = Apply(ctx, engine, desired, run.Plan, opts.ApplyOptions)
-	return run, nil
+	return planAndApply(ctx, engine, desired, opts)
 }
 
 // WriteGenerated writes the files a rendered project mounts but the repository lacks
@@ -82,4 +68,33 @@ func WriteGenerated(files []compose.GeneratedFile) error {
 		}
 	}
 	return nil
+}
+
+// ConvergeDesired runs the observe → plan → apply half of Converge on a desired state
+// prepared earlier (a run that heals drift without rendering again).
+func ConvergeDesired(ctx context.Context, engine Engine, desired Desired, opts RunOptions) (Run, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	return planAndApply(ctx, engine, desired, opts)
+}
+
+func planAndApply(ctx context.Context, engine Engine, desired Desired, opts RunOptions) (Run, error) {
+	observed, err := Observe(ctx, engine, desired.Project.Name)
+	if err != nil {
+		return Run{Desired: desired}, err
+	}
+	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options)}
+	if opts.DryRun || run.Plan.Empty() {
+		return run, nil
+	}
+	if opts.BeforeApply != nil {
+		if err := opts.BeforeApply(run.Plan); err != nil {
+			return run, err
+		}
+	}
+	run.Result = Apply(ctx, engine, desired, run.Plan, opts.ApplyOptions)
+	return run, nil
 }

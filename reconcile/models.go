@@ -7,42 +7,38 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
-// ModelOptions tune model convergence.
+// ModelOptions tune a one-shot model convergence (ConvergeModels).
 type ModelOptions struct {
-	// Nudge asks each retagged Rasa server to load its model at once (PUT /model);
-	// without it the server pulls within its interval.
+	// Nudge asks each Rasa server to load its model at once (PUT /model); without it
+	// the server pulls within its interval.
 	Nudge bool
 	// SyncTimeout bounds the wait until every environment is model-synced (default
-	// 60s); zero wait is not possible, a negative value skips waiting.
+	// 60s); a negative value skips the wait.
 	SyncTimeout time.Duration
 	// HTTPClient talks to the Rasa servers (default: 30s timeout).
 	HTTPClient *http.Client
 	// Progress, when set, is called when an environment becomes synced or gives up.
 	Progress func(ModelStatus)
 	// Touched lists environments whose container this run created, recreated or
-	// started: like a retagged one, it is nudged and waited for (a new container
-	// may have come up before the model server did).
+	// started: like a retagged one, it is nudged and waited for.
 	Touched map[string]bool
 	// Keep lists environments whose tag must not move (a refused or held change):
 	// they keep the model they serve.
 	Keep map[string]bool
-	// Observed, when this process serves the model server, holds the ETag each Rasa
-	// server sends back; a revalidation seen during the wait must name the declared
-	// digest (a model replaced under the same name is caught this way).
+	// Observed: see LoaderOptions.Observed.
 	Observed *modelserver.Observed
 }
 
 // ModelStatus is what one environment serves compared with what is declared.
 type ModelStatus struct {
 	Environment string
-	Model       string // declared; empty: none
+	Model       string // declared (or kept); empty: none
 	Digest      string
 	// Previous is the model the tag named before this run (empty: none).
 	Previous string
@@ -50,7 +46,16 @@ type ModelStatus struct {
 	Served   string
 	Synced   bool
 	Retagged bool // the tag changed in this run
-	Err      error
+	// FetchFailed says the declared model could not be put in the store: the tag kept
+	// the previous model, and Err says why.
+	FetchFailed bool
+	// Kept says the environment's change was not to be applied (refused, held, or its
+	// container change failed): its tag did not move and no load was asked for.
+	Kept bool
+	// Asked says the Rasa server answered GET /status; Loading that a load of the
+	// declared model is still in progress.
+	Asked, Loading bool
+	Err            error
 }
 
 // String prints the status the way `apply` shows it.
@@ -74,34 +79,19 @@ func (s ModelStatus) String() string {
 	return line
 }
 
-// ConvergeModels makes every environment serve its declared model: it fetches missing
-// models into the store (a failure changes nothing), swaps the tag table atomically,
-// nudges the Rasa servers whose tag changed, and waits (bounded) until each reports
-// the declared model in GET /status. Retagging never restarts a container.
-func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, opts ModelOptions) ([]ModelStatus, error) {
-	if opts.SyncTimeout == 0 {
-		opts.SyncTimeout = 60 * time.Second
-	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	// 1. Every declared model must be in the store before anything is retagged.
-	for _, env := range r.Environments {
-		if env.Model == "" || opts.Keep[env.Name] {
-			continue
-		}
-		m := r.Models[env.Model]
-		if err := store.Fetch(ctx, m.Name, m.SHA256, m.Source, r.Dir); err != nil {
-			return nil, &NeedsPersonError{err}
-		}
-	}
-	// 2. Swap the tag table.
+// RetagModels fetches every declared model into the store and swaps the tag table
+// atomically. An environment whose model cannot be fetched keeps its previous tag
+// (and says why in its status); the others move on. Environments in keep keep their
+// tag. The error is only for a tag table that cannot be written.
+func RetagModels(ctx context.Context, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, keep, touched map[string]bool) ([]ModelStatus, error) {
+	fetchErr := fetchModels(ctx, store, r, keep)
 	old := tags.Snapshot()
 	table := modelserver.Table{Project: r.Project.Name, Tags: map[string]modelserver.Tag{}}
 	statuses := make([]ModelStatus, 0, len(r.Environments))
 	for i, env := range r.Environments {
 		before, had := old.Tags[env.Name]
-		if opts.Keep[env.Name] {
+		err, failed := fetchErr[env.Name]
+		if keep[env.Name] || failed {
 			// The declared change is not applied: the environment keeps its tag.
 			env.Model, env.SHA256 = before.Model, before.Digest
 			r.Environments[i] = env
@@ -109,128 +99,128 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 		if env.Model != "" {
 			table.Tags[env.Name] = modelserver.Tag{Model: env.Model, Digest: env.SHA256}
 		}
-		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256 || opts.Touched[env.Name]
-		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged})
+		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256 || touched[env.Name]
+		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged, FetchFailed: failed, Kept: keep[env.Name], Err: err})
 	}
 	if err := tags.Set(table); err != nil {
 		return nil, err
 	}
-	if opts.SyncTimeout < 0 {
-		return statuses, nil
-	}
-	// 3. Nudge and wait.
-	ctx, cancel := context.WithTimeout(ctx, opts.SyncTimeout)
-	defer cancel()
-	addrs := map[string]string{}
-	for i := range statuses {
-		addr, err := rasaAddress(ctx, engine, r.Project.Name, r.Environments[i])
-		if err != nil {
-			statuses[i].Err = err
+	return statuses, nil
+}
+
+// fetchModels puts each declared model in the store once; the errors are by
+// environment, so a model that cannot be had affects only the environments using it.
+func fetchModels(ctx context.Context, store *modelserver.Store, r *compose.Rendered, keep map[string]bool) map[string]error {
+	byModel := map[string]error{}
+	out := map[string]error{}
+	for _, env := range r.Environments {
+		if env.Model == "" || keep[env.Name] {
 			continue
 		}
-		addrs[statuses[i].Environment] = addr
+		err, done := byModel[env.Model]
+		if !done {
+			m := r.Models[env.Model]
+			err = store.Fetch(ctx, m.Name, m.SHA256, m.Source, r.Dir)
+			byModel[env.Model] = err
+		}
+		if err != nil {
+			out[env.Name] = err
+		}
 	}
-	// Nudge every retagged server at once: loads run in parallel within the budget.
-	waitStart := time.Now()
-	var wg sync.WaitGroup
+	return out
+}
+
+// LoadRequests are the load requests of a rendered project's environments, by name.
+func LoadRequests(r *compose.Rendered) map[string]LoadRequest {
+	out := map[string]LoadRequest{}
+	for _, env := range r.Environments {
+		out[env.Name] = LoadRequest{Project: r.Project.Name, Environment: env, Server: modelServerOf(r, env)}
+	}
+	return out
+}
+
+// ConvergeModels makes every environment serve its declared model and waits for it
+// (one-shot: `apply`): SyncModels with a loader of its own.
+func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, opts ModelOptions) ([]ModelStatus, error) {
+	loader := NewLoader(engine, LoaderOptions{Nudge: opts.Nudge, Timeout: opts.SyncTimeout, HTTPClient: opts.HTTPClient, Observed: opts.Observed})
+	defer loader.Close()
+	return SyncModels(ctx, loader, store, tags, r, opts, opts.SyncTimeout >= 0)
+}
+
+// SyncModels retags (RetagModels), asks every Rasa server what it serves, and starts
+// a load for each environment that was retagged, whose container was touched, or
+// whose server reports another model than declared (a failed load is retried by
+// observation, whatever the tag table says, once its backoff allows). With wait it
+// waits for those loads; otherwise they go on in the background (ModelStatus.Loading)
+// and the loader's Done reports them. Retagging never restarts a container.
+func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, opts ModelOptions, wait bool) ([]ModelStatus, error) {
+	statuses, err := RetagModels(ctx, store, tags, r, opts.Keep, opts.Touched)
+	if err != nil {
+		return statuses, err
+	}
+	served, askErr := loader.ServedModels(ctx, r.Project.Name, r.Environments)
+	reqs := LoadRequests(r)
+	now := time.Now()
+	var started []string
 	for i := range statuses {
 		st := &statuses[i]
-		addr, ok := addrs[st.Environment]
-		if !opts.Nudge || !st.Retagged || !ok {
-			continue
-		}
-		env := r.Environments[i]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if env.Model == "" {
-				st.Err = modelserver.Unload(ctx, opts.HTTPClient, addr, env.Token)
-				return
+		file, asked := served[st.Environment]
+		st.Served, st.Asked = file, asked
+		switch {
+		case asked && file == modelFileOf(st.Model) && !st.Retagged:
+			st.Synced = st.Err == nil
+		case opts.Keep[st.Environment] || st.FetchFailed:
+			// Its tag did not move: nothing to load; what it serves is observed.
+		case st.Retagged || loader.RetryDue(st.Environment, now) || loader.Loading(st.Environment):
+			loader.Start(reqs[st.Environment])
+			started = append(started, st.Environment)
+			st.Loading = true
+		default:
+			if st.Err == nil {
+				st.Err = loader.LastError(st.Environment)
 			}
-			st.Err = modelserver.Nudge(ctx, opts.HTTPClient, addr, env.Token, modelServerOf(r, env))
-		}()
+		}
+		if !asked && st.Err == nil && !st.Loading && !opts.Keep[st.Environment] {
+			st.Err = askErr[st.Environment]
+		}
 	}
-	wg.Wait()
-	pending := len(statuses)
-	interval := 50 * time.Millisecond
-	checked := map[string]bool{}
-	for pending > 0 {
-		pending = 0
-		for i := range statuses {
-			st := &statuses[i]
-			addr, ok := addrs[st.Environment]
-			if st.Synced || !ok {
-				continue
-			}
-			// Only a retagged environment is waited for; the others are checked once,
-			// so a run that heals one container never waits on another's model.
-			if !st.Retagged && checked[st.Environment] {
-				continue
-			}
-			checked[st.Environment] = true
-			served, err := modelserver.RasaStatus(ctx, opts.HTTPClient, addr, r.Environments[i].Token)
-			if err != nil && !st.Retagged {
-				st.Err = err
-				continue
-			}
-			if err == nil {
-				st.Served = served
-				if st.Model == "" {
-					st.Synced = served == ""
-				} else {
-					st.Synced = served == st.Model+".tar.gz"
-				}
-				if opts.Observed != nil && st.Synced {
-					// Rasa revalidates with the ETag of what it loaded: a newer
-					// revalidation naming another digest means another model.
-					if seen, ok := opts.Observed.Get(st.Environment); ok && seen.At.After(waitStart) && seen.Digest != st.Digest {
-						st.Synced = false
-					}
-				}
-				if st.Synced {
-					st.Err = nil
-					if opts.Progress != nil {
-						opts.Progress(*st)
-					}
-					continue
-				}
-			}
-			if st.Retagged {
-				pending++
-			} else if st.Err == nil {
-				st.Err = fmt.Errorf("serves %s, not %s", orNone(st.Served), orNone(st.Model))
-			}
+	if wait {
+		settle(ctx, loader, statuses, started)
+	}
+	if opts.Progress != nil {
+		for _, st := range statuses {
+			opts.Progress(st)
 		}
-		if pending == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			for i := range statuses {
-				st := &statuses[i]
-				if !st.Synced && st.Err == nil {
-					st.Err = fmt.Errorf("not model-synced within %s", opts.SyncTimeout)
-					if st.Model != "" && st.Served == "" {
-						st.Err = fmt.Errorf("serves no model after %s: the model may have failed to load (see the Rasa server's log)", opts.SyncTimeout)
-					}
-				}
-				if !st.Synced && opts.Progress != nil {
-					opts.Progress(*st)
-				}
-			}
-			return statuses, nil
-		case <-time.After(interval):
-		}
-		interval = min(interval*3/2, time.Second)
 	}
 	return statuses, nil
+}
+
+// settle waits for the loads of started and writes how each ended into statuses.
+func settle(ctx context.Context, loader *Loader, statuses []ModelStatus, started []string) {
+	results := map[string]LoadResult{}
+	for _, res := range loader.Wait(ctx, started) {
+		results[res.Environment] = res
+	}
+	for i := range statuses {
+		st := &statuses[i]
+		res, ok := results[st.Environment]
+		if !ok {
+			continue
+		}
+		st.Loading = false
+		st.Served, st.Asked = res.Served, st.Asked || res.Asked
+		st.Synced = res.Synced && !st.FetchFailed
+		if !st.FetchFailed {
+			st.Err = res.Err
+		}
+	}
 }
 
 // ModelsErr joins the problems of environments that are not model-synced.
 func ModelsErr(statuses []ModelStatus) error {
 	var errs []error
 	for _, s := range statuses {
-		if !s.Synced {
+		if !s.Synced && !s.Kept {
 			err := s.Err
 			if err == nil {
 				err = errors.New("not model-synced")

@@ -42,7 +42,7 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 		obs.Containers[service] = append(obs.Containers[service], Container{
 			ID: c.ID, Name: name, Service: service, Number: c.Labels[compose.LabelContainerNumber],
 			State: string(c.State), ConfigHash: c.Labels[compose.LabelConfigHash], Revision: c.Labels[compose.LabelRevision],
-			ExitCode: exitCode(c.Status),
+			ExitCode: exitCode(c.Status), Networks: networksOf(c), Unhealthy: strings.Contains(c.Status, "(unhealthy)"),
 		})
 	}
 	networks, err := engine.NetworkList(ctx, network.ListOptions{Filters: projectFilter(project)})
@@ -60,6 +60,19 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 		obs.Volumes[v.Name] = Resource{ID: v.Name, Name: v.Name}
 	}
 	return obs, nil
+}
+
+// networksOf lists the networks a listed container is connected to: nil when the
+// list says nothing of networks, so the planner can tell "none" from "not known".
+func networksOf(c container.Summary) []string {
+	if c.NetworkSettings == nil {
+		return nil
+	}
+	out := []string{}
+	for name := range c.NetworkSettings.Networks {
+		out = append(out, name)
+	}
+	return out
 }
 
 // exitCode reads the code from a container list status such as "Exited (2) 5 minutes ago".

@@ -47,6 +47,10 @@ type Container struct {
 	ConfigHash string
 	Revision   string
 	ExitCode   int // of an exited container
+	// Networks are the Engine names of the networks it is connected to.
+	Networks []string
+	// Unhealthy says its Docker health check fails.
+	Unhealthy bool
 }
 
 // Resource is an observed network or volume.
@@ -76,6 +80,7 @@ const (
 	KindStart         Kind = "start"
 	KindRemove        Kind = "remove"
 	KindRename        Kind = "rename"
+	KindConnect       Kind = "connect"
 )
 
 // Reasons, in words, as Plan.String prints them.
@@ -87,6 +92,7 @@ const (
 	ReasonDuplicate   = "duplicate container %s"
 	ReasonInterrupted = "left over from an interrupted replace"
 	ReasonAdopt       = "finish an interrupted replace"
+	ReasonDisconnect  = "disconnected from network %s (self-heal)"
 )
 
 // Op is one Engine call (or a health wait) of an action.
@@ -104,6 +110,7 @@ const (
 	OpWaitHealthy   Op = "wait-healthy"
 	OpRemoveNetwork Op = "remove-network"
 	OpRemoveVolume  Op = "remove-volume"
+	OpConnect       Op = "connect-network"
 )
 
 // Step is one Engine call. Steps that act on a container created earlier in the same
@@ -217,7 +224,7 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 	}
 	for _, name := range dependencyOrder(desired.Project) {
 		svc := desired.Services[name]
-		a, ok := planService(desired.Project.Name, name, svc, observed.Containers[name])
+		a, ok := planService(desired.Project, name, svc, observed.Containers[name])
 		if !ok {
 			continue
 		}
@@ -230,7 +237,8 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 }
 
 // planService decides what one declared service needs.
-func planService(project, name string, svc DesiredService, containers []Container) ([]Action, bool) {
+func planService(p *types.Project, name string, svc DesiredService, containers []Container) ([]Action, bool) {
+	project := p.Name
 	target := "service:" + name
 	final := ContainerName(project, name)
 	var current *Container
@@ -283,6 +291,8 @@ func planService(project, name string, svc DesiredService, containers []Containe
 		actions = append(actions, replaceAction(project, name, svc, *current))
 	case current.State == "exited" && current.ExitCode == 0 && oneShot:
 		// A one-shot job (restart: no) that finished successfully is done, not down.
+	case current.State == "running":
+		actions = append(actions, reconnect(p, name, svc, *current)...)
 	case current.State != "running":
 		state := current.State
 		if state == "" {
@@ -304,11 +314,33 @@ func planService(project, name string, svc DesiredService, containers []Containe
 	return actions, len(actions) > 0
 }
 
+// reconnect connects a running container again to each declared network it was
+// disconnected from (docker network disconnect), without restarting it.
+func reconnect(p *types.Project, name string, svc DesiredService, c Container) []Action {
+	if svc.Config.NetworkMode != "" || c.Networks == nil {
+		return nil // not observed (a snapshot), or not on project networks
+	}
+	on := map[string]bool{}
+	for _, n := range c.Networks {
+		on[n] = true
+	}
+	var out []Action
+	for _, key := range sortedKeys(svc.Config.Networks) {
+		n, ok := p.Networks[key]
+		if !ok || on[n.Name] {
+			continue
+		}
+		out = append(out, Action{Kind: KindConnect, Target: "service:" + name, Service: name, Reason: fmt.Sprintf(ReasonDisconnect, n.Name),
+			Before: "disconnected", After: "connected to " + n.Name, Steps: []Step{{Op: OpConnect, Container: c.ID, Name: n.Name}}})
+	}
+	return out
+}
+
 // keepStarts keeps only the self-heal starts of a frozen service's actions.
 func keepStarts(actions []Action) []Action {
 	var out []Action
 	for _, a := range actions {
-		if a.Kind == KindStart {
+		if a.Kind == KindStart || a.Kind == KindConnect {
 			out = append(out, a)
 		}
 	}

@@ -20,7 +20,7 @@ func BenchmarkRecordRun(b *testing.B) {
 	now := time.Now()
 	var statuses []EnvStatus
 	for _, env := range []string{"production", "worker", "experimental"} {
-		statuses = append(statuses, Next(EnvStatus{Name: env, Project: "bench"}, Outcome{Revision: "r", Running: true, ModelSynced: true}, now))
+		statuses = append(statuses, Next(EnvStatus{Name: env, Project: "bench"}, Outcome{Revision: "r", Decision: DecisionApplied, Observed: &Observation{At: now, Container: "running", Asked: true}}, now))
 	}
 	b.ResetTimer()
 	for b.Loop() {

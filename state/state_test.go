@@ -29,6 +29,13 @@ func TestNext(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	earlier := now.Add(-time.Hour)
 	synced := EnvStatus{Name: "production", LastAttempted: "r1", LastApplied: "r1", Sync: Synced, Health: Healthy, DesiredModel: "a", DesiredDigest: "da", ObservedModel: "a.tar.gz", Since: earlier}
+	running := func(served string) *Observation {
+		return &Observation{At: now, Container: "running", Asked: true, Served: served}
+	}
+	applied := func(rev, model string) Outcome {
+		return Outcome{Revision: rev, Decision: DecisionApplied, DesiredModel: model}
+	}
+	with := func(o Outcome, ob *Observation) Outcome { o.Observed = ob; return o }
 	tests := []struct {
 		name         string
 		prev         EnvStatus
@@ -38,16 +45,22 @@ func TestNext(t *testing.T) {
 		attempted    string
 		applied      string
 		sinceChanged bool
+		reason       string // in the sync or health reason
 	}{
-		{"first apply synced", EnvStatus{Name: "production"}, Outcome{Revision: "r1", Running: true, ModelSynced: true, DesiredModel: "a"}, Synced, Healthy, "r1", "r1", true},
-		{"same state again", synced, Outcome{Revision: "r1", Running: true, ModelSynced: true, DesiredModel: "a", DesiredDigest: "da", ObservedModel: "a.tar.gz"}, Synced, Healthy, "r1", "r1", false},
-		{"new revision, model loading", synced, Outcome{Revision: "r2", Running: true, DesiredModel: "b"}, OutOfSync, Progressing, "r2", "r2", true},
-		{"model failed to load", synced, Outcome{Revision: "r2", Running: true, DesiredModel: "b", Err: "load failed"}, OutOfSync, Degraded, "r2", "r2", true},
-		{"container change failed, old serves", synced, Outcome{Revision: "r2", Failed: true, Running: true, Err: "exited"}, Failed, Degraded, "r2", "r1", true},
-		{"container change failed, nothing serves", synced, Outcome{Revision: "r2", Failed: true, Err: "exited"}, Failed, Missing, "r2", "r1", true},
-		{"refused by policy", synced, Outcome{Revision: "r3", Refused: true, Running: true, ModelSynced: true}, Refused, Healthy, "r3", "r1", true},
-		{"held by change window", synced, Outcome{Revision: "r3", Held: true, Running: true, ModelSynced: true}, Pending, Healthy, "r1", "r1", true},
-		{"container gone", synced, Outcome{Revision: "r1", ModelSynced: true}, Synced, Missing, "r1", "r1", true},
+		{"first apply synced", EnvStatus{Name: "production"}, with(applied("r1", "a"), running("a.tar.gz")), Synced, Healthy, "r1", "r1", true, ""},
+		{"same state again", synced, with(applied("r1", "a"), running("a.tar.gz")), Synced, Healthy, "r1", "r1", false, ""},
+		{"new revision, model loading", synced, with(applied("r2", "b"), &Observation{At: now, Container: "running", Asked: true, Served: "a.tar.gz", Loading: true}), OutOfSync, Progressing, "r2", "r2", true, "loading b"},
+		{"model failed to load, old model serves", synced, with(applied("r2", "b"), &Observation{At: now, Container: "running", Asked: true, Served: "a.tar.gz", ModelErr: "load failed"}), Failed, Degraded, "r2", "r2", true, "b failed to load: load failed; still serving a"},
+		{"container change failed, old serves", synced, with(Outcome{Revision: "r2", Decision: DecisionFailed, Reason: "exited"}, running("a.tar.gz")), Failed, Healthy, "r2", "r1", true, "exited"},
+		{"container change failed, nothing serves", synced, with(Outcome{Revision: "r2", Decision: DecisionFailed, Reason: "exited"}, &Observation{At: now}), Failed, Missing, "r2", "r1", true, "no container"},
+		{"refused by policy", synced, with(Outcome{Revision: "r3", Decision: DecisionRefused, Reason: "not signed"}, running("a.tar.gz")), Refused, Healthy, "r3", "r1", true, "not signed"},
+		{"held by change window", synced, with(Outcome{Revision: "r3", Decision: DecisionHeld, Reason: "held until 9"}, running("a.tar.gz")), Pending, Healthy, "r3", "r1", true, "held until 9"},
+		{"container gone (down)", synced, Outcome{Observed: &Observation{At: now}}, OutOfSync, Missing, "r1", "r1", true, "no container"},
+		{"container paused", synced, Outcome{Observed: &Observation{At: now, Container: "paused"}}, OutOfSync, Degraded, "r1", "r1", true, "container paused"},
+		{"engine unreachable keeps what was seen", synced, Outcome{Observed: &Observation{At: now, EngineErr: "connection refused"}}, Synced, Healthy, "r1", "r1", false, "cannot observe the Engine"},
+		{"a refusal stays while observations come", EnvStatus{Name: "production", LastAttempted: "r3", LastApplied: "r1", Sync: Refused, SyncReason: "bad", Health: Healthy, DesiredModel: "a", ObservedModel: "a.tar.gz", Since: earlier}, Outcome{Observed: running("a.tar.gz")}, Refused, Healthy, "r3", "r1", false, "bad"},
+		{"a failed load ends when the model is observed", EnvStatus{Name: "production", LastAttempted: "r2", LastApplied: "r2", Sync: Failed, SyncReason: "model b failed to load: x", Health: Degraded, DesiredModel: "b", ObservedModel: "a.tar.gz", Since: earlier}, Outcome{Observed: running("b.tar.gz")}, Synced, Healthy, "r2", "r2", true, ""},
+		{"promotion moves since", synced, with(applied("r2", "b"), running("b.tar.gz")), Synced, Healthy, "r2", "r2", true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,10 +71,21 @@ func TestNext(t *testing.T) {
 			if (got.Since == now) != tt.sinceChanged {
 				t.Errorf("since = %v, changed should be %v", got.Since, tt.sinceChanged)
 			}
-			if got.LastError != tt.o.Err {
-				t.Errorf("last error %q", got.LastError)
+			if reasons := got.SyncReason + "|" + got.HealthReason; !strings.Contains(reasons, tt.reason) || (tt.reason == "" && reasons != "|") {
+				t.Errorf("reasons %q, want %q", reasons, tt.reason)
 			}
 		})
+	}
+}
+
+func TestFailingNamesTheCondition(t *testing.T) {
+	ok := EnvStatus{Sync: Synced, Health: Healthy}
+	if ok.Failing() != "" {
+		t.Errorf("a healthy status fails: %q", ok.Failing())
+	}
+	bad := EnvStatus{Sync: Refused, SyncReason: "x.yaml:1:2: bad", Health: Missing, HealthReason: "no container"}
+	if got := bad.Failing(); got != "Refused: x.yaml:1:2: bad; Missing: no container" {
+		t.Errorf("failing = %q", got)
 	}
 }
 
@@ -153,8 +177,8 @@ func TestStatusCommitAndForget(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
 	now := time.Now()
-	st := Next(EnvStatus{Name: "production", Project: "p"}, Outcome{Revision: "r1", Running: true, ModelSynced: true}, now)
-	w := Next(EnvStatus{Name: "worker", Project: "p"}, Outcome{Revision: "r1", Running: true, ModelSynced: true}, now)
+	st := Next(EnvStatus{Name: "production", Project: "p"}, Outcome{Revision: "r1", Decision: DecisionApplied, Observed: &Observation{At: now, Container: "running", Asked: true}}, now)
+	w := Next(EnvStatus{Name: "worker", Project: "p"}, Outcome{Revision: "r1", Decision: DecisionApplied, Observed: &Observation{At: now, Container: "running", Asked: true}}, now)
 	if err := s.Commit(ctx, []EnvStatus{st, w}, []Entry{{Action: "apply", Outcome: "done"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,11 @@ var migrations = []string{
 	`ALTER TABLE environments ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';`,
 	// 3: small named values (the applied fingerprint of the project's other services).
 	`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+	// 4: the status model says why health is what it is, and when it was observed
+	// (last_error holds the sync reason).
+	`ALTER TABLE environments ADD COLUMN health_reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE environments ADD COLUMN observed_at TEXT NOT NULL DEFAULT '';
+	ALTER TABLE environments ADD COLUMN source_error TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the schema this build writes.

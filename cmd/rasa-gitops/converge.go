@@ -17,8 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
-	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
+	"github.com/rasa-gitops/rasa-gitops/pipeline"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
@@ -38,100 +38,76 @@ func (f *convergeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 }
 
-// hostRender is a declaration rendered exactly as the host will run it, with the
-// fingerprint of its inputs.
-type hostRender struct {
-	decl        *compose.Declaration
-	opts        compose.RenderOptions
-	rendered    *compose.Rendered
-	fingerprint string
-	// converged is where the snapshot of the last full apply of DIR is kept.
-	converged string
-}
-
 // renderInputs loads the environment and the daemon's secrets for DIR, and fingerprints
 // them with the repository, without parsing anything yet.
-func (f *convergeFlags) renderInputs(dir string) (map[string]string, compose.RenderOptions, hostRender, error) {
-	var h hostRender
-	if err := checkDir(dir); err != nil {
-		return nil, compose.RenderOptions{}, h, err
-	}
+func (f *convergeFlags) renderInputs(dir string) (map[string]string, compose.RenderOptions, string, error) {
 	env, err := f.environment()
 	if err != nil {
-		return nil, compose.RenderOptions{}, h, err
+		return nil, compose.RenderOptions{}, "", err
 	}
 	tokens := tokenStore{dir: f.stateDir, env: env, modelTokenFile: f.modelTokenFile}
 	var opts compose.RenderOptions
 	if opts.ModelToken, err = tokens.modelToken(); err != nil {
-		return nil, opts, h, err
+		return nil, opts, "", err
 	}
 	if opts.DefaultToken, err = tokens.rasaToken(); err != nil {
-		return nil, opts, h, err
+		return nil, opts, "", err
 	}
-	abs, err := filepath.Abs(dir)
+	stateDir, err := filepath.Abs(f.stateDir)
 	if err != nil {
-		return nil, opts, h, err
+		return nil, opts, "", err
 	}
-	state, err := filepath.Abs(f.stateDir)
-	if err != nil {
-		return nil, opts, h, err
-	}
-	sum := sha256.Sum256([]byte(abs))
-	h.converged = filepath.Join(state, "converged", hex.EncodeToString(sum[:8])+".json")
 	// The generated directory depends on the project name, which is only known after
 	// parsing; the fingerprint covers the state directory instead.
 	fpOpts := opts
-	fpOpts.GeneratedDir = state
-	if h.fingerprint, err = compose.Fingerprint(dir, env, fpOpts, version); err != nil {
-		return nil, opts, h, err
-	}
-	opts.GeneratedDir = filepath.Join(state, "generated")
-	return env, opts, h, nil
+	fpOpts.GeneratedDir = stateDir
+	fp, err := compose.Fingerprint(dir, env, fpOpts, version)
+	opts.GeneratedDir = filepath.Join(stateDir, "generated")
+	return env, opts, fp, err
 }
 
-// renderForHost renders DIR with the daemon's real tokens and generated-file directory.
-func (f *convergeFlags) renderForHost(ctx context.Context, dir string) (hostRender, error) {
-	env, opts, h, err := f.renderInputs(dir)
+// fingerprintOf is the fingerprint of DIR's inputs ("" when they cannot be read).
+func (f *convergeFlags) fingerprintOf(dir string) string {
+	_, _, fp, _ := f.renderInputs(dir)
+	return fp
+}
+
+// snapshotPath is where the snapshot of the last full apply of DIR is kept.
+func (f *convergeFlags) snapshotPath(dir string) string {
+	abs, _ := filepath.Abs(dir)
+	stateDir, _ := filepath.Abs(f.stateDir)
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(stateDir, "converged", hex.EncodeToString(sum[:8])+".json")
+}
+
+// dirSource is DIR as a pipeline source, labelled revision when given.
+func (f *convergeFlags) dirSource(dir, revision string) *pipeline.DirSource {
+	return &pipeline.DirSource{Dir: dir, Revision: revision, Fingerprint: func() (string, error) {
+		_, _, fp, err := f.renderInputs(dir)
+		return fp, err
+	}}
+}
+
+// render renders DIR with the daemon's real tokens and generated-file directory.
+func (f *convergeFlags) render(_ context.Context, dir string) (pipeline.Rendering, error) {
+	env, opts, _, err := f.renderInputs(dir)
 	if err != nil {
-		return h, err
+		return pipeline.Rendering{}, err
 	}
 	d, err := compose.Load(dir, compose.LoadOptions{Env: env})
 	if err != nil {
-		return h, err
+		return pipeline.Rendering{}, err
 	}
 	opts.GeneratedDir = filepath.Join(opts.GeneratedDir, d.Project)
-	h.decl, h.opts = d, opts
-	h.rendered, err = compose.Render(ctx, d, opts)
-	return h, err
-}
-
-// hostSide opens the model store and tag table with the daemon's tokens.
-func (f *convergeFlags) hostSide() (*hostSide, error) {
-	env, err := f.environment()
-	if err != nil {
-		return nil, err
-	}
-	tokens := tokenStore{dir: f.stateDir, env: env, modelTokenFile: f.modelTokenFile}
-	modelToken, err := tokens.modelToken()
-	if err != nil {
-		return nil, err
-	}
-	apiToken, err := tokens.apiToken()
-	if err != nil {
-		return nil, err
-	}
-	return openHostSide(f.stateDir, modelToken, apiToken)
+	r, err := compose.Render(context.Background(), d, opts)
+	return pipeline.Rendering{Decl: d, Opts: opts, Rendered: r}, err
 }
 
 // stillConverged answers whether the host still runs DIR as last applied, without
 // rendering: same inputs (fingerprint), same image IDs, and nothing for the planner.
 func (f *convergeFlags) stillConverged(ctx context.Context, engine reconcile.Engine, dir string) bool {
-	_, _, h, err := f.renderInputs(dir)
-	if err != nil {
-		return false
-	}
-	c, ok := reconcile.LoadConverged(h.converged)
-	if !ok || c.Fingerprint != h.fingerprint {
+	c, ok := reconcile.LoadConverged(f.snapshotPath(dir))
+	if !ok || c.Fingerprint != f.fingerprintOf(dir) {
 		return false
 	}
 	tags, err := modelserver.OpenTags(f.stateDir)
@@ -170,11 +146,14 @@ func newPlanCommand() *cobra.Command {
 				fmt.Fprint(cmd.OutOrStdout(), reconcile.Plan{}.String())
 				return nil
 			}
-			h, err := flags.renderForHost(cmd.Context(), args[0])
+			if err := checkDir(args[0]); err != nil {
+				return err
+			}
+			r, err := flags.render(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			run, err := reconcile.Converge(cmd.Context(), engine, h.rendered, "", flags.runOptions(nil, true))
+			run, err := reconcile.Converge(cmd.Context(), engine, r.Rendered, "", flags.runOptions(nil, true))
 			if err != nil {
 				return err
 			}
@@ -200,94 +179,43 @@ func newApplyCommand() *cobra.Command {
 		Short: "Make the Docker Engine run DIR once, printing each action as it happens",
 		Long: `apply makes the host run DIR once: it converges the containers (printing each action
 with its outcome as it happens), then the models: it fetches missing models into the
-store, swaps the tag table, nudges each retagged Rasa server and waits until every
-environment is model-synced. While it waits it serves the model server on --listen,
-unless another rasa-gitops (serve, daemon) already does.`,
+store, swaps the tag table, nudges each Rasa server whose model changed or that serves
+another model than declared, and waits until every environment is model-synced. While
+it waits it serves the model server on --listen, unless another rasa-gitops (serve,
+daemon) already does.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
-			if err := checkDir(args[0]); err != nil {
+			ctx, out, dir := cmd.Context(), cmd.OutOrStdout(), args[0]
+			if err := checkDir(dir); err != nil {
 				return err
 			}
-			st, err := daemon.OpenState(ctx, flags.stateDir, func(msg string) { fmt.Fprintln(out, msg) })
+			h, err := openHost(ctx, &flags, func(msg string) { fmt.Fprintln(out, msg) })
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			engine, err := connectEngine()
-			if err != nil {
-				return err
-			}
-			defer engine.Close()
-			if flags.stillConverged(ctx, engine, args[0]) {
-				fmt.Fprintln(out, "nothing to do: the host runs", args[0])
+			defer h.close()
+			if flags.stillConverged(ctx, h.engine, dir) {
+				fmt.Fprintln(out, "nothing to do: the host runs", dir)
 				return nil
 			}
-			h, err := flags.renderForHost(ctx, args[0])
-			if err != nil {
-				var problems compose.Problems
-				if errors.As(err, &problems) {
-					// The refusal is audited; the last applied state keeps running.
-					_ = st.Record(ctx, state.Entry{Revision: revision, Author: daemon.LocalAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
-				}
-				return err
-			}
-			os.Remove(h.converged) // until this run has fully succeeded
-			rev := revision
-			if rev == "" {
-				rev = "local@sha256:" + h.fingerprint[:12]
-			}
-			rec := daemon.NewRecorder(st, h.decl, h.rendered, h.opts, rev, "", "")
-			opts := flags.runOptions(out, false)
-			opts.BeforeApply = func(p reconcile.Plan) error { return rec.Begin(ctx, p) }
-			run, err := reconcile.Converge(ctx, engine, h.rendered, rev, opts)
-			if err != nil {
-				if rerr := rec.Finish(ctx, engine, run, nil, err); rerr != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
-				}
-				return err
-			}
-			if err := run.Result.Err(); err != nil {
-				if rerr := rec.Finish(ctx, engine, run, nil, nil); rerr != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", rerr)
-				}
-				if ctx.Err() != nil {
-					return fmt.Errorf("apply interrupted: %w", ctx.Err())
-				}
-				return errors.New("some actions failed; the previous containers keep serving where a change failed")
-			}
-			side, err := flags.hostSide()
+			stop, err := listenModelServer(models.listen, h.side)
 			if err != nil {
 				return err
 			}
-			stop, err := listenModelServer(models.listen, side)
-			if err != nil {
+			defer stop()
+			snapshot := flags.snapshotPath(dir)
+			os.Remove(snapshot) // until this run has fully succeeded
+			p := h.pipeline(&flags, models, flags.dirSource(dir, revision), out, nil)
+			defer p.Close()
+			rep := p.Run(ctx, pipeline.Request{Reasons: []string{"apply"}, Fetch: true, WaitModels: true})
+			if err := applyErr(ctx, rep); err != nil {
 				return err
-			}
-			statuses, modelErr := side.convergeModels(ctx, engine, h, run, models, func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) })
-			stop()
-			var needsPerson *reconcile.NeedsPersonError
-			var recordErr error
-			if errors.As(modelErr, &needsPerson) {
-				recordErr = rec.Finish(ctx, engine, run, statuses, modelErr)
-			} else {
-				recordErr = rec.Finish(ctx, engine, run, statuses, nil)
-			}
-			if recordErr != nil {
-				return fmt.Errorf("record the run: %w", recordErr)
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("apply interrupted: %w", ctx.Err())
-			}
-			if modelErr != nil {
-				return fmt.Errorf("models: %w", modelErr)
 			}
 			// Remember the converged state so the next no-op apply needs no render.
-			if err := reconcile.SaveConverged(h.converged, reconcile.Snapshot(run.Desired, h.rendered, h.fingerprint, side.tags.FileDigest())); err != nil {
+			if err := reconcile.SaveConverged(snapshot, reconcile.Snapshot(*rep.Desired, rep.Rendered, flags.fingerprintOf(dir), h.side.tags.FileDigest())); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", err)
 			}
-			if run.Plan.Empty() {
+			if rep.Plan.Empty() {
 				fmt.Fprintln(out, "containers: nothing to do")
 			}
 			return nil
@@ -297,6 +225,30 @@ unless another rasa-gitops (serve, daemon) already does.`,
 	models.register(cmd)
 	cmd.Flags().StringVar(&revision, "revision", "", "revision to label the containers with, e.g. main@sha1:<hash>")
 	return cmd
+}
+
+// applyErr is the error a one-shot run ends with, in the order a person should fix
+// things: the declaration, the containers, the record, the models.
+func applyErr(ctx context.Context, rep pipeline.Report) error {
+	switch {
+	case rep.RefusalErr() != nil:
+		return rep.RefusalErr()
+	case rep.SourceErr != nil:
+		return rep.SourceErr
+	case rep.Err != nil:
+		return rep.Err
+	case rep.Result.Err() != nil && ctx.Err() != nil:
+		return fmt.Errorf("apply interrupted: %w", ctx.Err())
+	case rep.Result.Err() != nil:
+		return errors.New("some actions failed; the previous containers keep serving where a change failed")
+	case rep.RecordErr != nil:
+		return rep.RecordErr
+	case ctx.Err() != nil:
+		return fmt.Errorf("apply interrupted: %w", ctx.Err())
+	case rep.ModelsErr() != nil:
+		return fmt.Errorf("models: %w", rep.ModelsErr())
+	}
+	return nil
 }
 
 // connectEngine connects to the local Docker Engine (DOCKER_HOST, API negotiated).
@@ -329,13 +281,16 @@ func projectOf(dir string) (string, error) {
 
 func newDownCommand() *cobra.Command {
 	var (
-		flags   declarationFlags
+		flags   stateFlags
 		volumes bool
 	)
 	cmd := &cobra.Command{
 		Use:   "down DIR",
 		Short: "Remove the project's managed containers and networks (volumes only with --volumes)",
-		Args:  exactArgs(1),
+		Long: `down removes the project's managed containers and networks (volumes only with
+--volumes) and records every environment as Missing in the state directory. It needs
+only the project's name, so it works on a declaration that no longer validates.`,
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			project, err := projectOf(args[0])
 			if err != nil {
@@ -346,20 +301,20 @@ func newDownCommand() *cobra.Command {
 				return err
 			}
 			defer engine.Close()
-			observed, err := reconcile.Observe(cmd.Context(), engine, project)
-			if err != nil {
-				return err
-			}
-			plan := reconcile.DownPlan(project, observed, volumes)
 			out := cmd.OutOrStdout()
-			if plan.Empty() {
-				fmt.Fprintln(out, "nothing to do: project", project, "has no managed objects")
-				return nil
+			st, err := pipeline.OpenState(cmd.Context(), flags.stateDir, func(msg string) { fmt.Fprintln(out, msg) })
+			if errors.Is(err, state.ErrInUse) {
+				fmt.Fprintln(out, "warning: a daemon or serve holds", flags.stateDir, "and will start the containers again; stop it first")
+			} else if err != nil {
+				return err
+			} else {
+				defer st.Close()
 			}
-			res := reconcile.Apply(cmd.Context(), engine, reconcile.Desired{Project: nil}, plan, reconcile.ApplyOptions{
-				Progress: func(r reconcile.ActionResult) { fmt.Fprintln(out, r.String()) },
-			})
-			return res.Err()
+			plan, err := pipeline.Down(cmd.Context(), engine, st, project, volumes, func(r reconcile.ActionResult) { fmt.Fprintln(out, r.String()) })
+			if plan.Empty() && err == nil {
+				fmt.Fprintln(out, "nothing to do: project", project, "has no managed objects")
+			}
+			return err
 		},
 	}
 	flags.register(cmd)

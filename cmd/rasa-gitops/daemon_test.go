@@ -56,9 +56,10 @@ type daemonFixture struct {
 	git      *testgit.Daemon
 	done     chan int
 	cancel   context.CancelFunc
+	stopped  bool
 }
 
-func startDaemon(t testing.TB, poll string, policy func(dir string) string, initial testgit.CommitOptions) *daemonFixture {
+func startDaemon(t testing.TB, poll string, policy func(dir string) string, initial testgit.CommitOptions, extra ...string) *daemonFixture {
 	t.Helper()
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
@@ -82,19 +83,12 @@ func startDaemon(t testing.TB, poll string, policy func(dir string) string, init
 	if policy != nil {
 		args = append(args, "--policy", policy(secrets))
 	}
+	args = append(args, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	go func() { f.done <- run(ctx, args, io.Discard, f.log) }()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-f.done:
-			if code != exitOK {
-				t.Errorf("the daemon exited %d on SIGTERM", code)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("the daemon did not stop within 10s of SIGTERM")
-		}
+		f.stop()
 		secrets := []string{f.apiToken, f.secret}
 		for _, name := range []string{"model-token", "rasa-token"} {
 			if data, err := os.ReadFile(filepath.Join(f.state, "secrets", name)); err == nil {
@@ -111,6 +105,24 @@ func startDaemon(t testing.TB, poll string, policy func(dir string) string, init
 		}
 	})
 	return f
+}
+
+// stop sends the daemon SIGTERM (a cancelled context) and checks it exits 0 within
+// 10s; a second call does nothing.
+func (f *daemonFixture) stop() {
+	if f.stopped {
+		return
+	}
+	f.stopped = true
+	f.cancel()
+	select {
+	case code := <-f.done:
+		if code != exitOK {
+			f.t.Errorf("the daemon exited %d on SIGTERM", code)
+		}
+	case <-time.After(10 * time.Second):
+		f.t.Error("the daemon did not stop within 10s of SIGTERM")
+	}
 }
 
 func (f *daemonFixture) tokenFile() string {
@@ -249,8 +261,8 @@ func TestDaemonWebhookPolicyAndAPI(t *testing.T) {
 	if s["production"].LastApplied != "main@sha1:"+signed || s["production"].LastAttempted != "main@sha1:"+unsigned || s["production"].ObservedModel != "moodbot-v2.tar.gz" {
 		t.Errorf("production after the refusal: %+v", s["production"])
 	}
-	if !strings.Contains(s["production"].LastError, "not signed") {
-		t.Errorf("the refusal does not say why: %q", s["production"].LastError)
+	if !strings.Contains(s["production"].SyncReason, "not signed") {
+		t.Errorf("the refusal does not say why: %q", s["production"].SyncReason)
 	}
 	code, out, _ := runCLI(t, "history", "--state-dir", f.state, "--env", "production")
 	if code != exitOK || !strings.Contains(out, "policy: signature") || !strings.Contains(out, "refused") {
@@ -369,12 +381,18 @@ func TestDaemonRemoteDownAndChangeWindow(t *testing.T) {
 		}
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
-		if st.Ready || !strings.Contains(st.Reason, "git fetch failed") {
+		if st.Ready || !strings.Contains(st.Reason, "cannot read the revision: fetch") {
 			t.Errorf("/api/status while the remote is down: %+v", st)
 		}
 	}
-	if s := f.statuses(); s["production"].Health != state.Healthy {
+	f.waitFor("the fetch failure on every environment", func(s map[string]state.EnvStatus) bool {
+		return strings.Contains(s["production"].SourceError, "connection refused") && strings.Contains(s["experimental"].SourceError, "connection refused")
+	})
+	if s := f.statuses(); s["production"].Health != state.Healthy || s["production"].Sync != state.Synced {
 		t.Errorf("production while the remote is down: %+v", s["production"])
+	}
+	if code, out, _ := runCLI(t, "status", "--state-dir", f.state); code != exitOK || !strings.Contains(out, "source: fetch git://") {
+		t.Errorf("local status does not show the fetch failure:\n%s", out)
 	}
 	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
 	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
@@ -384,7 +402,7 @@ func TestDaemonRemoteDownAndChangeWindow(t *testing.T) {
 	f.waitFor("recovery", func(s map[string]state.EnvStatus) bool {
 		return s["production"].LastApplied == "main@sha1:"+change && s["production"].ObservedModel == "moodbot-v2.tar.gz" && s["experimental"].Sync == state.Pending
 	})
-	if s := f.statuses(); s["experimental"].ObservedModel != "moodbot-v2.tar.gz" || !strings.Contains(s["experimental"].LastError, "held by a change window") {
+	if s := f.statuses(); s["experimental"].ObservedModel != "moodbot-v2.tar.gz" || !strings.Contains(s["experimental"].SyncReason, "held by a change window") {
 		t.Errorf("experimental while held: %+v", s["experimental"])
 	}
 	// sync --force-window releases it, and the override is audited.

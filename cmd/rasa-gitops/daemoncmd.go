@@ -13,9 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/client"
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -26,8 +23,8 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/gitsource"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
+	"github.com/rasa-gitops/rasa-gitops/pipeline"
 	"github.com/rasa-gitops/rasa-gitops/policy"
-	"github.com/rasa-gitops/rasa-gitops/reconcile"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
@@ -67,7 +64,7 @@ func readSecretFile(path, what string) (string, error) {
 
 func newDaemonCommand() *cobra.Command {
 	var (
-		flags         convergeFlags
+		flags         daemonFlags
 		models        modelFlags
 		git           gitsource.Options
 		poll          string
@@ -98,7 +95,10 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 			}
 			defer log.Sync()
 			log = log.Named("daemon")
-			ctx := cmd.Context()
+			schedule, err := cron.ParseStandard(poll)
+			if err != nil {
+				return usageError{fmt.Errorf("--poll %q: %w", poll, err)}
+			}
 			git.StateDir = flags.stateDir
 			src, err := gitsource.Open(git)
 			if err != nil {
@@ -110,95 +110,37 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 					return err
 				}
 			}
-			policyNames := pol.Names()
-			st, err := daemon.OpenState(ctx, flags.stateDir, func(msg string) { log.Warn(msg) })
+			h, err := openHost(cmd.Context(), &flags.convergeFlags, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			masker.Store(st.Masker())
-			env, err := flags.environment()
+			defer h.close()
+			masker.Store(h.st.Masker())
+			secrets, err := flags.secrets(h, apiTokenFile, webhookSecret)
 			if err != nil {
 				return err
 			}
-			secretish := secretValues(env, flags.envFile)
-			st.Masker().Add(secretish...)
-			side, err := flags.hostSide()
-			if err != nil {
-				return err
-			}
-			apiToken, err := readSecretFile(apiTokenFile, "API token")
-			if err != nil {
-				return err
-			}
-			if apiToken != "" {
-				side.handler.UploadToken = apiToken
-			} else {
-				apiToken = side.handler.UploadToken
-			}
-			secret, err := readSecretFile(webhookSecret, "webhook secret")
-			if err != nil {
-				return err
-			}
-			st.Masker().Add(apiToken, secret, side.handler.Token)
-			engine, err := connectEngine()
-			if err != nil {
-				return err
-			}
-			defer engine.Close()
-			metrics := api.NewMetrics(func() float64 { return float64(side.handler.BytesServed.Load()) })
-			runOpts := flags.runOptions(nil, false)
-			d := daemon.New(daemon.Config{
-				Source: src, Policy: pol, State: st, Engine: engine,
-				Store: side.store, Tags: side.tags, Observed: side.observed,
-				Render: func(ctx context.Context, dir string) (*compose.Declaration, *compose.Rendered, compose.RenderOptions, error) {
-					h, err := flags.renderForHost(ctx, dir)
-					if err == nil {
-						warnUnknownPolicyNames(log, policyNames, h.rendered)
-					}
-					if err != nil {
-						// compose-go may quote a value: mask every secret-looking one.
-						var problems compose.Problems
-						if errors.As(err, &problems) {
-							err = problems.Masked(secretish)
-						} else {
-							err = errors.New(compose.MaskValues(err.Error(), secretish))
-						}
-					}
-					return h.decl, h.rendered, h.opts, err
-				},
-				Run:       runOpts,
-				Models:    reconcile.ModelOptions{Nudge: models.nudge, SyncTimeout: models.syncTimeout},
-				Retention: models.retention,
-				Metrics:   metrics,
-				Log:       log,
-			})
-
+			metrics := api.NewMetrics(func() float64 { return float64(h.side.handler.BytesServed.Load()) })
+			cfg := h.config(&flags.convergeFlags, models, &pipeline.GitSource{Git: src}, nil, log)
+			cfg.Render, cfg.Policy, cfg.Metrics, cfg.Resync = flags.maskedRender(log, pol.Names(), secrets.values), pol, metrics, flags.resync
+			p := pipeline.New(cfg)
+			defer p.Close()
+			d := daemon.New(daemon.Config{Pipeline: p, State: h.st, Branch: git.Branch, Schedule: schedule, Events: h.engine, RunTimeout: flags.timeout, Log: log})
 			ln, err := net.Listen("tcp", models.listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", models.listen, err)
 			}
 			srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: api.New(api.Config{
-				Backend: d, Token: apiToken, WebhookSecret: secret, Metrics: metrics,
-				Models: side.handler, ModelRoutes: modelserver.Routes(),
+				Backend: d, Token: secrets.api, WebhookSecret: secrets.webhook, Metrics: metrics,
+				Models: h.side.handler, ModelRoutes: modelserver.Routes(),
 			})}
 			go srv.Serve(ln)
 			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("repo", gitsource.RedactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path))
-
-			sched := cron.New(cron.WithChain(cron.Recover(cron.DiscardLogger), cron.SkipIfStillRunning(cron.DiscardLogger)))
-			if _, err := sched.AddFunc(poll, func() { d.Trigger("poll", true) }); err != nil {
-				return usageError{fmt.Errorf("--poll %q: %w", poll, err)}
-			}
-			sched.Start()
-			defer sched.Stop()
-			go watchEvents(ctx, engine, d, log)
-
-			err = d.Run(ctx)
+			err = d.Run(cmd.Context())
 			log.Info("stopping")
 			shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			srv.Shutdown(shutdown)
-			return err
+			return errors.Join(err, srv.Shutdown(shutdown))
 		},
 	}
 	flags.register(cmd)
@@ -216,7 +158,63 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 	f.StringVar(&apiTokenFile, "api-token-file", "", "file holding the API bearer token (default: generated into <state-dir>/secrets/api-token)")
 	f.StringVar(&webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
 	f.StringVar(&logFormat, "log-format", "json", "json or console")
+	f.DurationVar(&flags.resync, "resync", 0, "longest time between two full runs (render + plan) when Git did not change; 0: every poll. Every poll observes the Engine and heals drift either way")
 	return cmd
+}
+
+// daemonFlags are the converge flags plus the daemon's own.
+type daemonFlags struct {
+	convergeFlags
+	resync time.Duration
+}
+
+// daemonSecrets are the API token, the webhook secret and the values treated as
+// secret in logs and the state.
+type daemonSecrets struct {
+	api, webhook string
+	values       []string
+}
+
+// secrets reads the daemon's secrets and registers every one with the state's masker.
+func (f *daemonFlags) secrets(h *host, apiTokenFile, webhookFile string) (daemonSecrets, error) {
+	var s daemonSecrets
+	env, err := f.environment()
+	if err != nil {
+		return s, err
+	}
+	s.values = secretValues(env, f.envFile)
+	if s.api, err = readSecretFile(apiTokenFile, "API token"); err != nil {
+		return s, err
+	}
+	if s.api != "" {
+		h.side.handler.UploadToken = s.api
+	} else {
+		s.api = h.side.handler.UploadToken
+	}
+	if s.webhook, err = readSecretFile(webhookFile, "webhook secret"); err != nil {
+		return s, err
+	}
+	h.st.Masker().Add(s.values...)
+	h.st.Masker().Add(s.api, s.webhook, h.side.handler.Token)
+	return s, nil
+}
+
+// maskedRender renders like every command, warns about policy entries naming no
+// environment, and masks every secret-looking value in a refusal (compose-go may
+// quote one).
+func (f *daemonFlags) maskedRender(log *zap.Logger, policyNames, secrets []string) pipeline.RenderFunc {
+	return func(ctx context.Context, dir string) (pipeline.Rendering, error) {
+		r, err := f.render(ctx, dir)
+		if err == nil {
+			warnUnknownPolicyNames(log, policyNames, r.Rendered)
+			return r, nil
+		}
+		var problems compose.Problems
+		if errors.As(err, &problems) {
+			return r, problems.Masked(secrets)
+		}
+		return r, errors.New(compose.MaskValues(err.Error(), secrets))
+	}
 }
 
 // warnUnknownPolicyNames logs policy entries that name no declared environment: a
@@ -275,37 +273,6 @@ func secretValues(env map[string]string, envFile string) []string {
 		}
 	}
 	return out
-}
-
-// watchEvents turns Docker events on managed containers into self-heal runs.
-func watchEvents(ctx context.Context, cli *client.Client, d *daemon.Daemon, log *zap.Logger) {
-	f := filters.NewArgs(filters.Arg("type", "container"), filters.Arg("label", compose.LabelManaged+"=true"),
-		filters.Arg("event", "die"), filters.Arg("event", "destroy"), filters.Arg("event", "stop"))
-	for ctx.Err() == nil {
-		msgs, errs := cli.Events(ctx, events.ListOptions{Filters: f})
-	loop:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m := <-msgs:
-				// Only this daemon's project heals (other projects share the Engine).
-				if p := d.Project(); p != "" && m.Actor.Attributes[compose.LabelProject] != p {
-					continue
-				}
-				d.Trigger("docker:"+string(m.Action)+":"+m.Actor.Attributes["name"], false)
-			case err := <-errs:
-				if ctx.Err() == nil {
-					log.Warn("docker events interrupted; reconnecting", zap.Error(err))
-				}
-				break loop
-			}
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // daemonClient talks to a running daemon's API.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,8 +20,6 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
-	"github.com/rasa-gitops/rasa-gitops/reconcile"
-	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 // modelFlags configure the model side of apply and serve.
@@ -78,18 +75,6 @@ func (h *hostSide) mux(ready func() bool) *http.ServeMux {
 		mux.Handle(p, h.handler)
 	}
 	return mux
-}
-
-// convergeModels runs the model phase after the containers converged.
-func (h *hostSide) convergeModels(ctx context.Context, engine reconcile.Engine, hr hostRender, run reconcile.Run, mf modelFlags, progress func(reconcile.ModelStatus)) ([]reconcile.ModelStatus, error) {
-	statuses, err := reconcile.ConvergeModels(ctx, engine, h.store, h.tags, hr.rendered, reconcile.ModelOptions{Nudge: mf.nudge, SyncTimeout: mf.syncTimeout, Progress: progress, Observed: h.observed, Touched: reconcile.Touched(hr.rendered, run.Result)})
-	if err != nil {
-		return statuses, err
-	}
-	if _, err := h.store.GC(reconcile.InUse(hr.rendered), mf.retention); err != nil {
-		return statuses, err
-	}
-	return statuses, reconcile.ModelsErr(statuses)
 }
 
 // listenModelServer serves the model side on addr while a one-shot apply waits for
@@ -157,92 +142,26 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			if err := checkDir(dir); err != nil {
 				return err
 			}
-			st, err := daemon.OpenState(cmd.Context(), flags.stateDir, func(msg string) { log.Warn(msg) })
+			h, err := openHost(cmd.Context(), &flags, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			side, err := flags.hostSide()
-			if err != nil {
-				return err
-			}
-			engine, err := connectEngine()
-			if err != nil {
-				return err
-			}
-			defer engine.Close()
-
-			var applied atomic.Bool
+			defer h.close()
+			p := h.pipeline(&flags, models, flags.dirSource(dir, ""), nil, log)
+			defer p.Close()
 			ln, err := net.Listen("tcp", models.listen)
 			if err != nil {
 				return fmt.Errorf("listen %s: %w", models.listen, err)
 			}
-			srv := &http.Server{Handler: side.mux(applied.Load), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: h.side.mux(func() bool { ok, _ := p.Ready(); return ok }), ReadHeaderTimeout: 10 * time.Second}
 			go srv.Serve(ln)
 			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("dir", dir))
-
-			// Runs finish even when a signal arrives mid-way; the loop stops between runs.
-			runOnce := func() {
-				ctx, cancel := context.WithTimeout(context.Background(), flags.timeout)
-				defer cancel()
-				start := time.Now()
-				h, err := flags.renderForHost(ctx, dir)
-				if err != nil {
-					var problems compose.Problems
-					if errors.As(err, &problems) {
-						_ = st.Record(ctx, state.Entry{Author: daemon.LocalAuthor(), Action: "validate", Outcome: "refused", Error: problems.Error()})
-					}
-					log.Error("declaration refused; the last applied state keeps running", zap.Error(err))
-					return
-				}
-				rev := "local@sha256:" + h.fingerprint[:12]
-				rec := daemon.NewRecorder(st, h.decl, h.rendered, h.opts, rev, "", "")
-				opts := flags.runOptions(nil, false)
-				opts.BeforeApply = func(p reconcile.Plan) error { return rec.Begin(ctx, p) }
-				run, err := reconcile.Converge(ctx, engine, h.rendered, rev, opts)
-				if err != nil {
-					log.Error("reconcile failed", zap.String("revision", rev), zap.Error(err))
-					if rerr := rec.Finish(ctx, engine, run, nil, err); rerr != nil {
-						log.Error("cannot record the run", zap.Error(rerr))
-					}
-					return
-				}
-				daemon.LogActions(log.With(zap.String("revision", rev)), run.Result)
-				var statuses []reconcile.ModelStatus
-				if run.Result.Err() == nil {
-					statuses, err = side.convergeModels(ctx, engine, h, run, models, nil)
-					daemon.LogModels(log.With(zap.String("revision", rev)), statuses)
-					if err != nil {
-						log.Warn("models not converged", zap.Error(err))
-					}
-				}
-				var needsPerson *reconcile.NeedsPersonError
-				var runErr error
-				if errors.As(err, &needsPerson) {
-					runErr = err
-				}
-				if rerr := rec.Finish(ctx, engine, run, statuses, runErr); rerr != nil {
-					log.Error("cannot record the run", zap.Error(rerr))
-				}
-				if run.Result.Err() == nil {
-					applied.Store(true)
-				}
-				log.Info("reconciled", zap.Int("actions", len(run.Plan.Actions)), zap.Duration("duration", time.Since(start)))
-			}
-			runOnce()
-			ticker := time.NewTicker(interval)
-			defer ticker.Stop()
-			for {
-				select {
-				case <-cmd.Context().Done():
-					log.Info("stopping")
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					return srv.Shutdown(ctx)
-				case <-ticker.C:
-					runOnce()
-				}
-			}
+			d := daemon.New(daemon.Config{Pipeline: p, State: h.st, Poll: "@every " + interval.String(), Events: h.engine, RunTimeout: flags.timeout, Log: log})
+			err = d.Run(cmd.Context())
+			log.Info("stopping")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return errors.Join(err, srv.Shutdown(ctx))
 		},
 	}
 	flags.register(cmd)

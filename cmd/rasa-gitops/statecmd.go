@@ -78,22 +78,45 @@ func newStatusCommand() *cobra.Command {
 	return cmd
 }
 
-// printStatus writes the status table.
+// printStatus writes the status table: one line per environment, then what was
+// attempted when it differs from what is applied, and why sync or health is not fine.
 func printStatus(w io.Writer, rows []state.EnvStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENVIRONMENT\tREVISION\tSYNC\tHEALTH\tMODEL DECLARED / OBSERVED\tSINCE")
+	fmt.Fprintln(tw, "ENVIRONMENT\tSYNC\tHEALTH\tMODEL DECLARED / SERVED\tREVISION APPLIED\tSINCE\tOBSERVED")
 	for _, r := range rows {
 		observed := strings.TrimSuffix(r.ObservedModel, ".tar.gz")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s / %s\t%s (%s ago)\n", r.Name, orNone(r.LastApplied), r.Sync, r.Health, orNone(r.DesiredModel), orNone(observed),
-			r.Since.UTC().Format(time.RFC3339), now.Sub(r.Since).Round(time.Second))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\n", r.Name, r.Sync, r.Health, orNone(r.DesiredModel), orNone(observed), orNone(shortRevision(r.LastApplied)),
+			ago(r.Since, now), ago(r.ObservedAt, now))
 		if r.LastAttempted != r.LastApplied && r.LastAttempted != "" {
-			fmt.Fprintf(tw, "\t  attempted %s\t\t\t\t\n", r.LastAttempted)
+			fmt.Fprintf(tw, "  attempted %s\t\t\t\t\t\t\n", shortRevision(r.LastAttempted))
 		}
-		if r.LastError != "" {
-			fmt.Fprintf(tw, "\t  error: %s\t\t\t\t\n", firstLine(r.LastError))
+		if r.SyncReason != "" {
+			fmt.Fprintf(tw, "  %s: %s\t\t\t\t\t\t\n", r.Sync, firstLine(r.SyncReason))
+		}
+		if r.SourceError != "" {
+			fmt.Fprintf(tw, "  source: %s\t\t\t\t\t\t\n", firstLine(r.SourceError))
+		}
+		if r.HealthReason != "" {
+			fmt.Fprintf(tw, "  %s: %s\t\t\t\t\t\t\n", r.Health, firstLine(r.HealthReason))
 		}
 	}
 	tw.Flush()
+}
+
+// shortRevision abbreviates the hash of main@sha1:<hash> to 12 characters.
+func shortRevision(rev string) string {
+	if i := strings.LastIndex(rev, ":"); i >= 0 && len(rev)-i-1 > 12 {
+		return rev[:i+13]
+	}
+	return rev
+}
+
+// ago is a time as RFC 3339 with how long ago it was, or "never".
+func ago(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
 }
 
 func firstLine(s string) string {
