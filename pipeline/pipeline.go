@@ -173,7 +173,9 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	if err := p.record(ctx, tgt, run, err, models, rep); err != nil {
 		rep.RecordErr = err
 	}
-	p.collect(ctx, tgt)
+	if rep.NewRevision || !run.Plan.Empty() {
+		p.collect(ctx, tgt)
+	}
 	rep.Statuses = p.statuses(ctx)
 	return p.report(ctx, rep, start, log)
 }

@@ -22,7 +22,7 @@ func (p *Pipeline) record(ctx context.Context, tgt *target, run reconcile.Run, c
 	defer cancel()
 	now := p.cfg.Now()
 	r := tgt.r.Rendered
-	obs := p.observe(ctx, r, ph, now)
+	obs := p.observe(ctx, r, run.Observed, ph, now)
 	entries := actionEntries(tgt, run, ph)
 	var statuses []state.EnvStatus
 	failed := convergeErr != nil || run.Result.Err() != nil
@@ -119,9 +119,14 @@ func modelStatusOf(ph modelPhase, env string) *reconcile.ModelStatus {
 
 // observe looks at the Engine and the Rasa servers after the run: the containers,
 // and what each server serves (from the model stage, or asked now).
-func (p *Pipeline) observe(ctx context.Context, r *compose.Rendered, ph modelPhase, now time.Time) map[string]state.Observation {
+func (p *Pipeline) observe(ctx context.Context, r *compose.Rendered, seen *reconcile.Observed, ph modelPhase, now time.Time) map[string]state.Observation {
 	out := map[string]state.Observation{}
-	observed, err := reconcile.Observe(ctx, p.cfg.Engine, r.Project.Name)
+	observed, err := reconcile.Observed{}, error(nil)
+	if seen != nil {
+		observed = *seen // nothing ran since: no need to list again
+	} else {
+		observed, err = reconcile.Observe(ctx, p.cfg.Engine, r.Project.Name)
+	}
 	for _, env := range r.Environments {
 		ob := state.Observation{At: now}
 		if err != nil {

@@ -30,6 +30,9 @@ type Run struct {
 	Desired Desired
 	Plan    Plan
 	Result  Result
+	// Observed is what the plan was made from, while it is still what the Engine runs
+	// (nil once an action ran).
+	Observed *Observed
 }
 
 // Converge runs one reconcile: write the generated files, prepare (images, hashes),
@@ -86,7 +89,7 @@ func planAndApply(ctx context.Context, engine Engine, desired Desired, opts RunO
 	if err != nil {
 		return Run{Desired: desired}, err
 	}
-	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options)}
+	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options), Observed: &observed}
 	if opts.DryRun || run.Plan.Empty() {
 		return run, nil
 	}
@@ -96,5 +99,6 @@ func planAndApply(ctx context.Context, engine Engine, desired Desired, opts RunO
 		}
 	}
 	run.Result = Apply(ctx, engine, desired, run.Plan, opts.ApplyOptions)
+	run.Observed = nil // the Engine changed since
 	return run, nil
 }

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"maps"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,6 +102,9 @@ func RetagModels(ctx context.Context, store *modelserver.Store, tags *modelserve
 		}
 		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256 || touched[env.Name]
 		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged, FetchFailed: failed, Kept: keep[env.Name], Err: err})
+	}
+	if old.Project == table.Project && maps.Equal(old.Tags, table.Tags) {
+		return statuses, nil // unchanged: no write (a no-change poll costs no fsync)
 	}
 	if err := tags.Set(table); err != nil {
 		return nil, err
