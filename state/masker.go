@@ -1,9 +1,11 @@
 package state
 
 import (
+	"io"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Mask replaces a secret in everything the store writes.
@@ -51,4 +53,26 @@ func contains(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// MaskingWriter masks the registered secrets in everything written through it (a
+// logger's output). The masker is loaded at every write, so the writer can be made
+// before the store that owns the masker is open: until M holds one, text passes
+// unchanged.
+type MaskingWriter struct {
+	W io.Writer
+	M *atomic.Pointer[Masker]
+}
+
+// Write writes p masked, and reports len(p) written so that callers (zap) do not
+// mistake a masked line of another length for a short write.
+func (mw MaskingWriter) Write(p []byte) (int, error) {
+	m := mw.M.Load()
+	if m == nil {
+		return mw.W.Write(p)
+	}
+	if _, err := io.WriteString(mw.W, m.Apply(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -34,7 +34,8 @@ const (
 
 // EnvStatus is the one status model of an environment: every path (apply, serve, the
 // daemon, down, model loads finishing) writes it and every reader (status, status
-// --server, /api/status, /readyz, metrics) reads it.
+// --server, /api/status, metrics) reads it; /readyz answers from the same run's
+// outcome (pipeline.Ready).
 type EnvStatus struct {
 	Name          string `json:"name"`
 	Project       string `json:"project"`

@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
-	"github.com/rasa-gitops/rasa-gitops/reconcile"
+	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 )
 
 // declarationFlags are shared by every command that reads a declaration directory.
@@ -21,62 +18,13 @@ type declarationFlags struct {
 
 func (f *declarationFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=VALUE lines that ${VAR} in the declarations may name (besides the process environment)")
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", defaultStateDir(), "the daemon's state directory (generated files, tokens); env RASA_GITOPS_STATE_DIR")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", hostcfg.DefaultStateDir(), "the daemon's state directory (generated files, tokens); env RASA_GITOPS_STATE_DIR")
 	cmd.Flags().StringVar(&f.modelTokenFile, "model-token-file", "", "file holding the model token (env RASA_GITOPS_MODEL_TOKEN_FILE); default: generated into the state dir")
 }
 
-// defaultStateDir is $RASA_GITOPS_STATE_DIR, else /var/lib/rasa-gitops for root, else
-// ./.rasa-gitops.
-func defaultStateDir() string {
-	if d := os.Getenv("RASA_GITOPS_STATE_DIR"); d != "" {
-		return d
-	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/rasa-gitops"
-	}
-	return ".rasa-gitops"
-}
-
-// environment is the process environment merged with the env file (which wins).
-func (f *declarationFlags) environment() (map[string]string, error) {
-	env := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	if f.envFile != "" {
-		extra, err := compose.ReadEnvFile(f.envFile)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range extra {
-			env[k] = v
-		}
-	}
-	return env, nil
-}
-
-// load reads and validates a declaration directory.
-func (f *declarationFlags) load(dir string) (*compose.Declaration, map[string]string, error) {
-	env, err := f.environment()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkDir(dir); err != nil {
-		return nil, nil, err
-	}
-	d, err := compose.Load(dir, compose.LoadOptions{Env: env})
-	return d, env, err
-}
-
-// checkDir fails with a usage error when dir is not a directory.
-func checkDir(dir string) error {
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
-		return usageError{fmt.Errorf("%s is not a directory: name the declaration repository (the directory holding %s)", dir, compose.SettingsFile)}
-	}
-	return nil
+// config is the host these flags name; the CLI's version is its build.
+func (f *declarationFlags) config() hostcfg.Config {
+	return hostcfg.Config{StateDir: f.stateDir, EnvFile: f.envFile, ModelTokenFile: f.modelTokenFile, Build: version}
 }
 
 func newValidateCommand() *cobra.Command {
@@ -89,11 +37,11 @@ daemon would, without touching the Docker Engine or the state directory. It exit
 and lists every problem, one per line, sorted; made for a pull request's CI.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := flags.environment()
+			env, err := flags.config().Environment()
 			if err != nil {
 				return err
 			}
-			if err := checkDir(args[0]); err != nil {
+			if err := hostcfg.CheckDir(args[0]); err != nil {
 				return err
 			}
 			d, err := compose.Validate(cmd.Context(), args[0], compose.LoadOptions{Env: env})
@@ -127,41 +75,7 @@ under --state-dir so that the printed file runs as it is.
 			if format != "compose" && format != "environments" {
 				return usageError{fmt.Errorf("--format must be compose or environments, not %q", format)}
 			}
-			d, env, err := flags.load(args[0])
-			if err != nil {
-				return err
-			}
-			opts := compose.RenderOptions{
-				ModelToken:   compose.Mask,
-				DefaultToken: compose.Mask,
-				GeneratedDir: filepath.Join(flags.stateDir, "generated", d.Project),
-			}
-			if showSecrets {
-				tokens := tokenStore{dir: flags.stateDir, env: env, modelTokenFile: flags.modelTokenFile}
-				if opts.ModelToken, err = tokens.modelToken(); err != nil {
-					return err
-				}
-				if opts.DefaultToken, err = tokens.rasaToken(); err != nil {
-					return err
-				}
-			}
-			r, err := compose.Render(cmd.Context(), d, opts)
-			if err != nil {
-				return err
-			}
-			if format == "environments" {
-				_, err = cmd.OutOrStdout().Write(r.EnvironmentsYAML(!showSecrets))
-				return err
-			}
-			if err := reconcile.WriteGenerated(r.Files); err != nil {
-				return err
-			}
-			out, err := r.ComposeYAML()
-			if !showSecrets {
-				// Every value the repository interpolates and every token is masked,
-				// wherever it appears.
-				out, err = r.ComposeYAMLMasked(d.SecretValues())
-			}
+			out, err := flags.config().Preview(cmd.Context(), args[0], format == "environments", showSecrets)
 			if err != nil {
 				return err
 			}

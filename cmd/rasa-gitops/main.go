@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 )
 
 // Exit codes shared by every command (README "Exit codes").
@@ -76,8 +77,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "rasa-gitops: "+err.Error())
 	var usage usageError
+	var notDir *hostcfg.NotDirError
 	switch {
-	case errors.As(err, &usage) || isCobraUsage(err):
+	case errors.As(err, &usage) || errors.As(err, &notDir) || isCobraUsage(err):
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitCanceled

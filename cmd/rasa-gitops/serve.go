@@ -1,25 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
-	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/daemon"
-	"github.com/rasa-gitops/rasa-gitops/modelserver"
+	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
+	"github.com/rasa-gitops/rasa-gitops/internal/logging"
 )
 
 // modelFlags configure the model side of apply and serve.
@@ -37,83 +29,13 @@ func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.retention, "model-retention", 5, "unused models kept in the store for rollback")
 }
 
-// hostSide holds what the model side of a run needs: the store, the tag table and
-// the handler that serves them.
-type hostSide struct {
-	store    *modelserver.Store
-	tags     *modelserver.Tags
-	observed *modelserver.Observed
-	handler  *modelserver.Handler
-}
-
-func openHostSide(stateDir, modelToken, apiToken string) (*hostSide, error) {
-	store, err := modelserver.NewStore(stateDir)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := modelserver.OpenTags(stateDir)
-	if err != nil {
-		return nil, err
-	}
-	obs := modelserver.NewObserved()
-	return &hostSide{store: store, tags: tags, observed: obs,
-		handler: &modelserver.Handler{Tags: tags, Store: store, Token: modelToken, UploadToken: apiToken, Observed: obs, CheckName: compose.CheckModelName}}, nil
-}
-
-// mux is the HTTP surface of serve: health, the model server and the upload.
-func (h *hostSide) mux(ready func() bool) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready: no revision applied yet", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
-	for _, p := range modelserver.Routes() {
-		mux.Handle(p, h.handler)
-	}
-	return mux
-}
-
-// listenModelServer serves the model side on addr while a one-shot apply waits for
-// the environments to load their models. When the address is taken (a `serve` or the
-// daemon runs), that process serves the same store and tag table, and nil is returned.
-func listenModelServer(addr string, h *hostSide) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return func() {}, nil
-		}
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: h.mux(func() bool { return true }), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
-}
-
-// newLogger builds the named zap logger of long-running commands: JSON by default,
-// console for humans.
+// newLogger is logging.New with an unknown --log-format reported as a usage error.
 func newLogger(format string, w io.Writer) (*zap.Logger, error) {
-	enc := zap.NewProductionEncoderConfig()
-	enc.TimeKey = "time"
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	var encoder zapcore.Encoder
-	switch format {
-	case "json":
-		encoder = zapcore.NewJSONEncoder(enc)
-	case "console":
-		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
-		encoder = zapcore.NewConsoleEncoder(enc)
-	default:
+	log, err := logging.New(format, w)
+	if errors.Is(err, logging.ErrUnknownFormat) {
 		return nil, usageError{fmt.Errorf("--log-format must be json or console, not %q", format)}
 	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), zapcore.InfoLevel)), nil
+	return log, err
 }
 
 func newServeCommand() *cobra.Command {
@@ -139,29 +61,25 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			defer log.Sync()
 			log = log.Named("serve")
 			dir := args[0]
-			if err := checkDir(dir); err != nil {
+			if err := hostcfg.CheckDir(dir); err != nil {
 				return err
 			}
 			h, err := openHost(cmd.Context(), &flags, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
 			}
-			defer h.close()
-			p := h.pipeline(&flags, models, flags.dirSource(dir, ""), nil, log)
+			defer h.Close()
+			p := h.pipeline(&flags, models, flags.config().DirSource(dir, ""), nil, log)
 			defer p.Close()
-			ln, err := net.Listen("tcp", models.listen)
+			srv, err := hostcfg.Serve(models.listen, h.Side.Mux(func() bool { ok, _ := p.Ready(); return ok }))
 			if err != nil {
-				return fmt.Errorf("listen %s: %w", models.listen, err)
+				return err
 			}
-			srv := &http.Server{Handler: h.side.mux(func() bool { ok, _ := p.Ready(); return ok }), ReadHeaderTimeout: 10 * time.Second}
-			go srv.Serve(ln)
-			log.Info("serving", zap.String("listen", ln.Addr().String()), zap.String("dir", dir))
-			d := daemon.New(daemon.Config{Pipeline: p, State: h.st, Poll: "@every " + interval.String(), Events: h.engine, RunTimeout: flags.timeout, Log: log})
+			log.Info("serving", zap.String("listen", srv.Addr()), zap.String("dir", dir))
+			d := daemon.New(daemon.Config{Pipeline: p, State: h.State, Poll: "@every " + interval.String(), Events: h.Engine, RunTimeout: flags.timeout, Log: log})
 			err = d.Run(cmd.Context())
 			log.Info("stopping")
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return errors.Join(err, srv.Shutdown(ctx))
+			return errors.Join(err, srv.Shutdown(10*time.Second))
 		},
 	}
 	flags.register(cmd)
@@ -179,26 +97,11 @@ func newModelCommand() *cobra.Command {
 		Short: "Put a model (.tar.gz) into the daemon's store and print the models.yaml entry to commit",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := modelserver.NewStore(flags.stateDir)
+			snippet, err := hostcfg.PushModel(flags.stateDir, args[0])
 			if err != nil {
 				return err
 			}
-			if !strings.HasSuffix(args[0], ".tar.gz") {
-				return fmt.Errorf("model push: %s is not a .tar.gz model archive", args[0])
-			}
-			if err := compose.CheckModelName(strings.TrimSuffix(filepath.Base(args[0]), ".tar.gz")); err != nil {
-				return fmt.Errorf("model push: %w", err)
-			}
-			f, err := os.Open(args[0])
-			if err != nil {
-				return fmt.Errorf("model push: %w", err)
-			}
-			defer f.Close()
-			digest, _, err := store.PutNamed(filepath.Base(args[0]), f)
-			if err != nil {
-				return fmt.Errorf("model push: %w", err)
-			}
-			fmt.Fprint(cmd.OutOrStdout(), modelserver.Snippet(strings.TrimSuffix(filepath.Base(args[0]), ".tar.gz"), digest))
+			fmt.Fprint(cmd.OutOrStdout(), snippet)
 			return nil
 		},
 	}

@@ -3,13 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
+	"github.com/rasa-gitops/rasa-gitops/internal/tables"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
@@ -17,7 +16,7 @@ import (
 type stateFlags struct{ stateDir string }
 
 func (f *stateFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", defaultStateDir(), "the daemon's state directory; env RASA_GITOPS_STATE_DIR")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", hostcfg.DefaultStateDir(), "the daemon's state directory; env RASA_GITOPS_STATE_DIR")
 }
 
 func newStatusCommand() *cobra.Command {
@@ -38,12 +37,8 @@ func newStatusCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var resp struct {
-					Ready        bool              `json:"ready"`
-					Reason       string            `json:"reason"`
-					Environments []state.EnvStatus `json:"environments"`
-				}
-				if err := c.do(cmd.Context(), "GET", "/api/status", &resp); err != nil {
+				resp, err := c.Status(cmd.Context())
+				if err != nil {
 					return err
 				}
 				if asJSON {
@@ -52,7 +47,7 @@ func newStatusCommand() *cobra.Command {
 				if !resp.Ready {
 					fmt.Fprintf(cmd.OutOrStdout(), "daemon not ready: %s\n", resp.Reason)
 				}
-				printStatus(cmd.OutOrStdout(), resp.Environments, time.Now())
+				tables.Status(cmd.OutOrStdout(), resp.Environments, time.Now())
 				return nil
 			}
 			st, err := state.OpenReader(cmd.Context(), flags.stateDir)
@@ -67,7 +62,7 @@ func newStatusCommand() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(rows)
 			}
-			printStatus(cmd.OutOrStdout(), rows, time.Now())
+			tables.Status(cmd.OutOrStdout(), rows, time.Now())
 			return nil
 		},
 	}
@@ -76,52 +71,6 @@ func newStatusCommand() *cobra.Command {
 	cmd.Flags().StringVar(&server, "server", "", "ask a running daemon at this address (e.g. http://127.0.0.1:8080)")
 	cmd.Flags().StringVar(&tokenFile, "api-token-file", "", "file holding the daemon's API token (with --server)")
 	return cmd
-}
-
-// printStatus writes the status table: one line per environment, then what was
-// attempted when it differs from what is applied, and why sync or health is not fine.
-func printStatus(w io.Writer, rows []state.EnvStatus, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENVIRONMENT\tSYNC\tHEALTH\tMODEL DECLARED / SERVED\tREVISION APPLIED\tSINCE\tOBSERVED")
-	for _, r := range rows {
-		observed := strings.TrimSuffix(r.ObservedModel, ".tar.gz")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\n", r.Name, r.Sync, r.Health, orNone(r.DesiredModel), orNone(observed), orNone(shortRevision(r.LastApplied)),
-			ago(r.Since, now), ago(r.ObservedAt, now))
-		if r.LastAttempted != r.LastApplied && r.LastAttempted != "" {
-			fmt.Fprintf(tw, "  attempted %s\t\t\t\t\t\t\n", shortRevision(r.LastAttempted))
-		}
-		if r.SyncReason != "" {
-			fmt.Fprintf(tw, "  %s: %s\t\t\t\t\t\t\n", r.Sync, firstLine(r.SyncReason))
-		}
-		if r.SourceError != "" {
-			fmt.Fprintf(tw, "  source: %s\t\t\t\t\t\t\n", firstLine(r.SourceError))
-		}
-		if r.HealthReason != "" {
-			fmt.Fprintf(tw, "  %s: %s\t\t\t\t\t\t\n", r.Health, firstLine(r.HealthReason))
-		}
-	}
-	tw.Flush()
-}
-
-// shortRevision abbreviates the hash of main@sha1:<hash> to 12 characters.
-func shortRevision(rev string) string {
-	if i := strings.LastIndex(rev, ":"); i >= 0 && len(rev)-i-1 > 12 {
-		return rev[:i+13]
-	}
-	return rev
-}
-
-// ago is a time as RFC 3339 with how long ago it was, or "never".
-func ago(t, now time.Time) string {
-	if t.IsZero() {
-		return "never"
-	}
-	return fmt.Sprintf("%s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func newHistoryCommand() *cobra.Command {
@@ -158,19 +107,7 @@ func newHistoryCommand() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(out).Encode(rows)
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTIME\tREVISION\tENVIRONMENT\tACTION\tBEFORE → AFTER\tOUTCOME")
-			for _, r := range rows {
-				change := ""
-				if r.Before != "" || r.After != "" {
-					change = orNone(r.Before) + " → " + orNone(r.After)
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Format(time.RFC3339), r.Revision, orDash(r.Environment), r.Action, change, r.Outcome)
-				if r.Error != "" {
-					fmt.Fprintf(tw, "\t\t\t\t  error: %s\t\t\n", firstLine(r.Error))
-				}
-			}
-			return tw.Flush()
+			return tables.History(out, rows)
 		},
 	}
 	flags.register(cmd)
@@ -179,13 +116,6 @@ func newHistoryCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many rows, newest first (0: all)")
 	return cmd
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // parseSince reads an RFC 3339 time, a date, or a duration back from now.
@@ -248,11 +178,4 @@ func newAuditCommand() *cobra.Command {
 	export.Flags().BoolVar(&jsonl, "jsonl", false, "JSON lines")
 	audit.AddCommand(verify, export)
 	return audit
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }
