@@ -12,6 +12,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/gitsource"
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
 	"github.com/rasa-gitops/rasa-gitops/policy"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
@@ -550,5 +552,38 @@ func TestUnreachableSourceShownOnEveryEnvironmentAndHealsMeanwhile(t *testing.T)
 	}
 	if started, ended := h.conditions("production"); started != 1 || ended != 1 {
 		t.Errorf("production's source condition: %d started, %d ended over three polls", started, ended)
+	}
+}
+
+func TestCommitOutsidePathIsNoNewRevision(t *testing.T) {
+	remote := testgit.New(t)
+	files := testengine.QuickstartModels(t)
+	for name, body := range files {
+		files["deploy/"+name] = body
+		delete(files, name)
+	}
+	files["deploy/rasa-gitops.yaml"] = "version: 1\nproject: unit\nrasa:\n  image: " + stubImage + "\nmodelServer:\n  url: http://host.docker.internal:8080\n"
+	files["deploy/environments/production.yaml"] = "model: moodbot-v1\n"
+	files["README.md"] = "one\n"
+	remote.Commit(files, testgit.CommitOptions{})
+	git, err := gitsource.Open(gitsource.Options{URL: remote.Bare, Branch: "main", Path: "deploy", StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &GitSource{Git: git}
+	first, changed, err := src.Next(context.Background(), true)
+	if err != nil || !changed {
+		t.Fatalf("first: %v %v", changed, err)
+	}
+	files["README.md"] = "two\n"
+	remote.Commit(files, testgit.CommitOptions{})
+	again, changed, err := src.Next(context.Background(), true)
+	if err != nil || changed || again.Revision != first.Revision {
+		t.Errorf("a commit outside --path: changed %v, revision %s (was %s), %v", changed, again.Revision, first.Revision, err)
+	}
+	files["deploy/environments/production.yaml"] = "model: moodbot-v2\n"
+	remote.Commit(files, testgit.CommitOptions{})
+	if next, changed, _ := src.Next(context.Background(), true); !changed || next.Revision == first.Revision {
+		t.Errorf("a commit under --path is not a new revision: %v %s", changed, next.Revision)
 	}
 }

@@ -73,6 +73,10 @@ func (g *GitSource) Next(ctx context.Context, fetch bool) (Input, bool, error) {
 	if err != nil {
 		tree = rev.Hash
 	}
+	if g.current != nil && tree == g.current.Tree {
+		// A commit outside --path declares the same thing: nothing changed.
+		return *g.current, false, nil
+	}
 	in := Input{Revision: rev.String(), ID: rev.Hash, Tree: tree, Short: rev.Short(), Author: rev.Author, Dir: g.Git.Dir(), Signed: rev.Signed,
 		Verify: func(keyRing string) (string, error) { return g.Git.Verify(rev, keyRing) }}
 	g.current = &in
