@@ -1,4 +1,4 @@
-// Package api is the daemon's HTTP surface (DESIGN §8): health, readiness, Prometheus
+// Package api is the daemon's HTTP surface (docs/ARCHITECTURE.md): health, readiness, Prometheus
 // metrics, status and history, sync, the Git webhooks, and the model server and upload
 // (mounted from modelserver). Everything but health, metrics, the webhooks (which carry
 // their own signatures) and the model server (which checks the model token) needs the

@@ -22,7 +22,7 @@ import (
 // FormatVersion is the only declaration format version this build understands.
 const FormatVersion = 1
 
-// File names of a declaration repository (DESIGN §2).
+// File names of a declaration repository (the README's "The declaration repository").
 const (
 	SettingsFile     = "rasa-gitops.yaml"
 	ModelsFile       = "models.yaml"

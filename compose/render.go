@@ -80,11 +80,12 @@ type Rendered struct {
 	RepoMounts map[string][]string
 }
 
-// Render builds the Compose project of a validated declaration (DESIGN §3): one
-// rasa-<env> service per environment, merged with compose-go's own loader after the
-// services of compose.files, then the rasa.service template, then each environment's
-// own service fields. Problems (such as a Compose file compose-go rejects) come back
-// as Problems.
+// Render builds the Compose project of a validated declaration (the README's "What is
+// rendered"): one rasa-<env> service per environment, merged with compose-go's own
+// loader after the services of compose.files, then the rasa.service template, then
+// each environment's own service fields. Problems (such as a Compose file compose-go
+// rejects) come back as Problems. It is the render stage of a pipeline run
+// (docs/ARCHITECTURE.md).
 func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered, error) {
 	if opts.ModelToken == "" || opts.DefaultToken == "" {
 		return nil, fmt.Errorf("render: a model token and a default Rasa token are required")

@@ -1,7 +1,9 @@
-// Package daemon schedules the runs of `rasa-gitops daemon`: triggers (the poll
-// schedule, webhooks and the API through Sync, Docker events on managed containers)
-// merge into a one-slot queue, and one pipeline run happens at a time. It owns no
-// convergence logic: every run is pipeline.Run (see docs/ARCHITECTURE.md).
+// Package daemon schedules the runs of `rasa-gitops daemon` (and of `serve`): triggers
+// (the poll schedule, webhooks and the API through Sync, Docker events on managed
+// containers) merge into a one-slot queue, and one pipeline run happens at a time; on
+// SIGTERM the run in progress finishes its step within a grace period. It owns no
+// convergence logic: every run is pipeline.Run, the whole flow gitsource → compose →
+// reconcile → (Engine, modelserver) → state (see docs/ARCHITECTURE.md).
 package daemon
 
 import (

@@ -1,6 +1,13 @@
 // Package policy reads the daemon-side policy file (never part of the repository):
 // per environment, the OpenPGP keys whose signatures may change it, and the change
-// windows (as Argo CD's sync windows) that allow or deny applying a change.
+// windows (as Argo CD's sync windows) that allow or deny applying a change; the
+// project's keys guard the services of compose.files.
+//
+// In the flow gitsource → compose → reconcile → (Engine, modelserver) → state it is
+// consulted by the policy stage of a pipeline run, between render and converge: an
+// environment whose change is unsigned is Refused and one outside its windows is
+// Pending; both keep what they run while the others converge. See
+// docs/ARCHITECTURE.md.
 package policy
 
 import (

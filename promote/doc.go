@@ -6,9 +6,11 @@
 // out, optionally signed with an OpenPGP key.
 //
 // It works on a local clone with go-git (no git binary) and pushes nothing: pushing
-// the branch and merging its pull request is the deployment, which gitsource →
-// compose → reconcile then carry out. Everything is checked before the repository is
-// changed, and a failed commit puts HEAD, the index, the file and the branch back.
+// the branch and merging its pull request is the deployment, which the flow gitsource
+// → compose → reconcile → (Engine, modelserver) → state then carries out; promote
+// stands before that flow, on the author's side (see docs/ARCHITECTURE.md).
+// Everything is checked before the repository is changed, and a failed commit puts
+// HEAD, the index, the file and the branch back.
 //
 // Run is the whole API for a caller; the files split the work by concern: yaml.go
 // edits the bytes of the environment file (pure), declaration.go reads what HEAD

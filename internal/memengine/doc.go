@@ -27,4 +27,9 @@
 // assert that a converged project costs no mutating call.
 //
 // Everything is goroutine-safe behind one mutex.
+//
+// In the flow gitsource → compose → reconcile → (Engine, modelserver) → state it stands
+// in for the Engine; the end-to-end tests run the same flow on a real Engine
+// (internal/testengine) and real Git (internal/testgit). See the Tests section of
+// docs/ARCHITECTURE.md.
 package memengine
