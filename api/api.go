@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -45,110 +46,134 @@ type Config struct {
 
 // New builds the handler.
 func New(c Config) http.Handler {
+	s := &handlers{c: c}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ok, _ := c.Backend.Ready(); !ok {
-			// The reason may quote a revision's problems: it is behind /api/status.
-			http.Error(w, "not ready (GET /api/status says why)", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /readyz", s.readyz)
 	if c.Metrics != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(c.Metrics.Registry, promhttp.HandlerOpts{}))
 	}
-	auth := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			const prefix = "Bearer "
-			v := r.Header.Get("Authorization")
-			if c.Token == "" || !strings.HasPrefix(v, prefix) || subtle.ConstantTimeCompare([]byte(v[len(prefix):]), []byte(c.Token)) != 1 {
-				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <api token>"})
-				return
-			}
-			h(w, r)
-		}
-	}
-	mux.HandleFunc("GET /api/status", auth(func(w http.ResponseWriter, r *http.Request) {
-		rows, err := c.Backend.Statuses(r.Context())
-		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-			return
-		}
-		ready, why := c.Backend.Ready()
-		writeJSON(w, http.StatusOK, map[string]any{"ready": ready, "reason": why, "environments": rows})
-	}))
-	mux.HandleFunc("GET /api/history", auth(func(w http.ResponseWriter, r *http.Request) {
-		f := state.Filter{Environment: r.URL.Query().Get("env"), Limit: 100}
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit must be a whole number"})
-				return
-			}
-			f.Limit = n
-		}
-		if v := r.URL.Query().Get("since"); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "since must be an RFC 3339 time"})
-				return
-			}
-			f.Since = t
-		}
-		rows, err := c.Backend.History(r.Context(), f)
-		if err != nil {
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, rows)
-	}))
-	mux.HandleFunc("POST /api/sync", auth(func(w http.ResponseWriter, r *http.Request) {
-		force := r.URL.Query().Get("forceWindow") == "true"
-		c.Backend.Sync("api", force)
-		writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true, "force_window": force})
-	}))
-	mux.HandleFunc("POST /api/webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) {
-		provider := r.PathValue("provider")
-		outcome := "accepted"
-		defer func() {
-			if c.Metrics != nil {
-				c.Metrics.Webhooks.WithLabelValues(provider, outcome).Inc()
-			}
-		}()
-		switch provider {
-		case gitsource.GitHub, gitsource.GitLab, gitsource.Gitea, gitsource.Generic:
-		default:
-			outcome = "unknown"
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "providers: github, gitlab, gitea, generic"})
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 5<<20))
-		if err != nil {
-			outcome = "bad-request"
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body too large or unreadable"})
-			return
-		}
-		if err := gitsource.CheckWebhook(provider, r.Header, body, c.WebhookSecret); err != nil {
-			outcome = "unauthorized"
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
-			return
-		}
-		if b := gitsource.WebhookBranch(body); b != "" && b != c.Backend.Branch() {
-			outcome = "ignored"
-			writeJSON(w, http.StatusAccepted, map[string]any{"ignored": "push to " + b + ", following " + c.Backend.Branch()})
-			return
-		}
-		// A webhook is only a hint: the daemon fetches and trusts what Git says.
-		c.Backend.Sync("webhook:"+provider, false)
-		writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true})
-	})
+	mux.HandleFunc("GET /api/status", s.auth(s.status))
+	mux.HandleFunc("GET /api/history", s.auth(s.history))
+	mux.HandleFunc("POST /api/sync", s.auth(s.sync))
+	mux.HandleFunc("POST /api/webhooks/{provider}", s.webhook)
 	if c.Models != nil {
 		for _, p := range c.ModelRoutes {
 			mux.Handle(p, c.Models)
 		}
 	}
 	return mux
+}
+
+// handlers hold the handlers' configuration.
+type handlers struct{ c Config }
+
+// readyz answers 503 while the last run failed; the reason may quote a revision's
+// problems, so it is behind /api/status.
+func (s *handlers) readyz(w http.ResponseWriter, _ *http.Request) {
+	if ok, _ := s.c.Backend.Ready(); !ok {
+		http.Error(w, "not ready (GET /api/status says why)", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// auth lets a request through only with the API bearer token (compared in constant time).
+func (s *handlers) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		const prefix = "Bearer "
+		v := r.Header.Get("Authorization")
+		if s.c.Token == "" || !strings.HasPrefix(v, prefix) || subtle.ConstantTimeCompare([]byte(v[len(prefix):]), []byte(s.c.Token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <api token>"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// status is the status model of every environment, with the daemon's readiness.
+func (s *handlers) status(w http.ResponseWriter, r *http.Request) {
+	rows, err := s.c.Backend.Statuses(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	ready, why := s.c.Backend.Ready()
+	writeJSON(w, http.StatusOK, map[string]any{"ready": ready, "reason": why, "environments": rows})
+}
+
+// history is the audit log, filtered by env, since and limit (default 100).
+func (s *handlers) history(w http.ResponseWriter, r *http.Request) {
+	f, err := historyFilter(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	rows, err := s.c.Backend.History(r.Context(), f)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+// historyFilter reads the history query parameters.
+func historyFilter(r *http.Request) (state.Filter, error) {
+	f := state.Filter{Environment: r.URL.Query().Get("env"), Limit: 100}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return f, errors.New("limit must be a whole number")
+		}
+		f.Limit = n
+	}
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return f, errors.New("since must be an RFC 3339 time")
+		}
+		f.Since = t
+	}
+	return f, nil
+}
+
+// sync asks for a run now; ?forceWindow=true lets held changes through once.
+func (s *handlers) sync(w http.ResponseWriter, r *http.Request) {
+	force := r.URL.Query().Get("forceWindow") == "true"
+	s.c.Backend.Sync("api", force)
+	writeJSON(w, http.StatusAccepted, map[string]any{"accepted": true, "force_window": force})
+}
+
+// webhook checks a forge's push notification and, for the followed branch, asks for a
+// run. A webhook is only a hint: the daemon fetches and trusts what Git says.
+func (s *handlers) webhook(w http.ResponseWriter, r *http.Request) {
+	provider := r.PathValue("provider")
+	code, body, outcome := s.checkWebhook(w, r, provider)
+	if s.c.Metrics != nil {
+		s.c.Metrics.Webhooks.WithLabelValues(provider, outcome).Inc()
+	}
+	writeJSON(w, code, body)
+}
+
+// checkWebhook decides a webhook's answer and its outcome for the metrics.
+func (s *handlers) checkWebhook(w http.ResponseWriter, r *http.Request, provider string) (int, any, string) {
+	switch provider {
+	case gitsource.GitHub, gitsource.GitLab, gitsource.Gitea, gitsource.Generic:
+	default:
+		return http.StatusNotFound, map[string]string{"error": "providers: github, gitlab, gitea, generic"}, "unknown"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 5<<20))
+	if err != nil {
+		return http.StatusBadRequest, map[string]string{"error": "body too large or unreadable"}, "bad-request"
+	}
+	if err := gitsource.CheckWebhook(provider, r.Header, body, s.c.WebhookSecret); err != nil {
+		return http.StatusUnauthorized, map[string]string{"error": err.Error()}, "unauthorized"
+	}
+	if b := gitsource.WebhookBranch(body); b != "" && b != s.c.Backend.Branch() {
+		return http.StatusAccepted, map[string]any{"ignored": "push to " + b + ", following " + s.c.Backend.Branch()}, "ignored"
+	}
+	s.c.Backend.Sync("webhook:"+provider, false)
+	return http.StatusAccepted, map[string]any{"accepted": true}, "accepted"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
