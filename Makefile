@@ -43,3 +43,4 @@ bench: build stub-image tools
 	bash bench/models.sh
 	$(GO) test ./compose -run XXX -bench ValidateRender -benchtime 20x
 	$(GO) test ./reconcile -run XXX -bench 'NoopReconcile|PromoteToSynced' -benchtime 20x
+	$(GO) test ./pipeline -run XXX -bench NoChangePoll -benchtime 50x

@@ -332,7 +332,7 @@ func TestWrongDigestFailsOnlyItsEnvironments(t *testing.T) {
 	h.poll()
 	h.poll()
 	worker, prod := h.status("worker"), h.status("production")
-	if worker.Sync != state.Failed || !strings.Contains(worker.SyncReason, "sha256") {
+	if worker.Sync != state.Failed || !strings.Contains(worker.SyncReason, "digest mismatch") {
 		t.Errorf("worker: %s %q", worker.Sync, worker.SyncReason)
 	}
 	if prod.Sync != state.Synced || prod.Health != state.Healthy || prod.ObservedModel != "moodbot-v1.tar.gz" {
