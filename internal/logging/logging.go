@@ -32,5 +32,7 @@ func New(format string, w io.Writer) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, format)
 	}
-	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), zapcore.InfoLevel)), nil
+	// Lines come from several goroutines (runs, background model loads): one write at
+	// a time, whatever w is.
+	return zap.New(zapcore.NewCore(encoder, zapcore.Lock(zapcore.AddSync(w)), zapcore.InfoLevel)), nil
 }
