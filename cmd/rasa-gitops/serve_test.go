@@ -36,9 +36,9 @@ func TestServe(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var stderr bytes.Buffer
+	stderr := &syncBuffer{} // serve logs from several goroutines while the test reads
 	go func() {
-		done <- run(ctx, []string{"serve", "--state-dir", state, "--listen", addr, "--interval", "1s", dir}, io.Discard, &stderr)
+		done <- run(ctx, []string{"serve", "--state-dir", state, "--listen", addr, "--interval", "1s", dir}, io.Discard, stderr)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
