@@ -233,3 +233,35 @@ func hashFile(w io.Writer, path string) error {
 	_, err = io.Copy(w, f)
 	return err
 }
+
+// NetworkHash is the value of LabelConfigHash on a network rasa-gitops creates, computed
+// the way docker compose v2 computes its own: a sha256 over the JSON of the declared
+// compose-go NetworkConfig (driver, driver_opts, ipam, internal, attachable, enable_ipv4,
+// enable_ipv6, labels, name, external; CustomLabels and extensions are not part of the
+// JSON). Bookkeeping labels are added at creation, outside the declaration, so they never
+// change it. A different hash on an existing network means its configuration changed
+// and the network must be recreated for it to apply.
+func NetworkHash(n types.NetworkConfig) (string, error) {
+	payload, err := json.Marshal(n)
+	if err != nil {
+		return "", fmt.Errorf("hash network %s: %w", n.Name, err)
+	}
+	sum := sha256.Sum256(payload)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// VolumeHash is the value of LabelConfigHash on a volume rasa-gitops creates, computed as
+// docker compose v2 does: a sha256 over the JSON of the declared VolumeConfig (driver,
+// driver_opts, labels, name, external), with an empty driver counted as "local" (what
+// the Engine uses), so spelling the default out changes nothing.
+func VolumeHash(v types.VolumeConfig) (string, error) {
+	if v.Driver == "" {
+		v.Driver = "local"
+	}
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("hash volume %s: %w", v.Name, err)
+	}
+	sum := sha256.Sum256(payload)
+	return hex.EncodeToString(sum[:]), nil
+}

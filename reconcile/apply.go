@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
@@ -43,7 +44,9 @@ func (r ActionResult) String() string {
 	line := fmt.Sprintf("%s  %s  %s: %s (%s)", r.Action.Target, r.Action.Kind, r.Action.Reason, r.Outcome, r.Duration.Round(time.Millisecond))
 	if r.Err != nil {
 		line += ": " + r.Err.Error()
-		if r.RolledBack {
+		if r.RolledBack && strings.HasPrefix(r.Action.Target, "network:") {
+			line += " (rolled back; its containers are connected to the old network again)"
+		} else if r.RolledBack {
 			line += " (rolled back; the previous container keeps serving)"
 		}
 	}
@@ -163,8 +166,12 @@ func (x *executor) run(ctx context.Context, a Action) ActionResult {
 		}
 		if err != nil {
 			if past {
+				note := "the new container serves; the next run finishes the replace"
+				if strings.HasPrefix(a.Target, "network:") {
+					note = "the old network is gone; the next run creates it and reconnects its containers"
+				}
 				return ActionResult{Action: a, Outcome: OutcomeFailed, Duration: time.Since(start),
-					Err: fmt.Errorf("%w (the new container serves; the next run finishes the replace)", err)}
+					Err: fmt.Errorf("%w (%s)", err, note)}
 			}
 			return x.fail(a, newID, start, err)
 		}
@@ -184,7 +191,11 @@ func (x *executor) fail(a Action, newID string, start time.Time, err error) Acti
 			if step.Container == SlotNew && newID == "" {
 				continue // nothing was created
 			}
-			if _, rbErr := x.step(ctx, a, step, newID); rbErr != nil && !(step.Op == OpRemove && cerrdefs.IsNotFound(rbErr)) {
+			_, rbErr := x.step(ctx, a, step, newID)
+			if rbErr != nil && (step.Op == OpRemove && cerrdefs.IsNotFound(rbErr) || step.Op == OpConnect && alreadyConnected(rbErr)) {
+				continue // nothing to undo: already gone, or never disconnected
+			}
+			if rbErr != nil {
 				rbErrs = append(rbErrs, rbErr)
 			}
 		}
@@ -237,7 +248,15 @@ func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (st
 	case OpWaitHealthy:
 		return "", x.waitHealthy(ctx, id, x.desired.Services[a.Service])
 	case OpConnect:
-		return "", x.connect(ctx, a.Service, id, s.Name)
+		service := s.Service
+		if service == "" {
+			service = a.Service
+		}
+		return "", x.connect(ctx, service, id, s.Name)
+	case OpDisconnect:
+		if err := x.engine.NetworkDisconnect(ctx, s.Name, id, true); err != nil && !cerrdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is not connected") {
+			return "", fmt.Errorf("disconnect %s from %s: %w", short(id), s.Name, err)
+		}
 	default:
 		return "", fmt.Errorf("unknown step %q", s.Op)
 	}
@@ -284,21 +303,29 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 }
 
 // connect connects a container to one of its service's networks, with the aliases
-// its creation would have given it.
+// its creation would have given it. A container of a service no longer declared (kept:
+// prune off, or frozen) gets the service name as its alias, the one Compose always gives.
 func (x *executor) connect(ctx context.Context, service, id, networkName string) error {
-	svc, ok := x.desired.Services[service]
-	if !ok {
-		return fmt.Errorf("service %s is not declared", service)
+	ep := &network.EndpointSettings{Aliases: []string{service}}
+	if svc, ok := x.desired.Services[service]; ok {
+		cfg, err := containerConfig(x.desired.Project, svc.Config, nil)
+		if err != nil {
+			return err
+		}
+		ep = endpointFor(cfg, networkName)
+	} else if service == "" {
+		return fmt.Errorf("connect %s to %s: no service", short(id), networkName)
 	}
-	cfg, err := containerConfig(x.desired.Project, svc.Config, nil)
-	if err != nil {
-		return err
-	}
-	ep := endpointFor(cfg, networkName)
 	if err := x.engine.NetworkConnect(ctx, networkName, id, ep); err != nil {
 		return fmt.Errorf("connect %s to %s: %w", short(id), networkName, err)
 	}
 	return nil
+}
+
+// alreadyConnected says a connect failed because the container is on the network
+// already (the Engine answers 403 "endpoint with name … already exists in network …").
+func alreadyConnected(err error) bool {
+	return strings.Contains(err.Error(), "already exists")
 }
 
 // endpointFor finds the endpoint settings a create config gives one network.
@@ -348,11 +375,17 @@ func (x *executor) createNetwork(ctx context.Context, name string) error {
 		if n.Name != name {
 			continue
 		}
-		opts := network.CreateOptions{Driver: n.Driver, Options: n.DriverOpts, Labels: resourceLabels(p.Name, "com.docker.compose.network", key, n.Labels), Internal: n.Internal, Attachable: n.Attachable}
-		if n.EnableIPv6 != nil {
-			opts.EnableIPv6 = n.EnableIPv6
+		// The label holds the hash of exactly what is created here, so a later change
+		// of the declaration is seen (MakePlan recreates the network).
+		hash, err := compose.NetworkHash(n)
+		if err != nil {
+			return err
 		}
-		_, err := x.engine.NetworkCreate(ctx, name, opts)
+		labels := resourceLabels(p.Name, "com.docker.compose.network", key, n.Labels)
+		labels[compose.LabelConfigHash] = hash
+		opts := network.CreateOptions{Driver: n.Driver, Options: n.DriverOpts, Labels: labels, Internal: n.Internal, Attachable: n.Attachable,
+			EnableIPv4: n.EnableIPv4, EnableIPv6: n.EnableIPv6, IPAM: ipamOf(n.Ipam)}
+		_, err = x.engine.NetworkCreate(ctx, name, opts)
 		if err != nil {
 			if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists") {
 				return nil // created meanwhile, or by plain Compose: use it
@@ -364,13 +397,35 @@ func (x *executor) createNetwork(ctx context.Context, name string) error {
 	return fmt.Errorf("network %s is not declared", name)
 }
 
+// ipamOf maps a declared ipam section to the Engine's, as Compose does; nil when none
+// is declared (the Engine's default pool).
+func ipamOf(c types.IPAMConfig) *network.IPAM {
+	if c.Driver == "" && len(c.Config) == 0 && len(c.Options) == 0 {
+		return nil
+	}
+	out := &network.IPAM{Driver: c.Driver, Options: c.Options}
+	for _, pool := range c.Config {
+		if pool == nil {
+			continue
+		}
+		out.Config = append(out.Config, network.IPAMConfig{Subnet: pool.Subnet, IPRange: pool.IPRange, Gateway: pool.Gateway, AuxAddress: pool.AuxiliaryAddresses})
+	}
+	return out
+}
+
 func (x *executor) createVolume(ctx context.Context, name string) error {
 	p := x.desired.Project
 	for key, v := range p.Volumes {
 		if v.Name != name {
 			continue
 		}
-		if _, err := x.engine.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: resourceLabels(p.Name, "com.docker.compose.volume", key, v.Labels)}); err != nil {
+		hash, err := compose.VolumeHash(v)
+		if err != nil {
+			return err
+		}
+		labels := resourceLabels(p.Name, "com.docker.compose.volume", key, v.Labels)
+		labels[compose.LabelConfigHash] = hash
+		if _, err := x.engine.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
 			return fmt.Errorf("create volume %s: %w", name, err)
 		}
 		return nil

@@ -21,12 +21,16 @@ import (
 // of the desired state (names, hashes, dependencies). The Engine is still observed:
 // a stopped or edited container is noticed as on any run.
 type Converged struct {
-	Fingerprint string                      `json:"fingerprint"`
-	Project     string                      `json:"project"`
-	Images      map[string]string           `json:"images"` // image reference → ID
-	Networks    map[string]string           `json:"networks"`
-	Volumes     map[string]string           `json:"volumes"`
-	Services    map[string]ConvergedService `json:"services"`
+	Fingerprint string            `json:"fingerprint"`
+	Project     string            `json:"project"`
+	Images      map[string]string `json:"images"` // image reference → ID
+	Networks    map[string]string `json:"networks"`
+	Volumes     map[string]string `json:"volumes"`
+	// NetworkHashes and VolumeHashes are their config hashes by key (absent in a
+	// snapshot written before they existed: unknown, so nothing is recreated for them).
+	NetworkHashes map[string]string           `json:"network_hashes,omitempty"`
+	VolumeHashes  map[string]string           `json:"volume_hashes,omitempty"`
+	Services      map[string]ConvergedService `json:"services"`
 	// Environments are checked on Rasa's GET /status: each must still serve its model.
 	Environments []ConvergedEnvironment `json:"environments"`
 	// Tags is the digest of the tag table the run left; another writer changes it.
@@ -57,7 +61,8 @@ type ConvergedService struct {
 // the digest of the tag table it left.
 func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string) Converged {
 	c := Converged{Fingerprint: fingerprint, Project: d.Project.Name, Images: map[string]string{},
-		Networks: map[string]string{}, Volumes: map[string]string{}, Services: map[string]ConvergedService{}, Tags: tags}
+		Networks: map[string]string{}, Volumes: map[string]string{}, Services: map[string]ConvergedService{}, Tags: tags,
+		NetworkHashes: d.NetworkHashes, VolumeHashes: d.VolumeHashes}
 	for _, env := range r.Environments {
 		file := ""
 		if env.Model != "" {
@@ -86,7 +91,7 @@ func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string) Converge
 // desired rebuilds the planner's view of a snapshot.
 func (c Converged) desired() Desired {
 	p := &types.Project{Name: c.Project, Services: types.Services{}, Networks: types.Networks{}, Volumes: types.Volumes{}}
-	d := Desired{Project: p, Services: map[string]DesiredService{}}
+	d := Desired{Project: p, Services: map[string]DesiredService{}, NetworkHashes: c.NetworkHashes, VolumeHashes: c.VolumeHashes}
 	for key, name := range c.Networks {
 		p.Networks[key] = types.NetworkConfig{Name: name}
 	}

@@ -1,14 +1,16 @@
 // Package reconcile makes the Docker Engine run what a rendered project declares, in
 // the shape of docker/compose's newest pkg/compose:
 //
-//   - Prepare (I/O): resolve every image (pulling a missing one) and compute each
-//     service's config hash — before anything is changed, so a missing image changes
-//     nothing;
+//   - Prepare (I/O): resolve every image (pulling a missing one), compute each
+//     service's, network's and volume's config hash, and refuse a volume whose
+//     configuration changed (recreating it would delete its data) — before anything is
+//     changed, so a missing image or a refused volume changes nothing;
 //   - Observe (I/O): three label-filtered list calls: the project's containers,
 //     networks and volumes;
 //   - Plan (pure): (desired, observed, options) → Plan, each action naming its target
 //     and its reason in words; Plan.String() is deterministic; drift (a container
 //     stopped, paused, removed or disconnected) is planned like any other difference;
+//     a network whose config hash changed is recreated, its containers reconnected;
 //   - Apply (I/O): a dumb executor that runs the plan's steps in order, one Engine call
 //     per step, and reports a result per action; it never re-plans midway.
 //

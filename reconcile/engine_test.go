@@ -68,6 +68,22 @@ func (r *recording) NetworkCreate(ctx context.Context, name string, o network.Cr
 	r.record("network-create " + name)
 	return r.Engine.NetworkCreate(ctx, name, o)
 }
+func (r *recording) NetworkConnect(ctx context.Context, id, ctr string, ep *network.EndpointSettings) error {
+	r.record("network-connect " + id + " " + ctr)
+	return r.Engine.NetworkConnect(ctx, id, ctr, ep)
+}
+func (r *recording) NetworkDisconnect(ctx context.Context, id, ctr string, force bool) error {
+	r.record("network-disconnect " + id + " " + ctr)
+	return r.Engine.NetworkDisconnect(ctx, id, ctr, force)
+}
+func (r *recording) NetworkRemove(ctx context.Context, id string) error {
+	r.record("network-remove " + id)
+	return r.Engine.NetworkRemove(ctx, id)
+}
+func (r *recording) VolumeRemove(ctx context.Context, id string, force bool) error {
+	r.record("volume-remove " + id)
+	return r.Engine.VolumeRemove(ctx, id, force)
+}
 func (r *recording) VolumeCreate(ctx context.Context, o volume.CreateOptions) (volume.Volume, error) {
 	r.record("volume-create " + o.Name)
 	return r.Engine.VolumeCreate(ctx, o)

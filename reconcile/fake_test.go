@@ -84,6 +84,9 @@ func (f *fakeEngine) NetworkCreate(context.Context, string, network.CreateOption
 func (f *fakeEngine) NetworkConnect(context.Context, string, string, *network.EndpointSettings) error {
 	return errFake
 }
+func (f *fakeEngine) NetworkDisconnect(context.Context, string, string, bool) error {
+	return errFake
+}
 func (f *fakeEngine) NetworkRemove(context.Context, string) error { return errFake }
 func (f *fakeEngine) VolumeCreate(context.Context, volume.CreateOptions) (volume.Volume, error) {
 	return volume.Volume{}, errFake

@@ -50,14 +50,14 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 		return obs, fmt.Errorf("observe networks: %w", err)
 	}
 	for _, n := range networks {
-		obs.Networks[n.Name] = Resource{ID: n.ID, Name: n.Name}
+		obs.Networks[n.Name] = Resource{ID: n.ID, Name: n.Name, ConfigHash: n.Labels[compose.LabelConfigHash], Labels: n.Labels}
 	}
 	volumes, err := engine.VolumeList(ctx, volume.ListOptions{Filters: projectFilter(project)})
 	if err != nil {
 		return obs, fmt.Errorf("observe volumes: %w", err)
 	}
 	for _, v := range volumes.Volumes {
-		obs.Volumes[v.Name] = Resource{ID: v.Name, Name: v.Name}
+		obs.Volumes[v.Name] = Resource{ID: v.Name, Name: v.Name, ConfigHash: v.Labels[compose.LabelConfigHash], Labels: v.Labels}
 	}
 	return obs, nil
 }

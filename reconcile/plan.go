@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,6 +17,11 @@ type Desired struct {
 	Services map[string]DesiredService
 	// Revision labels new containers (e.g. main@sha1:<hash>); kept out of the hash.
 	Revision string
+	// NetworkHashes and VolumeHashes are the config hashes (compose.NetworkHash,
+	// compose.VolumeHash) of the declared networks and volumes, by their key in the
+	// project. A missing hash is unknown: the planner then only creates what is missing.
+	NetworkHashes map[string]string
+	VolumeHashes  map[string]string
 }
 
 // DesiredService is one service to run, with what decides recreation.
@@ -56,6 +62,10 @@ type Container struct {
 // Resource is an observed network or volume.
 type Resource struct {
 	ID, Name string
+	// ConfigHash is its com.docker.compose.config-hash label: empty when an older
+	// rasa-gitops (or someone else) created it without one.
+	ConfigHash string
+	Labels     map[string]string
 }
 
 // Options change what the planner may do.
@@ -93,6 +103,7 @@ const (
 	ReasonInterrupted = "left over from an interrupted replace"
 	ReasonAdopt       = "finish an interrupted replace"
 	ReasonDisconnect  = "disconnected from network %s (self-heal)"
+	ReasonReconnects  = " (reconnects %s)"
 )
 
 // Op is one Engine call (or a health wait) of an action.
@@ -111,6 +122,7 @@ const (
 	OpRemoveNetwork Op = "remove-network"
 	OpRemoveVolume  Op = "remove-volume"
 	OpConnect       Op = "connect-network"
+	OpDisconnect    Op = "disconnect-network"
 )
 
 // Step is one Engine call. Steps that act on a container created earlier in the same
@@ -122,6 +134,9 @@ type Step struct {
 	Container string
 	// Name is the container name (create, rename) or network/volume name.
 	Name string
+	// Service is the service of Container when the action is not that service's own
+	// (the connect steps of a network's recreation): its aliases come from there.
+	Service string
 }
 
 // SlotNew stands for the container an action creates.
@@ -190,14 +205,22 @@ func nextName(project, service string) string { return ContainerName(project, se
 // the same plan.
 func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 	p := Plan{Project: desired.Project.Name}
+	var changed []string // networks whose configuration changed, by key
 	for _, name := range sortedKeys(desired.Project.Networks) {
 		n := desired.Project.Networks[name]
 		if bool(n.External) {
 			continue
 		}
-		if _, ok := observed.Networks[n.Name]; !ok {
+		obs, ok := observed.Networks[n.Name]
+		if !ok {
 			p.Actions = append(p.Actions, Action{Kind: KindCreateNetwork, Target: "network:" + n.Name, Reason: ReasonMissing,
 				Steps: []Step{{Op: OpCreateNetwork, Name: n.Name}}})
+			continue
+		}
+		// As docker compose does, a network without a hash label is kept as it is: an
+		// older rasa-gitops created it, and what it was created with is not known.
+		if want := desired.NetworkHashes[name]; want != "" && obs.ConfigHash != "" && obs.ConfigHash != want {
+			changed = append(changed, name)
 		}
 	}
 	for _, name := range sortedKeys(desired.Project.Volumes) {
@@ -210,8 +233,11 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 				Steps: []Step{{Op: OpCreateVolume, Name: v.Name}}})
 		}
 	}
+	// A volume whose configuration changed has no action: Prepare refuses the
+	// revision (RefuseChangedVolumes), since recreating a volume deletes its data.
 	// Services no longer declared go first: they may hold a host port or a name a
 	// new service needs (as Compose removes orphans before it creates).
+	pruned := map[string]bool{}
 	if opts.Prune {
 		for _, name := range sortedKeys(observed.Containers) {
 			if _, declared := desired.Services[name]; declared || opts.Frozen[name] {
@@ -219,7 +245,15 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 			}
 			for _, c := range sortedContainers(observed.Containers[name]) {
 				p.Actions = append(p.Actions, removeAction(name, c, ReasonPrune))
+				pruned[c.ID] = true
 			}
+		}
+	}
+	// Changed networks are recreated before the services, so a service created or
+	// recreated next lands on the new network.
+	for _, key := range changed {
+		if a, ok := recreateNetwork(desired, key, observed, pruned, opts.Frozen); ok {
+			p.Actions = append(p.Actions, a)
 		}
 	}
 	for _, name := range dependencyOrder(desired.Project) {
@@ -334,6 +368,55 @@ func reconnect(p *types.Project, name string, svc DesiredService, c Container) [
 			Before: "disconnected", After: "connected to " + n.Name, Steps: []Step{{Op: OpConnect, Container: c.ID, Name: n.Name}}})
 	}
 	return out
+}
+
+// recreateNetwork replaces a network whose configuration changed, as docker compose
+// does: every project container attached to it is disconnected, the network removed
+// and created again with the new configuration, and each container reconnected with
+// the aliases its service gives it — containers keep running (a service whose own
+// config changed is recreated by its own action afterwards). A failure before the
+// removal reconnects the containers to the old network; once it is removed the rest
+// runs to the end, and if it fails the next run creates the missing network and
+// reconnects the containers (self-heal). A network that a frozen service uses is left
+// as it is: its change waits with the service's.
+func recreateNetwork(desired Desired, key string, observed Observed, pruned, frozen map[string]bool) (Action, bool) {
+	n := desired.Project.Networks[key]
+	obs := observed.Networks[n.Name]
+	for name, s := range desired.Services {
+		if _, on := s.Config.Networks[key]; on && frozen[name] {
+			return Action{}, false
+		}
+	}
+	var attached []Container
+	for _, service := range sortedKeys(observed.Containers) {
+		for _, c := range sortedContainers(observed.Containers[service]) {
+			if pruned[c.ID] || c.State == "removing" || c.State == "dead" || !slices.Contains(c.Networks, n.Name) {
+				continue
+			}
+			if frozen[service] {
+				return Action{}, false
+			}
+			attached = append(attached, c)
+		}
+	}
+	a := Action{Kind: KindRecreate, Target: "network:" + n.Name, Reason: ReasonHashChanged,
+		Before: "config " + shortHash(obs.ConfigHash), After: "config " + shortHash(desired.NetworkHashes[key])}
+	var names []string
+	for _, c := range attached {
+		names = append(names, c.Name)
+		a.Steps = append(a.Steps, Step{Op: OpDisconnect, Container: c.ID, Name: n.Name})
+	}
+	if len(names) > 0 {
+		a.Reason += fmt.Sprintf(ReasonReconnects, strings.Join(names, ", "))
+	}
+	a.Steps = append(a.Steps, Step{Op: OpRemoveNetwork, Container: obs.ID, Name: n.Name}, Step{Op: OpCreateNetwork, Name: n.Name})
+	a.NoReturn = len(attached) + 1 // from the create on: the old network is gone
+	for _, c := range attached {
+		connect := Step{Op: OpConnect, Container: c.ID, Name: n.Name, Service: c.Service}
+		a.Steps = append(a.Steps, connect)
+		a.Rollback = append(a.Rollback, connect)
+	}
+	return a, true
 }
 
 // keepStarts keeps only the self-heal starts of a frozen service's actions.

@@ -125,23 +125,32 @@ func TestPlan(t *testing.T) {
 			if plan.String() != again.String() {
 				t.Fatal("plan is not deterministic")
 			}
-			var b strings.Builder
-			b.WriteString(plan.String())
-			for _, a := range plan.Actions {
-				b.WriteString("\n" + a.Target + ":")
-				for _, s := range a.Steps {
-					b.WriteString(" " + string(s.Op) + "(" + s.Container + " " + s.Name + ")")
-				}
-				if len(a.Rollback) > 0 {
-					b.WriteString(" | rollback:")
-					for _, s := range a.Rollback {
-						b.WriteString(" " + string(s.Op) + "(" + s.Container + ")")
-					}
-				}
-			}
-			golden(t, filepath.Join("testdata", "plans", tt.name+".txt"), b.String()+"\n")
+			golden(t, filepath.Join("testdata", "plans", tt.name+".txt"), planSteps(plan))
 		})
 	}
+}
+
+// planSteps prints a plan and every action's steps and rollback, for golden files.
+func planSteps(plan Plan) string {
+	var b strings.Builder
+	b.WriteString(plan.String())
+	for _, a := range plan.Actions {
+		b.WriteString("\n" + a.Target + ":")
+		for _, s := range a.Steps {
+			b.WriteString(" " + string(s.Op) + "(" + s.Container + " " + s.Name)
+			if s.Service != "" {
+				b.WriteString(" " + s.Service)
+			}
+			b.WriteString(")")
+		}
+		if len(a.Rollback) > 0 {
+			b.WriteString(" | rollback:")
+			for _, s := range a.Rollback {
+				b.WriteString(" " + string(s.Op) + "(" + s.Container + ")")
+			}
+		}
+	}
+	return b.String() + "\n"
 }
 
 func TestDownPlanKeepsVolumesUnlessAsked(t *testing.T) {

@@ -24,10 +24,12 @@ func (e *NeedsPersonError) Error() string { return e.Err.Error() }
 func (e *NeedsPersonError) Unwrap() error { return e.Err }
 
 // Prepare turns a rendered project into Desired: it refuses services that use fields
-// rasa-gitops would not apply, makes sure every image is present (pulling a missing
-// one), and computes each service's config hash from its definition, the content of
-// its repository mounts and its image ID. It changes nothing but the image store, so a
-// missing image leaves every container as it was.
+// rasa-gitops would not apply and volumes whose configuration changed
+// (RefuseChangedVolumes), makes sure every image is present (pulling a missing one),
+// and computes each service's config hash from its definition, the content of its
+// repository mounts and its image ID, and each network's and volume's config hash. It
+// changes nothing but the image store, so a refusal or a missing image leaves every
+// container, network and volume as it was.
 func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision string) (Desired, error) {
 	p := r.Project
 	d := Desired{Project: p, Services: make(map[string]DesiredService, len(p.Services)), Revision: revision}
@@ -39,6 +41,13 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 	}
 	if len(refused) > 0 {
 		return d, &NeedsPersonError{errors.New(strings.Join(refused, "; "))}
+	}
+	var err error
+	if d.NetworkHashes, d.VolumeHashes, err = resourceHashes(p); err != nil {
+		return d, err
+	}
+	if err := RefuseChangedVolumes(ctx, engine, p, d.VolumeHashes); err != nil {
+		return d, err
 	}
 	healthPorts := map[string]int{}
 	for _, env := range r.Environments {
@@ -67,6 +76,29 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 		d.Services[name] = DesiredService{Config: svc, Hash: hash, ImageID: id, HealthPort: healthPorts[name]}
 	}
 	return d, nil
+}
+
+// resourceHashes computes the config hash of every declared network and volume that
+// rasa-gitops manages (not external), by key.
+func resourceHashes(p *types.Project) (networks, volumes map[string]string, err error) {
+	networks, volumes = map[string]string{}, map[string]string{}
+	for key, n := range p.Networks {
+		if bool(n.External) {
+			continue
+		}
+		if networks[key], err = compose.NetworkHash(n); err != nil {
+			return nil, nil, err
+		}
+	}
+	for key, v := range p.Volumes {
+		if bool(v.External) {
+			continue
+		}
+		if volumes[key], err = compose.VolumeHash(v); err != nil {
+			return nil, nil, err
+		}
+	}
+	return networks, volumes, nil
 }
 
 // servicesUsing names the services that use an image, for error messages.
