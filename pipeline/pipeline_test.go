@@ -587,3 +587,43 @@ func TestCommitOutsidePathIsNoNewRevision(t *testing.T) {
 		t.Errorf("a commit under --path is not a new revision: %v %s", changed, next.Revision)
 	}
 }
+
+func TestUnsignedNetworkChangeIsRefusedForSignedEnvironment(t *testing.T) {
+	h := converged(t, quickstart, nil)
+	// production was applied by a signed revision; now a signer policy protects it.
+	h.p.cfg.Policy = mustPolicy(t, "environments:\n  production:\n    signers: [prod.asc]\n", "prod.asc", testKey(t))
+	h.files["rasa-gitops.yaml"] += "compose:\n  files: [net.yml]\n"
+	h.files["net.yml"] = "networks:\n  default:\n    driver_opts:\n      com.docker.network.driver.mtu: \"1400\"\n"
+	rev := h.commit()
+	rep := h.run(Request{Fetch: true, WaitModels: true})
+	if rep.RefusalErr() != nil {
+		t.Fatal(rep.RefusalErr())
+	}
+	prod := h.status("production")
+	if prod.Sync != state.Refused || !strings.Contains(prod.SyncReason, "not signed") {
+		t.Errorf("an unsigned change to production's network: %s %q", prod.Sync, prod.SyncReason)
+	}
+	if exp := h.status("experimental"); exp.Sync != state.Synced || exp.LastApplied != rev.Revision {
+		t.Errorf("experimental: %s applied %s", exp.Sync, exp.LastApplied)
+	}
+	if strings.Contains(rep.Plan.String(), "network:") {
+		t.Errorf("the network of a refused environment was recreated:\n%s", rep.Plan)
+	}
+}
+
+func TestLegacyFingerprintStillMatches(t *testing.T) {
+	h := converged(t, quickstart, nil)
+	r := h.p.current.r.Rendered
+	for _, env := range r.Environments {
+		fp := Fingerprint(r, env)
+		if !strings.HasPrefix(fp, "v2:") {
+			t.Fatalf("fingerprint %q is not versioned", fp)
+		}
+		if !sameFingerprint(legacyFingerprint(r, env), r, env, fp) || !sameFingerprint(fp, r, env, fp) {
+			t.Errorf("%s: a fingerprint recorded by either build must match the same rendering", env.Name)
+		}
+		if sameFingerprint("v2:other", r, env, fp) || sameFingerprint("", r, env, fp) {
+			t.Errorf("%s: a different or missing fingerprint matched", env.Name)
+		}
+	}
+}

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
@@ -46,7 +48,7 @@ func (p *Pipeline) envPolicy(ctx context.Context, req Request, tgt *target, env 
 		v.refused[env], v.frozen[env] = "cannot read the environment's state: "+err.Error(), true
 		return
 	}
-	if prev.Fingerprint == tgt.fingerprints[env] {
+	if sameFingerprint(prev.Fingerprint, tgt.r.Rendered, envOf(tgt.r.Rendered, env), tgt.fingerprints[env]) {
 		return // unchanged: nothing to allow or refuse
 	}
 	if pol.KeyRing != "" {
@@ -119,6 +121,16 @@ func (p *Pipeline) projectPolicy(ctx context.Context, tgt *target, v *verdicts, 
 	return true
 }
 
+// envOf is a rendered environment by name.
+func envOf(r *compose.Rendered, name string) compose.RenderedEnvironment {
+	for _, env := range r.Environments {
+		if env.Name == name {
+			return env
+		}
+	}
+	return compose.RenderedEnvironment{Name: name}
+}
+
 func verify(in Input, keyRing string) (string, error) {
 	if in.Verify == nil {
 		return "", fmt.Errorf("revision %s comes from a directory, which has no signatures", in.Short)
@@ -166,14 +178,49 @@ func projectFingerprint(r *compose.Rendered) string {
 }
 
 // Fingerprint identifies an environment's rendering: its service (with the content of
-// its repository mounts) and its model. A revision that changes it changes the
-// environment.
+// its repository mounts), the configuration of the networks it is on, and its model.
+// A revision that changes it changes the environment. It is versioned ("v2:"), so a
+// fingerprint recorded by an older build is compared with the older formula.
 func Fingerprint(r *compose.Rendered, env compose.RenderedEnvironment) string {
+	svc := r.Project.Services[env.Service]
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", legacyFingerprint(r, env))
+	for _, key := range sortedNetworks(svc) {
+		if n, ok := r.Project.Networks[key]; ok {
+			nh, _ := compose.NetworkHash(n)
+			fmt.Fprintf(h, "network %s=%s\x00", key, nh)
+		}
+	}
+	return fingerprintVersion + hex.EncodeToString(h.Sum(nil))
+}
+
+const fingerprintVersion = "v2:"
+
+// sameFingerprint says whether a recorded fingerprint names this rendering, whichever
+// build recorded it.
+func sameFingerprint(recorded string, r *compose.Rendered, env compose.RenderedEnvironment, fp string) bool {
+	if strings.HasPrefix(recorded, fingerprintVersion) {
+		return recorded == fp
+	}
+	return recorded != "" && recorded == legacyFingerprint(r, env)
+}
+
+// legacyFingerprint is the first build's fingerprint: service and model only.
+func legacyFingerprint(r *compose.Rendered, env compose.RenderedEnvironment) string {
 	svc := r.Project.Services[env.Service]
 	digests, _ := r.MountDigests(env.Service)
 	hash, _ := compose.ConfigHash(svc, compose.HashInputs{MountDigests: digests, RepoRoot: r.Dir})
 	sum := sha256.Sum256([]byte(hash + "\x00" + env.Model + "\x00" + env.SHA256))
 	return hex.EncodeToString(sum[:])
+}
+
+func sortedNetworks(svc types.ServiceConfig) []string {
+	keys := make([]string, 0, len(svc.Networks))
+	for k := range svc.Networks {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // HeldMessage says until when a change window holds a change.
