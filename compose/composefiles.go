@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,9 +11,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/compose-spec/compose-go/v2/interpolation"
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/schema"
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"gopkg.in/yaml.v3"
 )
 
@@ -260,18 +271,22 @@ func checkServiceFragment(c *collector, root, file string, node *yaml.Node, what
 	probeService(c, root, file, node, what, frag, env)
 }
 
-// probeService loads one service's fields alone through compose-go (schema, then
-// decoding), placing each problem at its node and never quoting a variable's value.
+// probeService loads one service's fields alone through compose-go (interpolation,
+// schema, then decoding), placing each problem at its node and never quoting a
+// variable's value. compose-go's load error tells only whether the fields are good:
+// its schema error keeps the failing path to itself and its interpolation error
+// names the path in its text only. So when the load fails, interpolation and schema
+// validation are run again with compose-go's public pieces, whose errors are typed
+// and say where, and decoding errors are read as mapstructure's typed errors.
 func probeService(c *collector, root, file string, node *yaml.Node, what string, frag map[string]any, env map[string]string) {
 	const probe = "rasa-gitops-service"
 	cfg := map[string]any{"services": map[string]any{probe: frag}}
-	// A full load (not only the model) also decodes durations, sizes and ports, which
-	// the schema leaves to the decoder.
-	_, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+	details := types.ConfigDetails{
 		WorkingDir:  root,
 		ConfigFiles: []types.ConfigFile{{Filename: file, Config: cfg}},
 		Environment: env,
-	}, func(o *loader.Options) {
+	}
+	options := func(o *loader.Options) {
 		o.SetProjectName("rasa-gitops-check", true)
 		o.SkipNormalization = true
 		o.SkipConsistencyCheck = true // a fragment need not name an image
@@ -279,84 +294,270 @@ func probeService(c *collector, root, file string, node *yaml.Node, what string,
 		o.SkipInclude = true
 		o.SkipResolveEnvironment = true
 		o.ResolvePaths = false
-	})
+	}
+	// A full load (not only the model) also decodes durations, sizes and ports, which
+	// the schema leaves to the decoder.
+	_, err := loader.LoadWithContext(context.Background(), details, options)
 	if err == nil {
 		return
 	}
-	for _, e := range fragmentErrors(strings.TrimPrefix(err.Error(), "validating "+file+": "), probe) {
-		at := node
-		msg := what + ": " + e.detail
-		if e.steps != nil {
-			at = locate(node, e.steps)
-			where := strings.Join(append([]string{what}, e.steps...), ".")
-			switch {
-			case !e.schema:
-				msg = where + ": " + e.detail
-			case e.detail == "false schema" && len(e.steps) > 0:
-				// the schema forbids this key (additionalProperties: false)
-				last := e.steps[len(e.steps)-1]
-				if key := locateKey(locate(node, e.steps[:len(e.steps)-1]), last); key != nil {
-					at = key
+	report := func(at *yaml.Node, msg string) { c.at(file, at, "%s", redactValues(msg, node, env)) }
+	where := func(steps []string) string { return strings.Join(append([]string{what}, steps...), ".") }
+
+	// Interpolation, with the loader's own options (its type casts included).
+	opts := loader.ToOptions(&details, []func(*loader.Options){options})
+	interpolated := cfg
+	if opts.Interpolate != nil {
+		var ierr error
+		if interpolated, ierr = interpolation.Interpolate(cfg, *opts.Interpolate); ierr != nil {
+			reported := false
+			eachString(frag, nil, func(x any) any { return map[string]any{"services": map[string]any{probe: x}} }, func(steps []string, value string, alone map[string]any) {
+				if _, err := interpolation.Interpolate(alone, *opts.Interpolate); err != nil {
+					at := locate(node, steps)
+					report(at, where(steps)+": "+interpolationFailure(err, at, value, env))
+					reported = true
 				}
-				msg = fmt.Sprintf("unknown Compose field %q in %s: see https://docs.docker.com/reference/compose-file/services/", last, strings.Join(append([]string{what}, e.steps[:len(e.steps)-1]...), "."))
-			default:
-				if k := additionalProperty(e.detail); k != "" {
-					if key := locateKey(at, k); key != nil {
-						at = key
-					}
-				}
-				msg = where + " " + strings.Replace(e.detail, "must be a array", "must be a list", 1)
+			})
+			if reported {
+				return
 			}
 		}
-		msg = strings.NewReplacer("services."+probe+".", what+".", probe, what, ".[", "[").Replace(msg)
-		c.at(file, at, "%s", redactValues(msg, node, env))
+	}
+
+	// Decoding: mapstructure's errors name the field they are about.
+	if decodeErrs := leafDecodeErrors(err, nil); len(decodeErrs) > 0 {
+		prefix := "services[" + probe + "]"
+		for _, de := range decodeErrs {
+			name, ok := strings.CutPrefix(de.Name(), prefix)
+			if !ok {
+				report(node, what+": "+de.Error())
+				continue
+			}
+			steps := decodePath(name)
+			report(locate(node, steps), where(steps)+": "+errors.Unwrap(de).Error())
+		}
+		return
+	}
+
+	// The schema: compose-go's own, validated here so that the error keeps its
+	// instance location.
+	if verr := validateComposeSchema(interpolated); verr != nil && len(verr.InstanceLocation) >= 2 &&
+		verr.InstanceLocation[0] == "services" && verr.InstanceLocation[1] == probe {
+		steps := verr.InstanceLocation[2:]
+		switch k := verr.ErrorKind.(type) {
+		case *kind.FalseSchema:
+			if len(steps) > 0 { // the schema forbids this key (additionalProperties: false)
+				last, parent := steps[len(steps)-1], steps[:len(steps)-1]
+				at := locateKey(locate(node, parent), last)
+				if at == nil {
+					at = locate(node, steps)
+				}
+				report(at, unknownField(last, where(parent)))
+				return
+			}
+		case *kind.AdditionalProperties:
+			parent := locate(node, steps)
+			for _, key := range k.Properties {
+				at := locateKey(parent, key)
+				if at == nil {
+					at = parent
+				}
+				report(at, unknownField(key, where(steps)))
+			}
+			return
+		}
+		report(locate(node, steps), where(steps)+" "+schemaMessage(verr.ErrorKind))
+		return
+	}
+
+	// Anything else: compose-go's message, about the fields of this service.
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	msg = strings.NewReplacer("services."+probe+".", what+".", "services["+probe+"]", what, probe, what).Replace(msg)
+	report(node, what+": "+msg)
+}
+
+func unknownField(key, in string) string {
+	return fmt.Sprintf("unknown Compose field %q in %s: see https://docs.docker.com/reference/compose-file/services/", key, in)
+}
+
+// eachString calls fn for each string under v, with its path and with the smallest
+// configuration that holds it at the same place (wrap builds it around a value).
+func eachString(v any, steps []string, wrap func(any) any, fn func(steps []string, value string, alone map[string]any)) {
+	switch v := v.(type) {
+	case string:
+		if alone, ok := wrap(v).(map[string]any); ok {
+			fn(steps, v, alone)
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			eachString(v[k], append(steps[:len(steps):len(steps)], k), func(x any) any { return wrap(map[string]any{k: x}) }, fn)
+		}
+	case []any:
+		for i, e := range v {
+			eachString(e, append(steps[:len(steps):len(steps)], strconv.Itoa(i)), func(x any) any { return wrap([]any{x}) }, fn)
+		}
 	}
 }
 
-// fragmentError is one compose-go error about the probe service, with the path of
-// the field it names (nil when it names none).
-type fragmentError struct {
-	steps  []string
-	detail string
-	schema bool // a schema message: "<path> <detail>" reads as a sentence
-}
-
-// fragmentErrors splits compose-go's error text about the probe service into its
-// errors: schema messages ("services.<probe>.ports must be a list"), decoding errors
-// ("'services[<probe>].stop_grace_period' time: invalid duration ...", one per line)
-// and interpolation errors ("error while interpolating services.<probe>.cpus: ...").
-func fragmentErrors(msg, probe string) []fragmentError {
-	steps := func(p string) []string {
-		p = strings.NewReplacer("[", ".", "]", "").Replace(strings.TrimPrefix(p, "."))
-		if p == "" {
-			return []string{}
+// interpolationFailure explains why compose-go could not interpolate one value:
+// a ${...} expression, or a result that is not of the field's type.
+func interpolationFailure(err error, at *yaml.Node, value string, env map[string]string) string {
+	var required *template.MissingRequiredError
+	var invalid *template.InvalidTemplateError
+	if errors.As(err, &required) || errors.As(err, &invalid) {
+		if _, _, ierr := interpolate(value, MapLookup(env)); ierr != nil {
+			return ierr.Error()
 		}
-		return strings.Split(p, ".")
 	}
-	switch {
-	case strings.HasPrefix(msg, "services."+probe):
-		pathText, tail, _ := strings.Cut(strings.TrimPrefix(msg, "services."+probe), " ")
-		return []fragmentError{{steps: steps(pathText), detail: tail, schema: true}}
-	case strings.HasPrefix(msg, "error while interpolating services."+probe):
-		pathText, tail, _ := strings.Cut(strings.TrimPrefix(msg, "error while interpolating services."+probe), ": ")
-		return []fragmentError{{steps: steps(pathText), detail: tail}}
-	case strings.HasPrefix(msg, "decoding failed"):
-		var out []fragmentError
-		prefix := "'services[" + probe + "]"
-		for _, line := range strings.Split(msg, "\n")[1:] {
-			line = strings.TrimSpace(line)
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				pathText, tail, _ := strings.Cut(rest, "' ")
-				out = append(out, fragmentError{steps: steps(pathText), detail: tail})
-			} else if line != "" {
-				out = append(out, fragmentError{detail: line})
+	var num *strconv.NumError
+	if errors.As(err, &num) {
+		// as strconv words it, with the value as written (a variable's value may be secret)
+		return "failed to cast to expected type: " + (&strconv.NumError{Func: num.Func, Num: literal(at, num.Num), Err: num.Err}).Error()
+	}
+	cause := err // the cast's own error, innermost
+	for {
+		next := errors.Unwrap(cause)
+		if next == nil {
+			if joined, ok := cause.(interface{ Unwrap() []error }); ok && len(joined.Unwrap()) > 0 {
+				next = joined.Unwrap()[0]
 			}
 		}
-		if len(out) > 0 {
-			return out
+		if next == nil {
+			break
+		}
+		cause = next
+	}
+	return "failed to cast to expected type: " + cause.Error()
+}
+
+// leafDecodeErrors lists the innermost mapstructure decoding errors in err's tree.
+func leafDecodeErrors(err error, out []*mapstructure.DecodeError) []*mapstructure.DecodeError {
+	if err == nil {
+		return out
+	}
+	if de, ok := err.(*mapstructure.DecodeError); ok {
+		if inner := leafDecodeErrors(de.Unwrap(), nil); len(inner) > 0 {
+			return append(out, inner...)
+		}
+		return append(out, de)
+	}
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, child := range e.Unwrap() {
+			out = leafDecodeErrors(child, out)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return leafDecodeErrors(e.Unwrap(), out)
+	}
+	return out
+}
+
+// decodePath turns the rest of a mapstructure field name (".ports[0].published")
+// into path steps.
+func decodePath(name string) []string {
+	name = strings.NewReplacer("[", ".", "]", "").Replace(strings.TrimPrefix(name, "."))
+	if name == "" {
+		return []string{}
+	}
+	return strings.Split(name, ".")
+}
+
+// composeSchema is compose-go's Compose schema, compiled as compose-go compiles it.
+var composeSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema.Schema))
+	if err != nil {
+		return nil, err
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("compose-spec.json", doc); err != nil {
+		return nil, err
+	}
+	c.RegisterFormat(&jsonschema.Format{Name: "duration", Validate: func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return errors.New("expected a string")
+		}
+		_, err := time.ParseDuration(s)
+		return err
+	}})
+	return c.Compile("compose-spec.json")
+})
+
+// validateComposeSchema validates a configuration against the Compose schema and
+// returns the error compose-go would report: the one about the deepest value, an
+// unknown key counting one level deeper (nil when the configuration is valid, or
+// cannot be checked here).
+func validateComposeSchema(cfg map[string]any) *jsonschema.ValidationError {
+	sch, err := composeSchema()
+	if err != nil {
+		return nil
+	}
+	// as compose-go does: the validator takes JSON's types only
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil
+	}
+	var doc any
+	if json.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var verr *jsonschema.ValidationError
+	if !errors.As(sch.Validate(doc), &verr) {
+		return nil
+	}
+	var best *jsonschema.ValidationError
+	bestDepth := -1
+	var walk func(*jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, cause := range e.Causes {
+				walk(cause)
+			}
+			return
+		}
+		depth := len(e.InstanceLocation)
+		if _, ok := e.ErrorKind.(*kind.AdditionalProperties); ok {
+			depth++
+		}
+		if depth > bestDepth {
+			best, bestDepth = e, depth
 		}
 	}
-	return []fragmentError{{detail: msg}}
+	walk(verr)
+	return best
+}
+
+// schemaMessage says what a value must be, after the path of the value.
+func schemaMessage(k jsonschema.ErrorKind) string {
+	switch k := k.(type) {
+	case *kind.Type:
+		want := make([]string, len(k.Want))
+		for i, t := range k.Want {
+			switch t {
+			case "object":
+				t = "mapping"
+			case "array":
+				t = "list"
+			}
+			want[i] = t
+		}
+		sort.Strings(want)
+		if len(want) > 1 {
+			return "must be a " + strings.Join(want[:len(want)-1], ", ") + " or " + want[len(want)-1]
+		}
+		return "must be a " + strings.Join(want, "")
+	case *kind.Minimum:
+		return "must be greater than or equal to " + k.Want.RatString()
+	case *kind.Maximum:
+		return "must be less than or equal to " + k.Want.RatString()
+	}
+	return k.LocalizedString(message.NewPrinter(language.English))
 }
 
 // redactValues puts back the text as written (such as ${VAR}) wherever msg quotes
@@ -482,6 +683,8 @@ func ipsOverlap(a, b string) bool {
 }
 
 // additionalProperty extracts X from the schema message "additional properties 'X' not allowed".
+// Only render.go's composeProblems still reads compose-go's text with it; probeService
+// reads the schema error's kind instead.
 func additionalProperty(msg string) string {
 	const p = "additional properties '"
 	i := strings.Index(msg, p)

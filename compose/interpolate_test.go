@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -35,7 +36,22 @@ func TestInterpolate(t *testing.T) {
 		{in: "${1BAD}", err: "invalid variable name"},
 		{in: "${}", err: "invalid variable name"},
 		{in: "${SET!x}", err: "invalid interpolation"},
-		{in: "$!", err: "invalid interpolation"},
+		// As in Compose, a $ that starts no expression is kept: only ${ must be valid.
+		{in: "$!", want: "$!"},
+		{in: "costs $5", want: "costs $5"},
+		{in: "100%$", want: "100%$"},
+		// Compose's blanks: an unset ${VAR} is missing, an unset ${VAR:+alt} is not,
+		// whether or not the same variable also appears with a default.
+		{in: "${UNSET:+alt}${UNSET:-dflt}", want: "dflt"},
+		{in: "${UNSET+alt}/${UNSET}", missing: []string{"UNSET"}},
+		{in: "${SET:-${UNSET}}", want: "value"},
+		{in: "${EMPTY:+${UNSET}}", want: ""},
+		{in: "${SET:+${UNSET}}", missing: []string{"UNSET"}},
+		{in: "$UNSET$UNSET", missing: []string{"UNSET"}},
+		{in: "${SET:-a}${NESTED}-${UNSET-x}", want: "valueinner-x"},
+		{in: "${UNSET?}x", err: "variable UNSET is not set: is required"},
+		{in: "${EMPTY:?}", err: "variable EMPTY is not set: is required"},
+		{in: "${EMPTY?}", want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -62,7 +78,7 @@ func TestInterpolate(t *testing.T) {
 func TestInterpolationErrorsNeverCarryValues(t *testing.T) {
 	secret := "s3cr3t-value-123"
 	env := MapLookup(map[string]string{"TOKEN": secret})
-	for _, in := range []string{"${TOKEN!}", "${TOKEN:?x} ${MISSING:?gone}", "$TOKEN ${"} {
+	for _, in := range []string{"${TOKEN!}", "${TOKEN:?x} ${MISSING:?gone}", "$TOKEN ${", "${MISSING:?not ${TOKEN}}", "${TOKEN:+${MISSING?token is $TOKEN}}"} {
 		_, _, err := interpolate(in, env)
 		if err == nil {
 			t.Fatalf("%q: want an error", in)
@@ -70,6 +86,27 @@ func TestInterpolationErrorsNeverCarryValues(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("%q: error carries the secret: %v", in, err)
 		}
+	}
+}
+
+// TestInterpolateLooksUpWhatComposeReads: the variables looked up (those whose values
+// the daemon masks) are the ones Compose reads: not those of a default it does not use,
+// nor an escaped $$NAME.
+func TestInterpolateLooksUpWhatComposeReads(t *testing.T) {
+	env := map[string]string{"SET": "value", "ALT": "alt"}
+	asked := map[string]int{}
+	lookup := func(name string) (string, bool) {
+		asked[name]++
+		v, ok := env[name]
+		return v, ok
+	}
+	got, missing, err := interpolate("${SET:-${OTHER}} $$NOT ${UNSET:-${DEFAULTED:-d}} ${SET:+${ALT}} $SET", lookup)
+	if err != nil || len(missing) != 0 || got != "value $NOT d alt value" {
+		t.Fatalf("got %q, %v, %v", got, missing, err)
+	}
+	want := map[string]int{"SET": 1, "UNSET": 1, "DEFAULTED": 1, "ALT": 1}
+	if fmt.Sprint(asked) != fmt.Sprint(want) {
+		t.Errorf("looked up %v, want %v", asked, want)
 	}
 }
 
@@ -87,8 +124,9 @@ func TestParseEnvFile(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("got %v", got)
 	}
+	// dotenv stops at the first problem (and, as Compose, accepts 9BAD=x).
 	_, err = ParseEnvFile("daemon.env", []byte("GOOD=1\nnot a pair s3cr3t\n9BAD=x\n"))
-	if err == nil || err.Error() != "daemon.env:2:1: expected KEY=VALUE with KEY made of letters, digits and _\ndaemon.env:3:1: expected KEY=VALUE with KEY made of letters, digits and _" {
+	if err == nil || err.Error() != "daemon.env:2:1: expected KEY=VALUE with KEY made of letters, digits and _" {
 		t.Errorf("err = %v", err)
 	}
 	if strings.Contains(err.Error(), "s3cr3t") {
