@@ -278,8 +278,8 @@ func TestConfigHash(t *testing.T) {
 	if h := hashOf(r, nil, HashInputs{ImageID: "sha256:1"}); h == base {
 		t.Error("editing endpoints.yml kept the hash")
 	}
-	labels := ContainerLabels(r.Project, mustService(t, r, "rasa-production"), 1, base, "main@sha1:abc")
-	for k, want := range map[string]string{LabelProject: "demo", LabelService: "rasa-production", LabelContainerNumber: "1", LabelOneoff: "False", LabelConfigHash: base, LabelRevision: "main@sha1:abc", LabelManaged: "true", LabelEnvironment: "production", LabelWorkingDir: r.Project.WorkingDir} {
+	labels := ContainerLabels(r.Project, mustService(t, r, "rasa-production"), 1, Hashes{Own: base, Compose: "compose-hash", ImageID: "sha256:1"}, "main@sha1:abc")
+	for k, want := range map[string]string{LabelProject: "demo", LabelService: "rasa-production", LabelContainerNumber: "1", LabelOneoff: "False", LabelOwnHash: base, LabelConfigHash: "compose-hash", LabelImage: "sha256:1", LabelRevision: "main@sha1:abc", LabelManaged: "true", LabelEnvironment: "production", LabelWorkingDir: r.Project.WorkingDir} {
 		if labels[k] != want {
 			t.Errorf("label %s = %q, want %q", k, labels[k], want)
 		}

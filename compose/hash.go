@@ -30,8 +30,15 @@ const (
 	LabelContainerNumber = "com.docker.compose.container-number"
 	LabelOneoff          = "com.docker.compose.oneoff"
 	LabelConfigHash      = "com.docker.compose.config-hash"
-	LabelWorkingDir      = "com.docker.compose.project.working_dir"
-	LabelComposeVersion  = "com.docker.compose.version"
+	// LabelOwnHash holds rasa-gitops' own config hash (ConfigHash: the service, the
+	// content of its repository mounts and its image ID); LabelConfigHash holds
+	// Compose's (ComposeServiceHash), so `docker compose up` on the rendered file
+	// recreates nothing.
+	LabelOwnHash = "io.rasa-gitops.config-hash"
+	// LabelImage is Compose's record of the image ID a container was made from.
+	LabelImage          = "com.docker.compose.image"
+	LabelWorkingDir     = "com.docker.compose.project.working_dir"
+	LabelComposeVersion = "com.docker.compose.version"
 	// ComposeVersion is the Compose version rasa-gitops claims in LabelComposeVersion;
 	// docker compose v2 only reads containers that carry some version.
 	ComposeVersion = "2.30.0"
@@ -39,11 +46,17 @@ const (
 
 // volatileLabels change with every commit without changing what runs, so they are
 // kept out of the config hash (else every commit would recreate every container).
-var volatileLabels = []string{LabelRevision, LabelConfigHash}
+var volatileLabels = []string{LabelRevision, LabelConfigHash, LabelOwnHash, LabelImage}
+
+// Hashes are the hashes a container is labelled with: rasa-gitops' own, Compose's, and
+// the ID of the image it runs.
+type Hashes struct {
+	Own, Compose, ImageID string
+}
 
 // ContainerLabels are the labels of container number n of a service: the service's
 // own labels plus Compose's and rasa-gitops' bookkeeping labels.
-func ContainerLabels(p *types.Project, service types.ServiceConfig, number int, configHash, revision string) map[string]string {
+func ContainerLabels(p *types.Project, service types.ServiceConfig, number int, hashes Hashes, revision string) map[string]string {
 	labels := make(map[string]string, len(service.Labels)+10)
 	for k, v := range service.Labels {
 		labels[k] = v
@@ -53,7 +66,11 @@ func ContainerLabels(p *types.Project, service types.ServiceConfig, number int, 
 	labels[LabelService] = service.Name
 	labels[LabelContainerNumber] = strconv.Itoa(number)
 	labels[LabelOneoff] = "False"
-	labels[LabelConfigHash] = configHash
+	labels[LabelConfigHash] = hashes.Compose
+	labels[LabelOwnHash] = hashes.Own
+	if hashes.ImageID != "" {
+		labels[LabelImage] = hashes.ImageID
+	}
 	labels[LabelWorkingDir] = p.WorkingDir
 	labels[LabelComposeVersion] = ComposeVersion
 	if revision != "" {

@@ -161,8 +161,27 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 		sort.Strings(out.RepoMounts[name])
 		project.Services[name] = svc
 	}
+	labelResources(project)
 	out.Project = project
 	return out, nil
+}
+
+// labelResources marks the project's own networks and volumes as managed, as its
+// services are, so those `docker compose up` creates from the rendered file are the
+// ones rasa-gitops would create (and it finds them).
+func labelResources(project *types.Project) {
+	for key, n := range project.Networks {
+		if !bool(n.External) {
+			n.Labels = n.Labels.Add(LabelManaged, "true")
+			project.Networks[key] = n
+		}
+	}
+	for key, v := range project.Volumes {
+		if !bool(v.External) {
+			v.Labels = v.Labels.Add(LabelManaged, "true")
+			project.Volumes[key] = v
+		}
+	}
 }
 
 func (d *Declaration) hasEnvironment(name string) bool {

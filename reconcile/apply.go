@@ -268,7 +268,7 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 	if !ok {
 		return "", fmt.Errorf("service %s is not declared", service)
 	}
-	labels := compose.ContainerLabels(x.desired.Project, svc.Config, 1, svc.Hash, x.desired.Revision)
+	labels := compose.ContainerLabels(x.desired.Project, svc.Config, 1, compose.Hashes{Own: svc.Hash, Compose: svc.ComposeHash, ImageID: svc.ImageID}, x.desired.Revision)
 	cfg, err := containerConfig(x.desired.Project, svc.Config, labels)
 	if err != nil {
 		return "", err

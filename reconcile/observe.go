@@ -41,7 +41,7 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 		}
 		obs.Containers[service] = append(obs.Containers[service], Container{
 			ID: c.ID, Name: name, Service: service, Number: c.Labels[compose.LabelContainerNumber],
-			State: string(c.State), ConfigHash: c.Labels[compose.LabelConfigHash], Revision: c.Labels[compose.LabelRevision],
+			State: string(c.State), ConfigHash: c.Labels[compose.LabelConfigHash], OwnHash: c.Labels[compose.LabelOwnHash], ImageID: c.ImageID, Revision: c.Labels[compose.LabelRevision],
 			ExitCode: exitCode(c.Status), Networks: networksOf(c), Unhealthy: strings.Contains(c.Status, "(unhealthy)"),
 		})
 	}

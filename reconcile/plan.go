@@ -26,9 +26,11 @@ type Desired struct {
 
 // DesiredService is one service to run, with what decides recreation.
 type DesiredService struct {
-	Config  types.ServiceConfig
-	Hash    string // compose.ConfigHash over the service, mount digests and image ID
-	ImageID string
+	Config types.ServiceConfig
+	Hash   string // compose.ConfigHash over the service, mount digests and image ID
+	// ComposeHash is Compose's hash of the service (compose.ComposeServiceHash).
+	ComposeHash string
+	ImageID     string
 	// HealthPort, when non-zero, is the container port whose GET / must answer 200
 	// before the container counts as healthy (the Rasa services).
 	HealthPort int
@@ -45,12 +47,17 @@ type Observed struct {
 
 // Container is one observed managed container.
 type Container struct {
-	ID         string
-	Name       string // without the leading /
-	Service    string
-	Number     string
-	State      string // created, running, paused, restarting, removing, exited, dead
+	ID      string
+	Name    string // without the leading /
+	Service string
+	Number  string
+	State   string // created, running, paused, restarting, removing, exited, dead
+	// ConfigHash is Compose's com.docker.compose.config-hash label; OwnHash is
+	// rasa-gitops' own (empty on a container made by docker compose or by a build
+	// that kept its hash in Compose's label); ImageID is the image it runs.
 	ConfigHash string
+	OwnHash    string
+	ImageID    string
 	Revision   string
 	ExitCode   int // of an exited container
 	// Networks are the Engine names of the networks it is connected to.
@@ -292,7 +299,7 @@ func planService(p *types.Project, name string, svc DesiredService, containers [
 		// A replacement that was healthy when its old container was removed, but not
 		// yet renamed (the run died, or the rename failed): it serves; keep it.
 		for i, c := range extras {
-			if c.Name == next && c.ConfigHash == svc.Hash && c.State == "running" {
+			if c.Name == next && upToDate(c, svc) && c.State == "running" {
 				adopted := c
 				current = &adopted
 				extras = append(extras[:i:i], extras[i+1:]...)
@@ -321,7 +328,7 @@ func planService(p *types.Project, name string, svc DesiredService, containers [
 		actions = append(actions, Action{Kind: KindCreate, Target: target, Service: name, Reason: ReasonMissing,
 			Before: "(no container)", After: "config " + shortHash(svc.Hash),
 			Steps: create, Rollback: []Step{{Op: OpRemove, Container: SlotNew}}})
-	case current.ConfigHash != svc.Hash:
+	case !upToDate(*current, svc):
 		actions = append(actions, replaceAction(project, name, svc, *current))
 	case current.State == "exited" && current.ExitCode == 0 && oneShot:
 		// A one-shot job (restart: no) that finished successfully is done, not down.
@@ -346,6 +353,29 @@ func planService(p *types.Project, name string, svc DesiredService, containers [
 			Before: state, After: "running", Steps: steps})
 	}
 	return actions, len(actions) > 0
+}
+
+// Hash is the container's hash of rasa-gitops when it has one, else Compose's.
+func (c Container) Hash() string {
+	if c.OwnHash != "" {
+		return c.OwnHash
+	}
+	return c.ConfigHash
+}
+
+// upToDate says whether a container runs its service's configuration: by rasa-gitops'
+// own hash; or, for a container an older rasa-gitops made, the same hash under
+// Compose's label; or, for one `docker compose up` made from the rendered file (no
+// hash of ours), Compose's hash and the image ID — it is adopted, not recreated.
+func upToDate(c Container, svc DesiredService) bool {
+	switch {
+	case c.OwnHash != "":
+		return c.OwnHash == svc.Hash
+	case c.ConfigHash == svc.Hash:
+		return true
+	default:
+		return svc.ComposeHash != "" && c.ConfigHash == svc.ComposeHash && c.ImageID != "" && c.ImageID == svc.ImageID
+	}
 }
 
 // reconnect connects a running container again to each declared network it was
@@ -436,7 +466,7 @@ func keepStarts(actions []Action) []Action {
 // old one must stop first, and is started again if the new one fails.
 func replaceAction(project, name string, svc DesiredService, old Container) Action {
 	a := Action{Kind: KindRecreate, Target: "service:" + name, Service: name, Reason: ReasonHashChanged,
-		Before: "config " + shortHash(old.ConfigHash), After: "config " + shortHash(svc.Hash)}
+		Before: "config " + shortHash(old.Hash()), After: "config " + shortHash(svc.Hash)}
 	next := nextName(project, name)
 	final := ContainerName(project, name)
 	// Either way, a failure before the old container is removed brings it back.
@@ -488,7 +518,7 @@ func SideBySide(s types.ServiceConfig) bool {
 
 func removeAction(service string, c Container, reason string) Action {
 	return Action{Kind: KindRemove, Target: "service:" + service, Service: service, Reason: reason,
-		Before: "config " + shortHash(c.ConfigHash), After: "(no container)",
+		Before: "config " + shortHash(c.Hash()), After: "(no container)",
 		Steps: []Step{{Op: OpStop, Container: c.ID}, {Op: OpRemove, Container: c.ID, Name: c.Name}}}
 }
 

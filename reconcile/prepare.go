@@ -73,7 +73,11 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 		if err != nil {
 			return d, err
 		}
-		d.Services[name] = DesiredService{Config: svc, Hash: hash, ImageID: id, HealthPort: healthPorts[name]}
+		composeHash, err := compose.ComposeServiceHash(svc)
+		if err != nil {
+			return d, err
+		}
+		d.Services[name] = DesiredService{Config: svc, Hash: hash, ComposeHash: composeHash, ImageID: id, HealthPort: healthPorts[name]}
 	}
 	return d, nil
 }

@@ -95,7 +95,7 @@ func TestReconcileSelfHeals(t *testing.T) {
 	}
 	converged(t, e, desired)
 	info := running(t, e)
-	if info.Config.Labels[compose.LabelConfigHash] != desired.Services["web"].Hash || info.Config.Labels["tier"] != "front" ||
+	if info.Config.Labels[compose.LabelOwnHash] != desired.Services["web"].Hash || info.Config.Labels[compose.LabelConfigHash] != desired.Services["web"].ComposeHash || info.Config.Labels["tier"] != "front" ||
 		info.Config.Labels[compose.LabelRevision] != "main@sha1:1111" {
 		t.Errorf("labels %v", info.Config.Labels)
 	}
