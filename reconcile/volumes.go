@@ -70,14 +70,7 @@ func volumeDiff(want types.VolumeConfig, have volume.Volume, wantHash string) st
 	if d := mapDiff(have.Options, want.DriverOpts); d != "" {
 		parts = append(parts, "driver_opts changed ("+d+")")
 	}
-	own := map[string]string{}
-	for k, v := range have.Labels {
-		own[k] = v
-	}
-	for _, k := range bookkeepingLabels {
-		delete(own, k)
-	}
-	if d := mapDiff(own, want.Labels); d != "" {
+	if d := mapDiff(declaredLabels(have.Labels), declaredLabels(want.Labels)); d != "" {
 		parts = append(parts, "labels changed ("+d+")")
 	}
 	if len(parts) == 0 {
@@ -85,6 +78,18 @@ func volumeDiff(want types.VolumeConfig, have volume.Volume, wantHash string) st
 		return fmt.Sprintf("configuration changed (config hash %s → %s)", shortHash(have.Labels[compose.LabelConfigHash]), shortHash(wantHash))
 	}
 	return strings.Join(parts, " and ")
+}
+
+// declaredLabels are labels without rasa-gitops' and Compose's bookkeeping ones.
+func declaredLabels(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range labels {
+		out[k] = v
+	}
+	for _, k := range bookkeepingLabels {
+		delete(out, k)
+	}
+	return out
 }
 
 // mapDiff lists the keys whose values differ, in order: "key: old → new", "(unset)"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -47,22 +48,63 @@ func projectContainers(t *testing.T, cli *client.Client, project string) map[str
 	return out
 }
 
-// interopRepo is a declaration with two Rasa stand-ins and a plain service, rendered
-// into a Compose file with its secrets, as `rasa-gitops render --show-secrets` prints it.
-func interopRepo(t *testing.T, project, state string) (dir string, rendered []byte) {
+// interopCase is a declaration to bring up both ways, and the flags its commands take.
+type interopCase struct {
+	name       string
+	containers int
+	repo       func(t *testing.T, project string) (dir string, flags []string)
+}
+
+var interopCases = []interopCase{
+	{"two environments and a plain service", 3, smallInteropRepo},
+	{"examples/rasa-x", 9, rasaXRepo},
+}
+
+// smallInteropRepo is a declaration with two Rasa stand-ins and a plain service.
+func smallInteropRepo(t *testing.T, project string) (string, []string) {
 	t.Helper()
-	dir = t.TempDir()
+	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
 		"rasa-gitops.yaml":             fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://127.0.0.1:1\ncompose:\n  files: [compose.yml]\n", project, testengine.StubImage),
 		"compose.yml":                  fmt.Sprintf("services:\n  helper:\n    image: %s\n    command: [\"run\", \"--port\", \"5055\"]\n    environment:\n      ROLE: helper\n    labels:\n      tier: back\n", testengine.StubImage),
 		"environments/production.yaml": "",
 		"environments/worker.yaml":     "",
 	})
-	code, out, errOut := runCLI(t, "render", dir, "--state-dir", state, "--show-secrets")
+	return dir, nil
+}
+
+// rasaXRepo is examples/rasa-x under its own project name, its images stand-ins, its
+// environments without models (no registry, no model hosting here) and nginx on free
+// loopback ports.
+func rasaXRepo(t *testing.T, project string) (string, []string) {
+	t.Helper()
+	testengine.EnsureRasaXImages(t, testengine.Connect(t))
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-r", "../../examples/rasa-x/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy examples/rasa-x: %v %s", err, out)
+	}
+	settings, _ := os.ReadFile(dir + "/rasa-gitops.yaml")
+	writeTree(t, dir, map[string]string{
+		"rasa-gitops.yaml":               strings.Replace(string(settings), "project: rasa\n", "project: "+project+"\n", 1),
+		"environments/production.yaml":   "",
+		"environments/experimental.yaml": "token: \"${RASA_TOKEN_EXPERIMENTAL:-change-me-experimental-token}\"\n",
+	})
+	_, http := testengine.FreeLoopbackPort(t)
+	_, https := testengine.FreeLoopbackPort(t)
+	envFile := t.TempDir() + "/daemon.env"
+	writeTree(t, filepath.Dir(envFile), map[string]string{"daemon.env": fmt.Sprintf("NGINX_HTTP_PORT=127.0.0.1:%d\nNGINX_HTTPS_PORT=127.0.0.1:%d\n", http, https)})
+	return dir, []string{"--env-file", envFile}
+}
+
+// renderFor prints the declaration as `rasa-gitops render --show-secrets` does: a
+// Compose file that runs as it is.
+func renderFor(t *testing.T, dir, state string, flags []string) []byte {
+	t.Helper()
+	code, out, errOut := runCLI(t, append([]string{"render", dir, "--state-dir", state, "--show-secrets"}, flags...)...)
 	if code != exitOK {
 		t.Fatalf("render: %d %s", code, errOut)
 	}
-	return dir, []byte(out)
+	return []byte(out)
 }
 
 // composeUp runs `docker compose up -d` on the rendered file and returns its output.
@@ -80,17 +122,27 @@ func composeUp(t *testing.T, bin, project, dir string, rendered []byte) string {
 // TestComposeUpAfterApplyRecreatesNothing: on a host rasa-gitops converged, `docker
 // compose up -d` on the rendered file finds every container up to date.
 func TestComposeUpAfterApplyRecreatesNothing(t *testing.T) {
+	for _, tc := range interopCases {
+		t.Run(tc.name, func(t *testing.T) { composeUpAfterApply(t, tc) })
+	}
+}
+
+func composeUpAfterApply(t *testing.T, tc interopCase) {
 	bin := composeBin(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	project := testengine.ProjectName(t)
 	testengine.CleanupProject(t, cli, project)
 	state := t.TempDir()
-	dir, rendered := interopRepo(t, project, state)
-	if code, out, errOut := runCLI(t, "apply", dir, "--state-dir", state, "--listen", "127.0.0.1:0"); code != exitOK {
+	dir, flags := tc.repo(t, project)
+	rendered := renderFor(t, dir, state, flags)
+	if code, out, errOut := runCLI(t, append([]string{"apply", dir, "--state-dir", state, "--listen", "127.0.0.1:0"}, flags...)...); code != exitOK {
 		t.Fatalf("apply: %d\n%s%s", code, out, errOut)
 	}
 	before := projectContainers(t, cli, project)
+	if len(before) != tc.containers {
+		t.Fatalf("apply made %v", before)
+	}
 	out := composeUp(t, bin, project, dir, rendered)
 	if after := projectContainers(t, cli, project); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("docker compose up changed the containers rasa-gitops made:\nbefore %v\nafter  %v\n%s", before, after, out)
@@ -103,19 +155,25 @@ func TestComposeUpAfterApplyRecreatesNothing(t *testing.T) {
 // TestApplyAfterComposeUpRecreatesNothing: on a host brought up by `docker compose up`
 // from the rendered file, rasa-gitops adopts the containers as they are.
 func TestApplyAfterComposeUpRecreatesNothing(t *testing.T) {
+	for _, tc := range interopCases {
+		t.Run(tc.name, func(t *testing.T) { applyAfterComposeUp(t, tc) })
+	}
+}
+
+func applyAfterComposeUp(t *testing.T, tc interopCase) {
 	bin := composeBin(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	project := testengine.ProjectName(t)
 	testengine.CleanupProject(t, cli, project)
 	state := t.TempDir()
-	dir, rendered := interopRepo(t, project, state)
-	composeUp(t, bin, project, dir, rendered)
+	dir, flags := tc.repo(t, project)
+	composeUp(t, bin, project, dir, renderFor(t, dir, state, flags))
 	before := projectContainers(t, cli, project)
-	if len(before) != 3 {
+	if len(before) != tc.containers {
 		t.Fatalf("docker compose up made %v", before)
 	}
-	code, out, errOut := runCLI(t, "apply", dir, "--state-dir", state, "--listen", "127.0.0.1:0")
+	code, out, errOut := runCLI(t, append([]string{"apply", dir, "--state-dir", state, "--listen", "127.0.0.1:0"}, flags...)...)
 	if code != exitOK {
 		t.Fatalf("apply: %d\n%s%s", code, out, errOut)
 	}

@@ -113,27 +113,79 @@ func EnsureStubImage(t testing.TB, cli *client.Client) {
 	}
 }
 
+// RasaXImages are the images examples/rasa-x names. EnsureRasaXImages gives each that
+// is absent a stand-in: the Rasa servers' the stand-in Rasa image, the others'
+// cmd/fake-service.
+var RasaXImages = []string{"rasa/rasa-x:1.1.4", "postgres:16-alpine", "rabbitmq:3.13-alpine", "redis:7-alpine", "rasa/rasa-sdk:3.6.2", "rasa/nginx:1.1.4"}
+
+// RasaXRasaImage is the Rasa image examples/rasa-x runs its environments on.
+const RasaXRasaImage = "rasa/rasa:3.6.20-full"
+
+// FakeServiceImage is cmd/fake-service built FROM scratch.
+const FakeServiceImage = "rasa-gitops/fake-service:dev"
+
+// EnsureRasaXImages makes every image examples/rasa-x runs available on the Engine,
+// tagging stand-ins under the names that are absent (an image already there, real or
+// not, is left alone), so the example converges with no registry.
+func EnsureRasaXImages(t testing.TB, cli *client.Client) {
+	t.Helper()
+	EnsureStubImage(t, cli)
+	buildOnce.Lock()
+	defer buildOnce.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := cli.ImageInspect(ctx, FakeServiceImage); err != nil {
+		if err := buildImage(ctx, cli, "fake-service", FakeServiceImage, fakeServiceDockerfile, "/bin/fake-service", "/bin/pg_isready", "/bin/rabbitmq-diagnostics", "/bin/redis-cli"); err != nil {
+			t.Fatalf("build %s: %v", FakeServiceImage, err)
+		}
+	}
+	tag := func(source, target string) {
+		if _, err := cli.ImageInspect(ctx, target); err == nil {
+			return
+		}
+		if err := cli.ImageTag(ctx, source, target); err != nil {
+			t.Fatalf("tag %s as %s: %v", source, target, err)
+		}
+	}
+	tag(StubImage, RasaXRasaImage)
+	for _, ref := range RasaXImages {
+		tag(FakeServiceImage, ref)
+	}
+}
+
+const fakeServiceDockerfile = "FROM scratch\nCOPY bin/ /bin/\nENV PATH=/bin\nENTRYPOINT [\"/bin/fake-service\"]\n"
+
 // BuildStubImage compiles cmd/rasa-stub statically and builds it into an image tagged tag.
 func BuildStubImage(ctx context.Context, cli *client.Client, tag string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "rasa-stub-build-")
+	dockerfile, err := os.ReadFile(filepath.Join(root, "cmd", "rasa-stub", "Dockerfile"))
+	if err != nil {
+		return err
+	}
+	return buildImage(ctx, cli, "rasa-stub", tag, string(dockerfile), "rasa-stub")
+}
+
+// buildImage compiles ./cmd/<command> statically and builds it FROM scratch into an
+// image tagged tag, the binary copied into the build context under each of names.
+func buildImage(ctx context.Context, cli *client.Client, command, tag, dockerfile string, names ...string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", command+"-build-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "rasa-stub")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/rasa-stub")
+	bin := filepath.Join(dir, command)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/"+command)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return errors.New("go build rasa-stub: " + err.Error() + ": " + string(out))
-	}
-	dockerfile, err := os.ReadFile(filepath.Join(root, "cmd", "rasa-stub", "Dockerfile"))
-	if err != nil {
-		return err
+		return errors.New("go build " + command + ": " + err.Error() + ": " + string(out))
 	}
 	binary, err := os.ReadFile(bin)
 	if err != nil {
@@ -141,15 +193,11 @@ func BuildStubImage(ctx context.Context, cli *client.Client, tag string) error {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {"rasa-stub", 0o755, binary}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(f.data); err != nil {
+	if err := addFile(tw, "Dockerfile", 0o644, []byte(dockerfile)); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := addFile(tw, strings.TrimPrefix(name, "/"), 0o755, binary); err != nil {
 			return err
 		}
 	}
@@ -176,6 +224,14 @@ func BuildStubImage(ctx context.Context, cli *client.Client, tag string) error {
 			return errors.New(msg.Error)
 		}
 	}
+}
+
+func addFile(tw *tar.Writer, name string, mode int64, data []byte) error {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data))}); err != nil {
+		return err
+	}
+	_, err := tw.Write(data)
+	return err
 }
 
 func moduleRoot() (string, error) {
@@ -221,6 +277,18 @@ func HostAddress(t testing.TB, cli *client.Client) string {
 func FreeHostPort(t testing.TB, cli *client.Client) (string, int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", HostAddress(t, cli)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
+}
+
+// FreeLoopbackPort is a TCP port free on 127.0.0.1 now, for a container port to be
+// published on.
+func FreeLoopbackPort(t testing.TB) (string, int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
