@@ -20,7 +20,7 @@ import (
 
 // composeBin is the Compose v2 CLI: in CI a missing one fails the test (.ci/run
 // installs it with bench/tools.sh); elsewhere the test is skipped, saying so.
-func composeBin(t *testing.T) string {
+func composeBin(t testing.TB) string {
 	t.Helper()
 	if p, err := exec.LookPath("docker-compose"); err == nil {
 		if out, err := exec.Command(p, "version", "--short").Output(); err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
@@ -52,7 +52,7 @@ func projectContainers(t *testing.T, cli *client.Client, project string) map[str
 type interopCase struct {
 	name       string
 	containers int
-	repo       func(t *testing.T, project string) (dir string, flags []string)
+	repo       func(t testing.TB, project string) (dir string, flags []string)
 }
 
 var interopCases = []interopCase{
@@ -61,7 +61,7 @@ var interopCases = []interopCase{
 }
 
 // smallInteropRepo is a declaration with two Rasa stand-ins and a plain service.
-func smallInteropRepo(t *testing.T, project string) (string, []string) {
+func smallInteropRepo(t testing.TB, project string) (string, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
@@ -76,7 +76,7 @@ func smallInteropRepo(t *testing.T, project string) (string, []string) {
 // rasaXRepo is examples/rasa-x under its own project name, its images stand-ins, its
 // environments without models (no registry, no model hosting here) and nginx on free
 // loopback ports.
-func rasaXRepo(t *testing.T, project string) (string, []string) {
+func rasaXRepo(t testing.TB, project string) (string, []string) {
 	t.Helper()
 	testengine.EnsureRasaXImages(t, testengine.Connect(t))
 	dir := t.TempDir()
