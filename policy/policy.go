@@ -54,14 +54,44 @@ type fileFormat struct {
 	Project *struct {
 		Signers []string `yaml:"signers"`
 	} `yaml:"project"`
+	// Timezone is the zone schedules are read in (default UTC); an environment's own
+	// timezone, or a CRON_TZ= prefix on one schedule, wins.
+	Timezone     string `yaml:"timezone"`
 	Environments map[string]struct {
-		Signers []string `yaml:"signers"`
-		Windows []struct {
+		Signers  []string `yaml:"signers"`
+		Timezone string   `yaml:"timezone"`
+		Windows  []struct {
 			Allow    string `yaml:"allow"`
 			Deny     string `yaml:"deny"`
 			Duration string `yaml:"duration"`
 		} `yaml:"windows"`
 	} `yaml:"environments"`
+}
+
+// zoneOf is the time zone an environment's schedules are read in: its own, else the
+// file's, else UTC (never the host's local time: the same policy must mean the same on
+// every host).
+func zoneOf(env, file string) (string, error) {
+	zone := env
+	if zone == "" {
+		zone = file
+	}
+	if zone == "" {
+		return "UTC", nil
+	}
+	if _, err := time.LoadLocation(zone); err != nil {
+		return "", fmt.Errorf("%q is not a time zone name such as Europe/Berlin", zone)
+	}
+	return zone, nil
+}
+
+// inZone prefixes a schedule with CRON_TZ= unless it names its own zone.
+func inZone(spec, zone string) string {
+	trimmed := strings.TrimSpace(spec)
+	if strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ=") {
+		return trimmed
+	}
+	return "CRON_TZ=" + zone + " " + trimmed
 }
 
 // Load reads a policy file; key files are relative to it. Every problem is reported.
@@ -116,7 +146,12 @@ func Load(path string) (*Policy, error) {
 				problems = append(problems, fmt.Sprintf("environments.%s.windows[%d]: %q has no fixed start times: use a cron expression such as \"0 9 * * 1-5\"", name, i, spec))
 				continue
 			}
-			sched, err := parser.Parse(spec)
+			zone, zerr := zoneOf(e.Timezone, f.Timezone)
+			if zerr != nil {
+				problems = append(problems, fmt.Sprintf("environments.%s.timezone: %v", name, zerr))
+				continue
+			}
+			sched, err := parser.Parse(inZone(spec, zone))
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("environments.%s.windows[%d]: %q is not a cron expression: %v", name, i, spec, err))
 				continue

@@ -81,3 +81,66 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		t.Error("an unknown key was accepted")
 	}
 }
+
+// TestWindowsAreUTCWhateverTheHostZone: a window means the same on every host. The
+// host's zone is New York while the policy is read, and the instant is given in
+// several zones; the answer follows the policy's zone (UTC unless it names one).
+func TestWindowsAreUTCWhateverTheHostZone(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := time.Local
+	time.Local = ny
+	t.Cleanup(func() { time.Local = local })
+	p, err := Load(write(t, map[string]string{"policy.yaml": `environments:
+  production:
+    windows:
+      - allow: "0 9 * * 1-5"
+        duration: 8h
+  berlin:
+    timezone: Europe/Berlin
+    windows:
+      - allow: "0 9 * * 1-5"
+        duration: 8h
+  tokyo:
+    windows:
+      - allow: "CRON_TZ=Asia/Tokyo 0 9 * * 1-5"
+        duration: 8h
+`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Thursday 2026-11-26 08:30 UTC: before 09:00 UTC, after 09:00 in Berlin (09:30),
+	// and 17:30 in Tokyo (past its 09:00-17:00 window).
+	utc := time.Date(2026, 11, 26, 8, 30, 0, 0, time.UTC)
+	for _, zone := range []string{"UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := utc.In(loc)
+		if p.For("production").Allowed(at) {
+			t.Errorf("%s: production allowed at 08:30 UTC", zone)
+		}
+		if !p.For("berlin").Allowed(at) {
+			t.Errorf("%s: berlin refused at 09:30 Berlin time", zone)
+		}
+		if p.For("tokyo").Allowed(at) {
+			t.Errorf("%s: tokyo allowed at 17:30 Tokyo time", zone)
+		}
+		if next := p.For("production").NextAllowed(at); !next.Equal(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)) {
+			t.Errorf("%s: production next allowed %v", zone, next.UTC())
+		}
+		if ten := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC).In(loc); !p.For("production").Allowed(ten) {
+			t.Errorf("%s: production refused on Thursday 10:00 UTC", zone)
+		}
+	}
+}
+
+func TestUnknownTimezoneIsRefused(t *testing.T) {
+	_, err := Load(write(t, map[string]string{"policy.yaml": "environments:\n  production:\n    timezone: Mars/Olympus\n    windows:\n      - allow: \"0 9 * * *\"\n        duration: 1h\n"}))
+	if err == nil || !strings.Contains(err.Error(), "Mars/Olympus") {
+		t.Errorf("err = %v", err)
+	}
+}
