@@ -65,6 +65,15 @@ func New(c Config) http.Handler {
 	return mux
 }
 
+// WebhookProviders are the webhook providers a daemon with this secret accepts: every
+// one with a secret, none without (their requests answer 404).
+func WebhookProviders(secret string) []string {
+	if secret == "" {
+		return []string{}
+	}
+	return []string{gitsource.GitHub, gitsource.GitLab, gitsource.Gitea, gitsource.Generic}
+}
+
 // handlers hold the handlers' configuration.
 type handlers struct{ c Config }
 
@@ -148,6 +157,13 @@ func (s *handlers) sync(w http.ResponseWriter, r *http.Request) {
 // run. A webhook is only a hint: the daemon fetches and trusts what Git says.
 func (s *handlers) webhook(w http.ResponseWriter, r *http.Request) {
 	provider := r.PathValue("provider")
+	switch provider {
+	case gitsource.GitHub, gitsource.GitLab, gitsource.Gitea, gitsource.Generic:
+	default:
+		// No metric series for a name anyone can make up.
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "providers: github, gitlab, gitea, generic"})
+		return
+	}
 	code, body, outcome := s.checkWebhook(w, r, provider)
 	if s.c.Metrics != nil {
 		s.c.Metrics.Webhooks.WithLabelValues(provider, outcome).Inc()
@@ -155,12 +171,11 @@ func (s *handlers) webhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, body)
 }
 
-// checkWebhook decides a webhook's answer and its outcome for the metrics.
+// checkWebhook decides a known provider's webhook answer and its outcome for the
+// metrics.
 func (s *handlers) checkWebhook(w http.ResponseWriter, r *http.Request, provider string) (int, any, string) {
-	switch provider {
-	case gitsource.GitHub, gitsource.GitLab, gitsource.Gitea, gitsource.Generic:
-	default:
-		return http.StatusNotFound, map[string]string{"error": "providers: github, gitlab, gitea, generic"}, "unknown"
+	if s.c.WebhookSecret == "" {
+		return http.StatusNotFound, map[string]string{"error": "webhooks are not configured: start the daemon with --webhook-secret-file"}, "not-configured"
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 5<<20))
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -240,5 +241,26 @@ func TestModelRoutesAreMounted(t *testing.T) {
 	s := newServer(t, &backend{}, "")
 	if code, body := s.do(t, "GET", "/models/production", "", "", nil); code != 200 || body != "model server" {
 		t.Errorf("%d %q", code, body)
+	}
+}
+
+func TestUnknownProvidersMakeNoMetricSeries(t *testing.T) {
+	s := newServer(t, &backend{}, "hook-secret")
+	for i := 0; i < 1000; i++ {
+		if code, _ := s.do(t, "POST", fmt.Sprintf("/api/webhooks/made-up-%d", i), "", "{}", nil); code != http.StatusNotFound {
+			t.Fatalf("made-up-%d: %d", i, code)
+		}
+	}
+	_, body := s.do(t, "GET", "/metrics", "", "", nil)
+	if n := strings.Count(body, "rasa_gitops_webhook_requests_total{"); n != 0 {
+		t.Errorf("%d webhook series after 1000 unknown providers", n)
+	}
+}
+
+func TestWebhooksWithoutSecretAreNotConfigured(t *testing.T) {
+	s := newServer(t, &backend{}, "")
+	code, body := s.do(t, "POST", "/api/webhooks/github", "", `{"ref":"refs/heads/main"}`, http.Header{"X-Hub-Signature-256": {sign("", `{"ref":"refs/heads/main"}`)}})
+	if code != http.StatusNotFound || !strings.Contains(body, "not configured") || len(s.b.syncs) != 0 {
+		t.Errorf("%d %s %v", code, body, s.b.syncs)
 	}
 }

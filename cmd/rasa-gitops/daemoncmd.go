@@ -117,7 +117,8 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 			if err != nil {
 				return err
 			}
-			log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", gitsource.RedactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path))
+			log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", gitsource.RedactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path),
+				zap.Strings("webhooks", api.WebhookProviders(secrets.Webhook)))
 			err = d.Run(cmd.Context())
 			log.Info("stopping")
 			return errors.Join(err, srv.Shutdown(2*time.Second))

@@ -120,6 +120,9 @@ func TestDaemonHealsDriftOnEveryPoll(t *testing.T) {
 func TestDaemonNoChangeSyncHeals(t *testing.T) {
 	f := startDaemon(t, "@every 1h", nil, testgit.CommitOptions{}, "--docker-events=false")
 	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool { return s["experimental"].Sync == state.Synced })
+	if !strings.Contains(f.log.String(), `"webhooks":["github","gitlab","gitea","generic"]`) {
+		t.Errorf("the start line does not say which webhooks are on:\n%s", f.log.String())
+	}
 	cli := testengine.Connect(t)
 	name := f.project + "-rasa-experimental-1"
 	if err := cli.ContainerStop(context.Background(), name, container.StopOptions{}); err != nil {
