@@ -393,3 +393,38 @@ func TestNudgeErrorsNeverCarryTokens(t *testing.T) {
 		t.Errorf("a token leaked: %v", err)
 	}
 }
+
+// TestConcurrentUploadsOfDifferentModelsUnderOneName: racing uploads of different
+// bytes under one name: exactly one wins, every other is refused with 409, and the name
+// names the winner's digest.
+func TestConcurrentUploadsOfDifferentModelsUnderOneName(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			codes[i], _ = upload(t, f, "contested.tar.gz", bytes.Repeat([]byte(fmt.Sprint("model ", i, " ")), 4000), "api-token")
+		}(i)
+	}
+	wg.Wait()
+	won := -1
+	for i, c := range codes {
+		switch {
+		case c == 201 && won < 0:
+			won = i
+		case c == 201:
+			t.Errorf("uploads %d and %d both won the name", won, i)
+		case c != 409:
+			t.Errorf("upload %d: %d, want 409", i, c)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no upload won the name")
+	}
+	name, _ := os.ReadFile(filepath.Join(f.store.Dir(), "names", "contested.tar.gz"))
+	if strings.TrimSpace(string(name)) != digestOf(bytes.Repeat([]byte(fmt.Sprint("model ", won, " ")), 4000)) {
+		t.Errorf("the name holds %q, not the winner's digest", name)
+	}
+}

@@ -114,31 +114,45 @@ func (s *Store) PutNamed(name string, r io.Reader) (digest string, size int64, e
 	if err != nil {
 		return "", 0, err
 	}
-	namePath := filepath.Join(s.dir, "names", name)
-	if old, rerr := os.ReadFile(namePath); rerr == nil && strings.TrimSpace(string(old)) != digest {
-		return digest, size, fmt.Errorf("%w: %s is stored as sha256 %s, the upload is %s", ErrNameTaken, name, strings.TrimSpace(string(old)), digest)
+	if err := s.claimName(name, digest); err != nil {
+		return digest, size, err
 	}
-	// O_EXCL makes concurrent uploads of one name race safely: one writes, the others
-	// compare against what it wrote.
-	f, err := os.OpenFile(namePath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		old, _ := os.ReadFile(namePath)
-		if got := strings.TrimSpace(string(old)); got != digest && got != "" {
-			return digest, size, fmt.Errorf("%w: %s is stored as sha256 %s, the upload is %s", ErrNameTaken, name, got, digest)
-		}
-		return digest, size, nil
-	}
+	return digest, size, nil
+}
+
+// claimName records that name holds digest. The name file appears whole or not at all
+// (written aside, then hard-linked into place, which fails if it exists), so a
+// concurrent upload never reads it half-written: the same digest is accepted, another
+// is ErrNameTaken.
+func (s *Store) claimName(name, digest string) error {
+	dir := filepath.Join(s.dir, "names")
+	tmp, err := os.CreateTemp(dir, ".name-*")
 	if err != nil {
-		return digest, size, fmt.Errorf("store model name: %w", err)
+		return fmt.Errorf("store model name: %w", err)
 	}
-	_, werr := f.WriteString(digest + "\n")
-	if cerr := f.Close(); werr == nil {
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(digest + "\n")
+	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
-		return digest, size, fmt.Errorf("store model name: %w", werr)
+		return fmt.Errorf("store model name: %w", werr)
 	}
-	return digest, size, nil
+	err = os.Link(tmp.Name(), filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrExist) {
+		old, rerr := os.ReadFile(filepath.Join(dir, name))
+		if rerr != nil {
+			return fmt.Errorf("store model name: %w", rerr)
+		}
+		if got := strings.TrimSpace(string(old)); got != digest {
+			return fmt.Errorf("%w: %s is stored as sha256 %s, the upload is %s", ErrNameTaken, name, got, digest)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store model name: %w", err)
+	}
+	return nil
 }
 
 func checkModelFileName(name string) error {
