@@ -68,7 +68,7 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 			}
 			// Every log line passes through the state's masker (set once it is open).
 			var masker atomic.Pointer[state.Masker]
-			log, err := newLogger(logFormat, state.MaskingWriter{W: cmd.ErrOrStderr(), M: &masker})
+			log, err := newLogger(logFormat, cmd.ErrOrStderr(), &masker)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 	"github.com/rasa-gitops/rasa-gitops/internal/logging"
+	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 // modelFlags configure the model side of apply and serve.
@@ -29,13 +31,23 @@ func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.retention, "model-retention", 5, "unused models kept in the store for rollback")
 }
 
-// newLogger is logging.New with an unknown --log-format reported as a usage error.
-func newLogger(format string, w io.Writer) (*zap.Logger, error) {
-	log, err := logging.New(format, w)
+// newLogger is logging.New with an unknown --log-format reported as a usage error, and
+// every secret the state's masker knows (once masker holds one) masked before a line
+// is encoded, and again in what is written.
+func newLogger(format string, w io.Writer, masker *atomic.Pointer[state.Masker]) (*zap.Logger, error) {
+	log, err := logging.New(format, state.MaskingWriter{W: w, M: masker})
 	if errors.Is(err, logging.ErrUnknownFormat) {
 		return nil, usageError{fmt.Errorf("--log-format must be json or console, not %q", format)}
 	}
-	return log, err
+	if err != nil {
+		return nil, err
+	}
+	return logging.Masked(log, func(s string) string {
+		if m := masker.Load(); m != nil {
+			return m.Apply(s)
+		}
+		return s
+	}), nil
 }
 
 func newServeCommand() *cobra.Command {
@@ -54,7 +66,8 @@ every --interval, healing containers stopped by hand and following edits of DIR.
 SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := newLogger(logFormat, cmd.ErrOrStderr())
+			var masker atomic.Pointer[state.Masker]
+			log, err := newLogger(logFormat, cmd.ErrOrStderr(), &masker)
 			if err != nil {
 				return err
 			}
@@ -69,6 +82,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 				return err
 			}
 			defer h.Close()
+			masker.Store(h.State.Masker())
 			p := h.pipeline(&flags, models, flags.config().DirSource(dir, ""), nil, log)
 			defer p.Close()
 			srv, err := hostcfg.Serve(models.listen, h.Side.Mux(func() bool { ok, _ := p.Ready(); return ok }))
