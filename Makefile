@@ -44,3 +44,4 @@ bench: build stub-image tools
 	$(GO) test ./compose -run XXX -bench ValidateRender -benchtime 20x
 	$(GO) test ./reconcile -run XXX -bench 'NoopReconcile|PromoteToSynced' -benchtime 20x
 	$(GO) test ./pipeline -run XXX -bench NoChangePoll -benchtime 50x
+	PATH="$(CURDIR)/$(BIN)/tools:$$PATH" $(GO) test ./cmd/rasa-gitops -run XXX -bench NoopApplyRasaX -benchtime 1x
