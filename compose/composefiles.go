@@ -36,6 +36,10 @@ const maxIncludeDepth = 8
 // stop at the first problem and substitute "" for an unset variable.
 func (l *repoLoader) composeFiles() {
 	l.composeServices = map[string]composeService{}
+	if l.serviceLayers == nil {
+		l.serviceLayers = map[string][]layer{}
+	}
+	l.networkLayers = map[string][]layer{}
 	for _, rel := range l.decl.ComposeFiles {
 		l.composeFile(rel, ".", 0)
 	}
@@ -96,6 +100,9 @@ func (l *repoLoader) composeFile(rel, base string, depth int) {
 					l.c.at(rel, svc, "services.%s must be a mapping of service fields, not %s", s.key.Value, describe(svc))
 					continue
 				}
+				if svc != nil { // a later file overrides an earlier one
+					l.serviceLayers[s.key.Value] = append([]layer{{file: rel, node: svc, what: "services." + s.key.Value}}, l.serviceLayers[s.key.Value]...)
+				}
 				checkServicePaths(&l.c, l.root, rel, base, svc, l.opts.Env)
 				l.hostPorts = append(l.hostPorts, servicePorts("service "+s.key.Value, rel, svc, l.opts.Env)...)
 				if varsOK && svc != nil && svc.Kind == yaml.MappingNode && !hasComposeTag(svc, 0) {
@@ -104,6 +111,13 @@ func (l *repoLoader) composeFile(rel, base string, depth int) {
 					if m, err := decode(svc); err == nil && len(m) > 0 {
 						probeService(&l.c, l.root, rel, svc, "services."+s.key.Value, m, l.opts.Env)
 					}
+				}
+			}
+		case "networks":
+			entries, _ := (&collector{}).pairs(rel, v, "networks") // compose-go reports the shape
+			for _, e := range entries {
+				if n := resolveAlias(e.value); n != nil && n.Kind == yaml.MappingNode {
+					l.networkLayers[e.key.Value] = append([]layer{{file: rel, node: n, what: "networks." + e.key.Value}}, l.networkLayers[e.key.Value]...)
 				}
 			}
 		case "configs", "secrets":
@@ -271,6 +285,37 @@ func checkServiceFragment(c *collector, root, file string, node *yaml.Node, what
 	probeService(c, root, file, node, what, frag, env)
 }
 
+// withLabelFilesIn makes a fragment's relative label_file paths absolute under root:
+// the probe loads without resolving paths, and compose-go reads label files while it
+// loads (relative to the process's directory otherwise).
+func withLabelFilesIn(root string, frag map[string]any) map[string]any {
+	abs := func(v any) any {
+		if p, ok := v.(string); ok && p != "" && !filepath.IsAbs(p) && !strings.Contains(p, "$") {
+			return filepath.Join(root, filepath.FromSlash(p))
+		}
+		return v
+	}
+	files, ok := frag["label_file"]
+	if !ok {
+		return frag
+	}
+	out := make(map[string]any, len(frag))
+	for k, v := range frag {
+		out[k] = v
+	}
+	switch list := files.(type) {
+	case []any:
+		resolved := make([]any, len(list))
+		for i, f := range list {
+			resolved[i] = abs(f)
+		}
+		out["label_file"] = resolved
+	default:
+		out["label_file"] = abs(files)
+	}
+	return out
+}
+
 // probeService loads one service's fields alone through compose-go (interpolation,
 // schema, then decoding), placing each problem at its node and never quoting a
 // variable's value. compose-go's load error tells only whether the fields are good:
@@ -280,7 +325,7 @@ func checkServiceFragment(c *collector, root, file string, node *yaml.Node, what
 // and say where, and decoding errors are read as mapstructure's typed errors.
 func probeService(c *collector, root, file string, node *yaml.Node, what string, frag map[string]any, env map[string]string) {
 	const probe = "rasa-gitops-service"
-	cfg := map[string]any{"services": map[string]any{probe: frag}}
+	cfg := map[string]any{"services": map[string]any{probe: withLabelFilesIn(root, frag)}}
 	details := types.ConfigDetails{
 		WorkingDir:  root,
 		ConfigFiles: []types.ConfigFile{{Filename: file, Config: cfg}},
@@ -297,8 +342,11 @@ func probeService(c *collector, root, file string, node *yaml.Node, what string,
 	}
 	// A full load (not only the model) also decodes durations, sizes and ports, which
 	// the schema leaves to the decoder.
-	_, err := loader.LoadWithContext(context.Background(), details, options)
+	project, err := loader.LoadWithContext(context.Background(), details, options)
 	if err == nil {
+		if svc, ok := project.Services[probe]; ok {
+			checkFragmentValues(c, root, file, node, what, svc, env)
+		}
 		return
 	}
 	report := func(at *yaml.Node, msg string) { c.at(file, at, "%s", redactValues(msg, node, env)) }

@@ -63,6 +63,10 @@ type Declaration struct {
 	composeServices map[string]composeService
 	// variables are the names of the daemon's variables the repository interpolates.
 	variables map[string]bool
+	// serviceLayers and networkLayers say which files declare each service and
+	// network, highest precedence first, to place problems of the rendered project.
+	serviceLayers map[string][]layer
+	networkLayers map[string][]layer
 }
 
 // SecretValues are the values of every daemon variable the repository interpolates and
@@ -206,6 +210,11 @@ type repoLoader struct {
 	// environment publishes.
 	hostPorts  []hostPort
 	templateAt *yaml.Node
+	// envServiceAt is each environment's service: mapping, by environment name.
+	envServiceAt map[string]*yaml.Node
+	// serviceLayers and networkLayers become the Declaration's.
+	serviceLayers map[string][]layer
+	networkLayers map[string][]layer
 }
 
 // lookup resolves a variable and remembers that the repository used it, so the
@@ -267,7 +276,26 @@ func (l *repoLoader) load() {
 	l.optionalFile(CredentialsFile, &l.decl.HasCredentials)
 	l.composeFiles()
 	l.decl.composeServices = l.composeServices
+	for _, env := range l.decl.Environments {
+		var layers []layer
+		if n := l.envServiceAt[env.Name]; n != nil {
+			layers = append(layers, layer{file: env.File, node: n, what: "service"})
+		}
+		if l.templateAt != nil {
+			layers = append(layers, layer{file: SettingsFile, node: l.templateAt, what: "rasa.service"})
+		}
+		l.addServiceLayers(ServiceName(env.Name), layers...)
+	}
+	l.decl.serviceLayers, l.decl.networkLayers = l.serviceLayers, l.networkLayers
 	l.crossCheck()
+}
+
+// addServiceLayers records files declaring a service, after (below) those recorded.
+func (l *repoLoader) addServiceLayers(name string, layers ...layer) {
+	if l.serviceLayers == nil {
+		l.serviceLayers = map[string][]layer{}
+	}
+	l.serviceLayers[name] = append(l.serviceLayers[name], layers...)
 }
 
 func (l *repoLoader) settings(n *yaml.Node) {
@@ -612,6 +640,10 @@ func (l *repoLoader) environment(name, file string) {
 			"service": func(_, v *yaml.Node) {
 				env.Service = l.serviceFragment(file, v, "service")
 				if env.Service != nil {
+					if l.envServiceAt == nil {
+						l.envServiceAt = map[string]*yaml.Node{}
+					}
+					l.envServiceAt[name] = v
 					l.hostPorts = append(l.hostPorts, servicePorts("environment "+name, file, v, l.opts.Env)...)
 				}
 			},

@@ -2,7 +2,11 @@
 // (the README's "The declaration repository"), validates it totally — every problem in
 // every file reported at once with its file:line:col — and renders it into a
 // compose-go Project with one rasa-<env> service per environment, merged with the
-// repository's own Compose files through compose-go's loader.
+// repository's own Compose files through compose-go's loader. Validation goes past
+// what compose-go checks: a value the Docker Engine would refuse when apply creates or
+// starts the container (engine_values.go) and a field rasa-gitops would not apply
+// (UnsupportedFields; every compose-go service field is either in AppliedFields or
+// refused) are problems too, so that a valid declaration does not fail at apply.
 //
 // In the flow gitsource → compose → reconcile → (Engine, modelserver) → state, this
 // package is the render stage of a pipeline run: Load and Render receive a checkout of

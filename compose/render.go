@@ -139,7 +139,6 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 		Environment: types.Mapping(d.env),
 	}, func(o *loader.Options) {
 		o.SetProjectName(d.Project, true)
-		o.SkipResolveLabels = true
 	})
 	if err != nil {
 		return nil, composeProblems(d, err)
@@ -162,6 +161,9 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 		project.Services[name] = svc
 	}
 	labelResources(project)
+	if err := checkRendered(d, project); err != nil {
+		return nil, err
+	}
 	out.Project = project
 	return out, nil
 }

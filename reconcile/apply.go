@@ -269,11 +269,11 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 		return "", fmt.Errorf("service %s is not declared", service)
 	}
 	labels := compose.ContainerLabels(x.desired.Project, svc.Config, 1, compose.Hashes{Own: svc.Hash, Compose: svc.ComposeHash, ImageID: svc.ImageID}, x.desired.Revision)
-	cfg, err := containerConfig(x.desired.Project, svc.Config, labels)
+	cfg, err := containerConfig(x.desired.Project, svc.Config, labels, apiVersionOf(x.engine))
 	if err != nil {
 		return "", err
 	}
-	resp, err := x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, nil, name)
+	resp, err := x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, cfg.Platform, name)
 	// The name may be taken: by a container of ours that the Engine was still creating
 	// when an earlier run lost its answer (an Engine restart mid-create), or by someone
 	// else's. Ours is removed and the create retried; someone else's is never touched.
@@ -289,7 +289,7 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 			case <-time.After(250 * time.Millisecond):
 			}
 		}
-		resp, err = x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, nil, name)
+		resp, err = x.engine.ContainerCreate(ctx, cfg.Config, cfg.Host, cfg.Networking, cfg.Platform, name)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", name, err)
@@ -308,7 +308,7 @@ func (x *executor) create(ctx context.Context, service, name string) (string, er
 func (x *executor) connect(ctx context.Context, service, id, networkName string) error {
 	ep := &network.EndpointSettings{Aliases: []string{service}}
 	if svc, ok := x.desired.Services[service]; ok {
-		cfg, err := containerConfig(x.desired.Project, svc.Config, nil)
+		cfg, err := containerConfig(x.desired.Project, svc.Config, nil, apiVersionOf(x.engine))
 		if err != nil {
 			return err
 		}

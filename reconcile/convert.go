@@ -1,18 +1,25 @@
 package reconcile
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"sort"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/docker/api/types/blkiodev"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/go-connections/nat"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // createConfig is what ContainerCreate needs for one container, plus the networks to
@@ -23,6 +30,8 @@ type createConfig struct {
 	Networking *network.NetworkingConfig
 	// MoreNetworks are connected with NetworkConnect after the create, in order.
 	MoreNetworks []namedEndpoint
+	// Platform is the platform asked for at create (platform:), nil for the Engine's.
+	Platform *ocispec.Platform
 }
 
 type namedEndpoint struct {
@@ -30,205 +39,150 @@ type namedEndpoint struct {
 	Endpoint *network.EndpointSettings
 }
 
-// Unsupported lists the fields of a service that rasa-gitops would not apply, so that
-// a declaration using them is refused instead of silently running something else.
-func Unsupported(s types.ServiceConfig) []string {
-	var out []string
-	add := func(cond bool, field string) {
-		if cond {
-			out = append(out, field)
-		}
+// minAPIVersion is the Engine API version assumed when the client cannot say which one
+// it negotiated: Docker Engine 20.10's, the oldest Engine rasa-gitops supports.
+const minAPIVersion = "1.41"
+
+// apiVersionOf is the API version the Engine is spoken to with (the Docker client's
+// negotiated version), or minAPIVersion when the Engine cannot say. Compose maps a few
+// fields differently by API version, so containerConfig needs it.
+func apiVersionOf(e Engine) string {
+	if v, ok := e.(interface{ ClientVersion() string }); ok && v.ClientVersion() != "" {
+		return v.ClientVersion()
 	}
-	add(s.Image == "", "image (build-only services are not supported: build and tag the image first)")
-	add(len(s.Configs) > 0, "configs")
-	add(len(s.Secrets) > 0, "secrets")
-	add(len(s.Devices) > 0, "devices")
-	add(len(s.Gpus) > 0, "gpus")
-	add(len(s.Models) > 0, "models")
-	add(s.Provider != nil, "provider")
-	add(len(s.VolumesFrom) > 0, "volumes_from")
-	add(len(s.Links) > 0, "links")
-	add(len(s.ExternalLinks) > 0, "external_links")
-	add(s.BlkioConfig != nil, "blkio_config")
-	add(len(s.PreStart)+len(s.PostStart)+len(s.PreStop) > 0, "pre_start/post_start/pre_stop hooks")
-	add(s.Runtime != "", "runtime")
-	add(len(s.StorageOpt) > 0, "storage_opt")
-	add(len(s.DeviceCgroupRules) > 0, "device_cgroup_rules")
-	add(s.Scale != nil && *s.Scale != 1, "scale (one container per service)")
-	add(s.Deploy != nil && s.Deploy.Replicas != nil && *s.Deploy.Replicas != 1, "deploy.replicas (one container per service)")
-	add(s.UseAPISocket, "use_api_socket")
-	add(s.ContainerName != "", "container_name (containers are named <project>-<service>-1, as Compose names them)")
-	for _, v := range s.Volumes {
-		add(v.Type == types.VolumeTypeImage || v.Type == types.VolumeTypeNamedPipe || v.Type == types.VolumeTypeCluster, "volumes of type "+v.Type)
-	}
-	return out
+	return minAPIVersion
 }
 
-// containerConfig maps one Compose service to Engine create options. It is pure.
-func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]string) (createConfig, error) {
+// containerConfig maps one Compose service to Engine create options exactly as docker
+// compose v2 (pkg/compose/create.go) maps it for an Engine spoken to with API version
+// api, so that a container rasa-gitops creates inspects like the one `docker compose
+// up` creates from the rendered file. It reads nothing but a seccomp profile file that
+// security_opt names (as Compose does).
+func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]string, api string) (createConfig, error) {
+	if api == "" {
+		api = minAPIVersion
+	}
+	fail := func(err error) (createConfig, error) {
+		return createConfig{}, fmt.Errorf("service %s: %w", s.Name, err)
+	}
+
+	var primary string
+	if len(s.Networks) > 0 {
+		primary = s.NetworksByPriority()[0]
+	}
+	containerMAC, endpointMAC, err := macAddresses(s, primary, api)
+	if err != nil {
+		return fail(err)
+	}
+	health, err := healthConfig(s.HealthCheck, api)
+	if err != nil {
+		return fail(err)
+	}
 	cfg := &container.Config{
-		Image:        s.Image,
-		Cmd:          []string(s.Command),
-		Entrypoint:   []string(s.Entrypoint),
-		Env:          environment(s.Environment),
-		Labels:       labels,
-		User:         s.User,
-		WorkingDir:   s.WorkingDir,
-		Hostname:     s.Hostname,
-		Domainname:   s.DomainName,
-		Tty:          s.Tty,
-		OpenStdin:    s.StdinOpen,
-		StopSignal:   s.StopSignal,
-		ExposedPorts: nat.PortSet{},
+		Hostname:        s.Hostname,
+		Domainname:      s.DomainName,
+		User:            s.User,
+		ExposedPorts:    exposedPorts(s),
+		Tty:             s.Tty,
+		OpenStdin:       s.StdinOpen,
+		AttachStdout:    true, // as Compose creates every service container
+		AttachStderr:    true,
+		Cmd:             []string(s.Command),
+		Image:           s.Image,
+		WorkingDir:      s.WorkingDir,
+		Entrypoint:      []string(s.Entrypoint),
+		NetworkDisabled: s.NetworkMode == "disabled",
+		MacAddress:      containerMAC, //nolint:staticcheck // the container-wide MAC of API < 1.44
+		Labels:          labels,
+		StopSignal:      s.StopSignal,
+		Env:             environment(s.Environment),
+		Healthcheck:     health,
 	}
 	if s.StopGracePeriod != nil {
 		secs := int(time.Duration(*s.StopGracePeriod).Seconds())
 		cfg.StopTimeout = &secs
 	}
-	if hc := s.HealthCheck; hc != nil {
-		cfg.Healthcheck = &container.HealthConfig{Test: []string(hc.Test)}
-		if hc.Disable {
-			cfg.Healthcheck.Test = []string{"NONE"}
-		}
-		if hc.Interval != nil {
-			cfg.Healthcheck.Interval = time.Duration(*hc.Interval)
-		}
-		if hc.Timeout != nil {
-			cfg.Healthcheck.Timeout = time.Duration(*hc.Timeout)
-		}
-		if hc.StartPeriod != nil {
-			cfg.Healthcheck.StartPeriod = time.Duration(*hc.StartPeriod)
-		}
-		if hc.StartInterval != nil {
-			cfg.Healthcheck.StartInterval = time.Duration(*hc.StartInterval)
-		}
-		if hc.Retries != nil {
-			cfg.Healthcheck.Retries = int(*hc.Retries)
-		}
+
+	securityOpt, unconfined, err := securityOpts(p, s.SecurityOpt)
+	if err != nil {
+		return fail(err)
 	}
 	host := &container.HostConfig{
+		Annotations:    map[string]string(s.Annotations),
 		CapAdd:         s.CapAdd,
 		CapDrop:        s.CapDrop,
-		DNS:            s.DNS,
-		DNSOptions:     s.DNSOpts,
-		DNSSearch:      s.DNSSearch,
-		ExtraHosts:     extraHosts(s.ExtraHosts),
-		GroupAdd:       s.GroupAdd,
 		Init:           s.Init,
 		IpcMode:        container.IpcMode(s.Ipc),
-		PidMode:        container.PidMode(s.Pid),
-		UTSMode:        container.UTSMode(s.Uts),
-		UsernsMode:     container.UsernsMode(s.UserNSMode),
-		Privileged:     s.Privileged,
+		CgroupnsMode:   container.CgroupnsMode(s.Cgroup),
 		ReadonlyRootfs: s.ReadOnly,
-		SecurityOpt:    s.SecurityOpt,
+		RestartPolicy:  restartPolicy(s),
 		ShmSize:        int64(s.ShmSize),
 		Sysctls:        map[string]string(s.Sysctls),
+		PortBindings:   portBindings(s),
+		Resources:      resources(s),
+		VolumeDriver:   s.VolumeDriver,
+		DNS:            s.DNS,
+		DNSSearch:      s.DNSSearch,
+		DNSOptions:     s.DNSOpts,
+		ExtraHosts:     extraHosts(s.ExtraHosts),
+		SecurityOpt:    securityOpt,
+		StorageOpt:     s.StorageOpt,
+		UsernsMode:     container.UsernsMode(s.UserNSMode),
+		UTSMode:        container.UTSMode(s.Uts),
+		Privileged:     s.Privileged,
+		PidMode:        container.PidMode(s.Pid),
+		Tmpfs:          tmpfs(s.Tmpfs),
+		Isolation:      container.Isolation(s.Isolation),
+		Runtime:        s.Runtime,
+		GroupAdd:       s.GroupAdd,
 		OomScoreAdj:    int(s.OomScoreAdj),
-		PortBindings:   nat.PortMap{},
-		Resources: container.Resources{
-			Memory:            int64(s.MemLimit),
-			MemoryReservation: int64(s.MemReservation),
-			MemorySwap:        int64(s.MemSwapLimit),
-			NanoCPUs:          int64(s.CPUS * 1e9),
-			CPUShares:         s.CPUShares,
-			CpusetCpus:        s.CPUSet,
-			CgroupParent:      s.CgroupParent,
-		},
 	}
-	if s.OomKillDisable {
-		t := true
-		host.OomKillDisable = &t
-	}
-	if s.PidsLimit != 0 {
-		limit := s.PidsLimit
-		host.PidsLimit = &limit
-	}
-	if d := s.Deploy; d != nil && d.Resources.Limits != nil {
-		if d.Resources.Limits.MemoryBytes != 0 && host.Memory == 0 {
-			host.Memory = int64(d.Resources.Limits.MemoryBytes)
-		}
-		if d.Resources.Limits.NanoCPUs != 0 && host.NanoCPUs == 0 {
-			host.NanoCPUs = int64(d.Resources.Limits.NanoCPUs * 1e9)
-		}
-		if d.Resources.Limits.Pids != 0 && host.PidsLimit == nil {
-			pids := d.Resources.Limits.Pids
-			host.PidsLimit = &pids
-		}
-	}
-	for _, name := range sortedKeys(s.Ulimits) {
-		u := s.Ulimits[name]
-		soft, hard := int64(u.Soft), int64(u.Hard)
-		if u.Single != 0 {
-			soft, hard = int64(u.Single), int64(u.Single)
-		}
-		host.Ulimits = append(host.Ulimits, &container.Ulimit{Name: name, Soft: soft, Hard: hard})
-	}
-	restart, err := restartPolicy(s)
-	if err != nil {
-		return createConfig{}, err
-	}
-	host.RestartPolicy = restart
 	if s.Logging != nil {
 		host.LogConfig = container.LogConfig{Type: s.Logging.Driver, Config: map[string]string(s.Logging.Options)}
 	}
-	for _, t := range s.Tmpfs {
-		if host.Tmpfs == nil {
-			host.Tmpfs = map[string]string{}
-		}
-		path, opts, _ := strings.Cut(t, ":")
-		host.Tmpfs[path] = opts
+	if unconfined { // security_opt systempaths=unconfined
+		host.MaskedPaths = []string{}
+		host.ReadonlyPaths = []string{}
 	}
 	if err := mounts(p, s, host); err != nil {
-		return createConfig{}, err
+		return fail(err)
 	}
-	for _, e := range s.Expose {
-		port, err := nat.NewPort(protoOf(e))
-		if err != nil {
-			return createConfig{}, fmt.Errorf("service %s: expose %q: %w", s.Name, e, err)
-		}
-		cfg.ExposedPorts[port] = struct{}{}
-	}
-	for _, pc := range s.Ports {
-		proto := pc.Protocol
-		if proto == "" {
-			proto = "tcp"
-		}
-		port, err := nat.NewPort(proto, strconv.Itoa(int(pc.Target)))
-		if err != nil {
-			return createConfig{}, fmt.Errorf("service %s: port %d: %w", s.Name, pc.Target, err)
-		}
-		cfg.ExposedPorts[port] = struct{}{}
-		if pc.Published != "" || pc.HostIP != "" {
-			host.PortBindings[port] = append(host.PortBindings[port], nat.PortBinding{HostIP: pc.HostIP, HostPort: pc.Published})
-		}
+	platform, err := servicePlatform(p, s)
+	if err != nil {
+		return fail(err)
 	}
 
-	out := createConfig{Config: cfg, Host: host}
+	out := createConfig{Config: cfg, Host: host, Platform: platform}
 	switch {
 	case s.NetworkMode != "":
-		host.NetworkMode = container.NetworkMode(s.NetworkMode)
 		if strings.HasPrefix(s.NetworkMode, "service:") {
-			return createConfig{}, fmt.Errorf("service %s: network_mode %s is not supported: use a shared network", s.Name, s.NetworkMode)
+			return fail(fmt.Errorf("network_mode %s is not supported: use a shared network", s.NetworkMode))
 		}
+		host.NetworkMode = container.NetworkMode(s.NetworkMode)
+	case len(p.Networks) == 0:
+		host.NetworkMode = "none"
 	default:
-		keys := sortedNetworkKeys(s)
+		keys := s.NetworksByPriority()
+		if len(keys) == 0 {
+			keys = []string{"default"}
+		}
+		for _, key := range keys {
+			if cfg := s.Networks[key]; cfg != nil && cfg.InterfaceName != "" && versions.LessThan(api, "1.49") {
+				return fail(fmt.Errorf("networks.%s.interface_name needs Docker Engine 28.1 or later (API 1.49); this Engine speaks API %s", key, api))
+			}
+		}
 		for i, key := range keys {
 			n, ok := p.Networks[key]
 			if !ok {
-				return createConfig{}, fmt.Errorf("service %s uses undeclared network %s", s.Name, key)
+				return fail(fmt.Errorf("uses undeclared network %s", key))
 			}
-			ep := &network.EndpointSettings{Aliases: []string{s.Name}}
-			if sn := s.Networks[key]; sn != nil {
-				ep.Aliases = append(ep.Aliases, sn.Aliases...)
-				if sn.Ipv4Address != "" || sn.Ipv6Address != "" {
-					ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: sn.Ipv4Address, IPv6Address: sn.Ipv6Address}
-				}
-			}
+			ep := endpointSettings(p, s, key, endpointMAC[key])
 			if i == 0 {
 				host.NetworkMode = container.NetworkMode(n.Name)
 				out.Networking = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{n.Name: ep}}
 			} else {
+				// API 1.41 takes one network at create; the others are connected after it,
+				// as Compose connects them below API 1.44.
 				out.MoreNetworks = append(out.MoreNetworks, namedEndpoint{Network: n.Name, Endpoint: ep})
 			}
 		}
@@ -236,35 +190,364 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 	return out, nil
 }
 
-// sortedNetworkKeys orders a service's networks by priority (highest first), then name.
-func sortedNetworkKeys(s types.ServiceConfig) []string {
-	keys := sortedKeys(s.Networks)
-	sort.SliceStable(keys, func(i, j int) bool {
-		pi, pj := 0, 0
-		if n := s.Networks[keys[i]]; n != nil {
-			pi = n.Priority
+// macAddresses decides where MAC addresses go, as Compose does. From API 1.44 each
+// endpoint takes its own, and a service-level mac_address goes to the primary
+// network; below it the container takes one (the service's, or its primary network's,
+// which must agree), and only one network may declare one.
+func macAddresses(s types.ServiceConfig, primary, api string) (string, map[string]string, error) {
+	endpoints := map[string]string{}
+	for key, n := range s.Networks {
+		if n != nil && n.MacAddress != "" {
+			endpoints[key] = n.MacAddress
 		}
-		if n := s.Networks[keys[j]]; n != nil {
-			pj = n.Priority
+	}
+	primaryMAC := endpoints[primary]
+	if s.MacAddress != "" && primaryMAC != "" && s.MacAddress != primaryMAC {
+		return "", nil, fmt.Errorf("mac_address %s differs from networks.%s.mac_address %s", s.MacAddress, primary, primaryMAC)
+	}
+	if versions.GreaterThanOrEqualTo(api, "1.44") {
+		if primaryMAC == "" && s.MacAddress != "" {
+			key := primary
+			if key == "" {
+				key = "default"
+			}
+			endpoints[key] = s.MacAddress
 		}
-		return pi > pj
-	})
-	return keys
+		return "", endpoints, nil
+	}
+	if len(endpoints) > 1 {
+		return "", nil, fmt.Errorf("a MAC address is declared for networks %s, which needs Docker Engine 25 or later (API 1.44); this Engine speaks API %s", strings.Join(sortedKeys(endpoints), ", "), api)
+	}
+	if primaryMAC != "" {
+		return primaryMAC, endpoints, nil
+	}
+	return s.MacAddress, endpoints, nil
 }
 
-func protoOf(e string) (string, string) {
-	port, proto, ok := strings.Cut(e, "/")
-	if !ok {
+// endpointSettings is a service's endpoint on one of its networks: the container name,
+// the service name and the declared aliases, and the declared addresses, options and
+// gateway priority.
+func endpointSettings(p *types.Project, s types.ServiceConfig, key, mac string) *network.EndpointSettings {
+	n := s.Networks[key]
+	ep := &network.EndpointSettings{Aliases: []string{ContainerName(p.Name, s.Name)}, MacAddress: mac}
+	if n.ServiceNameAliasEnabled() {
+		ep.Aliases = append(ep.Aliases, s.Name)
+	}
+	if n == nil {
+		return ep
+	}
+	ep.Aliases = append(ep.Aliases, n.Aliases...)
+	ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: n.Ipv4Address, IPv6Address: n.Ipv6Address, LinkLocalIPs: n.LinkLocalIPs}
+	ep.GwPriority = n.GatewayPriority
+	if len(n.DriverOpts) > 0 || n.InterfaceName != "" {
+		ep.DriverOpts = map[string]string{}
+		for k, v := range n.DriverOpts {
+			ep.DriverOpts[k] = v
+		}
+		if n.InterfaceName != "" {
+			ep.DriverOpts["com.docker.network.endpoint.ifname"] = n.InterfaceName
+		}
+	}
+	return ep
+}
+
+// healthConfig maps healthcheck; start_interval needs API 1.44 and a start_period.
+func healthConfig(hc *types.HealthCheckConfig, api string) (*container.HealthConfig, error) {
+	if hc == nil {
+		return nil, nil
+	}
+	out := &container.HealthConfig{Test: []string(hc.Test)}
+	if hc.Disable {
+		out.Test = []string{"NONE"}
+	}
+	if hc.Interval != nil {
+		out.Interval = time.Duration(*hc.Interval)
+	}
+	if hc.Timeout != nil {
+		out.Timeout = time.Duration(*hc.Timeout)
+	}
+	if hc.StartPeriod != nil {
+		out.StartPeriod = time.Duration(*hc.StartPeriod)
+	}
+	if hc.Retries != nil {
+		out.Retries = int(*hc.Retries)
+	}
+	if hc.StartInterval != nil {
+		if versions.LessThan(api, "1.44") {
+			return nil, fmt.Errorf("healthcheck.start_interval needs Docker Engine 25 or later (API 1.44); this Engine speaks API %s", api)
+		}
+		if hc.StartPeriod == nil {
+			return nil, errors.New("healthcheck.start_interval needs healthcheck.start_period")
+		}
+		out.StartInterval = time.Duration(*hc.StartInterval)
+	}
+	return out, nil
+}
+
+// exposedPorts are expose entries as written (the Engine reads a bare number as TCP)
+// and the target of every ports entry.
+func exposedPorts(s types.ServiceConfig) nat.PortSet {
+	out := nat.PortSet{}
+	for _, e := range s.Expose {
+		out[nat.Port(e)] = struct{}{}
+	}
+	for _, pc := range s.Ports {
+		out[portKey(pc)] = struct{}{}
+	}
+	return out
+}
+
+// portBindings publishes every ports entry; one without a published port gets a
+// random host port from the Engine.
+func portBindings(s types.ServiceConfig) nat.PortMap {
+	out := nat.PortMap{}
+	for _, pc := range s.Ports {
+		key := portKey(pc)
+		out[key] = append(out[key], nat.PortBinding{HostIP: pc.HostIP, HostPort: pc.Published})
+	}
+	return out
+}
+
+func portKey(pc types.ServicePortConfig) nat.Port {
+	proto := pc.Protocol
+	if proto == "" {
 		proto = "tcp"
 	}
-	return proto, port
+	return nat.Port(strconv.Itoa(int(pc.Target)) + "/" + proto)
 }
 
+// resources maps the cgroup limits as Compose does: the service-level fields, then
+// deploy.resources (its limits and memory reservation win), devices and GPUs, ulimits.
+func resources(s types.ServiceConfig) container.Resources {
+	oomKillDisable := s.OomKillDisable
+	r := container.Resources{
+		CgroupParent:       s.CgroupParent,
+		Memory:             int64(s.MemLimit),
+		MemorySwap:         int64(s.MemSwapLimit),
+		MemoryReservation:  int64(s.MemReservation),
+		OomKillDisable:     &oomKillDisable,
+		CPUCount:           s.CPUCount,
+		CPUPeriod:          s.CPUPeriod,
+		CPUQuota:           s.CPUQuota,
+		CPURealtimePeriod:  s.CPURTPeriod,
+		CPURealtimeRuntime: s.CPURTRuntime,
+		CPUShares:          s.CPUShares,
+		NanoCPUs:           int64(s.CPUS * 1e9),
+		CPUPercent:         int64(s.CPUPercent * 100),
+		CpusetCpus:         s.CPUSet,
+		DeviceCgroupRules:  s.DeviceCgroupRules,
+	}
+	if s.MemSwappiness != 0 { // Compose leaves 0 to the Engine's default
+		v := int64(s.MemSwappiness)
+		r.MemorySwappiness = &v
+	}
+	if s.PidsLimit != 0 {
+		v := s.PidsLimit
+		r.PidsLimit = &v
+	}
+	if b := s.BlkioConfig; b != nil {
+		r.BlkioWeight = b.Weight
+		for _, d := range b.WeightDevice {
+			r.BlkioWeightDevice = append(r.BlkioWeightDevice, &blkiodev.WeightDevice{Path: d.Path, Weight: d.Weight})
+		}
+		throttle := func(in []types.ThrottleDevice) []*blkiodev.ThrottleDevice {
+			var out []*blkiodev.ThrottleDevice
+			for _, d := range in {
+				out = append(out, &blkiodev.ThrottleDevice{Path: d.Path, Rate: uint64(d.Rate)})
+			}
+			return out
+		}
+		r.BlkioDeviceReadBps = throttle(b.DeviceReadBps)
+		r.BlkioDeviceReadIOps = throttle(b.DeviceReadIOps)
+		r.BlkioDeviceWriteBps = throttle(b.DeviceWriteBps)
+		r.BlkioDeviceWriteIOps = throttle(b.DeviceWriteIOps)
+	}
+	if d := s.Deploy; d != nil {
+		if l := d.Resources.Limits; l != nil {
+			if l.MemoryBytes != 0 {
+				r.Memory = int64(l.MemoryBytes)
+			}
+			if l.NanoCPUs != 0 {
+				r.NanoCPUs = int64(l.NanoCPUs * 1e9)
+			}
+			if l.Pids > 0 {
+				v := l.Pids
+				r.PidsLimit = &v
+			}
+		}
+		if res := d.Resources.Reservations; res != nil {
+			if res.MemoryBytes != 0 {
+				r.MemoryReservation = int64(res.MemoryBytes)
+			}
+			for _, dev := range res.Devices {
+				r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{
+					Driver: dev.Driver, Count: int(dev.Count), DeviceIDs: dev.IDs,
+					Capabilities: [][]string{dev.Capabilities}, Options: map[string]string(dev.Options),
+				})
+			}
+		}
+	}
+	var cdiDevices []string
+	for _, d := range s.Devices {
+		if d.Source == d.Target && cdiQualifiedName(d.Source) {
+			cdiDevices = append(cdiDevices, d.Source)
+			continue
+		}
+		r.Devices = append(r.Devices, container.DeviceMapping{PathOnHost: d.Source, PathInContainer: d.Target, CgroupPermissions: d.Permissions})
+	}
+	if len(cdiDevices) > 0 {
+		r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{Driver: "cdi", DeviceIDs: cdiDevices})
+	}
+	for _, g := range s.Gpus {
+		r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{
+			Driver: g.Driver, Count: int(g.Count), DeviceIDs: g.IDs,
+			Capabilities: [][]string{append(slices.Clone(g.Capabilities), "gpu")}, Options: map[string]string(g.Options),
+		})
+	}
+	for _, name := range sortedKeys(s.Ulimits) {
+		u := s.Ulimits[name]
+		soft, hard := u.Single, u.Single
+		if u.Soft != 0 {
+			soft = u.Soft
+		}
+		if u.Hard != 0 {
+			hard = u.Hard
+		}
+		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: name, Soft: int64(soft), Hard: int64(hard)})
+	}
+	return r
+}
+
+// cdiQualifiedName says a device is a CDI device name, vendor/class=name (such as
+// nvidia.com/gpu=all), which Compose requests from the cdi driver instead of mapping.
+func cdiQualifiedName(device string) bool {
+	vendor, rest, ok := strings.Cut(device, "/")
+	if !ok {
+		return false
+	}
+	class, name, ok := strings.Cut(rest, "=")
+	if !ok {
+		return false
+	}
+	isAlnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+	isLetter := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	valid := func(s, extra string, first func(byte) bool) bool {
+		if s == "" || !first(s[0]) || !isAlnum(s[len(s)-1]) {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if !isAlnum(s[i]) && !strings.ContainsRune(extra, rune(s[i])) {
+				return false
+			}
+		}
+		return true
+	}
+	return valid(vendor, "-_.", isLetter) && valid(class, "-_", isLetter) && valid(name, "-_.:", isAlnum)
+}
+
+// securityOpts passes security_opt to the Engine as Compose does: a seccomp profile
+// file is read (relative to the project directory) and sent inline as compact JSON,
+// and systempaths=unconfined is no option of the Engine but unmasks /proc and /sys.
+func securityOpts(p *types.Project, opts []string) (out []string, unconfined bool, err error) {
+	for _, opt := range opts {
+		if opt == "systempaths=unconfined" {
+			unconfined = true
+			continue
+		}
+		key, value, ok := strings.Cut(opt, "=")
+		if !ok && opt != "no-new-privileges" {
+			if key, value, ok = strings.Cut(opt, ":"); !ok {
+				return nil, false, fmt.Errorf("security_opt %q: want KEY=VALUE or KEY:VALUE", opt)
+			}
+		}
+		if key == "seccomp" && value != "unconfined" && value != "builtin" {
+			data, err := os.ReadFile(p.RelativePath(value))
+			if err != nil {
+				return nil, false, fmt.Errorf("security_opt %s: read the seccomp profile: %w", opt, err)
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, data); err != nil {
+				return nil, false, fmt.Errorf("security_opt %s: the seccomp profile is not JSON: %w", opt, err)
+			}
+			out = append(out, "seccomp="+compact.String())
+			continue
+		}
+		out = append(out, opt)
+	}
+	return out, unconfined, nil
+}
+
+// servicePlatform is the platform the container is created for: the service's, or the
+// project environment's DOCKER_DEFAULT_PLATFORM, as Compose chooses it.
+func servicePlatform(p *types.Project, s types.ServiceConfig) (*ocispec.Platform, error) {
+	spec := s.Platform
+	if spec == "" {
+		spec = p.Environment["DOCKER_DEFAULT_PLATFORM"]
+	}
+	if spec == "" {
+		return nil, nil
+	}
+	return parsePlatform(spec)
+}
+
+// parsePlatform reads os[/arch[/variant]] (or a bare architecture, meaning Linux) and
+// normalises it as containerd's platforms.Parse does for the names in use.
+func parsePlatform(spec string) (*ocispec.Platform, error) {
+	parts := strings.Split(strings.ToLower(spec), "/")
+	if len(parts) > 3 || slices.Contains(parts, "") {
+		return nil, fmt.Errorf("platform %q: want os[/arch[/variant]]", spec)
+	}
+	var p ocispec.Platform
+	switch parts[0] {
+	case "linux", "windows", "darwin", "freebsd":
+		p.OS = parts[0]
+		parts = parts[1:]
+	default:
+		if len(parts) == 3 {
+			return nil, fmt.Errorf("platform %q: unknown operating system %s", spec, parts[0])
+		}
+		p.OS = "linux"
+	}
+	if len(parts) > 0 {
+		p.Architecture = parts[0]
+	}
+	if len(parts) > 1 {
+		p.Variant = parts[1]
+	}
+	switch p.Architecture {
+	case "i386":
+		p.Architecture = "386"
+	case "x86_64", "x86-64":
+		p.Architecture = "amd64"
+	case "aarch64":
+		p.Architecture = "arm64"
+	case "armhf":
+		p.Architecture, p.Variant = "arm", "v7"
+	case "armel":
+		p.Architecture, p.Variant = "arm", "v6"
+	}
+	switch {
+	case p.Architecture == "arm64" && (p.Variant == "8" || p.Variant == "v8"):
+		p.Variant = ""
+	case p.Architecture == "arm" && (p.Variant == "" || p.Variant == "7"):
+		p.Variant = "v7"
+	case p.Architecture == "arm" && (p.Variant == "5" || p.Variant == "6" || p.Variant == "8"):
+		p.Variant = "v" + p.Variant
+	case p.Architecture == "amd64" && p.Variant == "v1":
+		p.Variant = ""
+	}
+	return &p, nil
+}
+
+// environment maps environment: a variable without a value is passed by name, which
+// Compose leaves to the Engine as well.
 func environment(env types.MappingWithEquals) []string {
 	out := make([]string, 0, len(env))
 	for _, k := range sortedKeys(env) {
 		if v := env[k]; v != nil {
 			out = append(out, k+"="+*v)
+		} else {
+			out = append(out, k)
 		}
 	}
 	return out
@@ -280,85 +563,127 @@ func extraHosts(h types.HostsList) []string {
 	return out
 }
 
-func restartPolicy(s types.ServiceConfig) (container.RestartPolicy, error) {
-	r := s.Restart
-	if r == "" && s.Deploy != nil && s.Deploy.RestartPolicy != nil {
-		switch s.Deploy.RestartPolicy.Condition {
-		case "any":
-			r = "always"
-		case "on-failure":
-			r = "on-failure"
-		case "none":
-			r = "no"
-		}
+func tmpfs(list types.StringList) map[string]string {
+	out := map[string]string{}
+	for _, t := range list {
+		path, opts, _ := strings.Cut(t, ":")
+		out[path] = opts
 	}
-	name, count, _ := strings.Cut(r, ":")
-	policy := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
-	switch name {
-	case "", "no":
-		policy.Name = container.RestartPolicyDisabled
-	case "always", "unless-stopped":
-	case "on-failure":
-		if count != "" {
-			n, err := strconv.Atoi(count)
-			if err != nil {
-				return policy, fmt.Errorf("service %s: restart %q: bad retry count", s.Name, r)
-			}
-			policy.MaximumRetryCount = n
-		}
-	default:
-		return policy, fmt.Errorf("service %s: restart %q is not no, always, unless-stopped or on-failure[:n]", s.Name, r)
-	}
-	return policy, nil
+	return out
 }
 
-// mounts maps volumes: bind mounts as Binds (Docker creates a missing host
-// directory, as Compose does), named volumes and tmpfs as Mounts.
+// restartPolicy maps restart, then deploy.restart_policy over it, as Compose does; the
+// Engine refuses a name it does not know.
+func restartPolicy(s types.ServiceConfig) container.RestartPolicy {
+	var policy container.RestartPolicy
+	if s.Restart != "" {
+		name, count, _ := strings.Cut(s.Restart, ":")
+		attempts, _ := strconv.Atoi(strings.Split(count, ":")[0])
+		policy = container.RestartPolicy{Name: restartMode(name), MaximumRetryCount: attempts}
+	}
+	if s.Deploy != nil && s.Deploy.RestartPolicy != nil {
+		rp := s.Deploy.RestartPolicy
+		policy = container.RestartPolicy{Name: restartMode(rp.Condition)}
+		if rp.MaxAttempts != nil {
+			policy.MaximumRetryCount = int(*rp.MaxAttempts)
+		}
+	}
+	return policy
+}
+
+func restartMode(condition string) container.RestartPolicyMode {
+	switch condition {
+	case "none", "no":
+		return container.RestartPolicyDisabled
+	case "any", "always":
+		return container.RestartPolicyAlways
+	case "on-failure":
+		return container.RestartPolicyOnFailure
+	case "unless-stopped":
+		return container.RestartPolicyUnlessStopped
+	}
+	return container.RestartPolicyMode(condition)
+}
+
+// mounts maps volumes as Compose does: a bind mount without advanced options, and a
+// declared named volume without volume options, go as Binds strings (the Engine
+// creates a missing bind source); the others, anonymous volumes and tmpfs go as Mounts.
 func mounts(p *types.Project, s types.ServiceConfig, host *container.HostConfig) error {
 	for _, v := range s.Volumes {
+		m := mount.Mount{Type: mount.Type(v.Type), Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly, Consistency: mount.Consistency(v.Consistency)}
 		switch v.Type {
 		case types.VolumeTypeBind:
-			bind := v.Source + ":" + v.Target
-			var opts []string
-			if v.ReadOnly {
-				opts = append(opts, "ro")
-			}
-			if v.Bind != nil {
-				if v.Bind.SELinux != "" {
-					opts = append(opts, v.Bind.SELinux)
+			if !filepath.IsAbs(m.Source) {
+				abs, err := filepath.Abs(m.Source)
+				if err != nil {
+					return err
 				}
-				if v.Bind.Propagation != "" {
-					opts = append(opts, v.Bind.Propagation)
-				}
+				m.Source = abs
 			}
-			if len(opts) > 0 {
-				bind += ":" + strings.Join(opts, ",")
+			if !bindNeedsMountAPI(v.Bind) {
+				host.Binds = append(host.Binds, bindString(m.Source, v))
+				continue
 			}
-			host.Binds = append(host.Binds, bind)
+			m.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(v.Bind.Propagation), CreateMountpoint: bool(v.Bind.CreateHostPath)}
+			switch v.Bind.Recursive {
+			case "disabled":
+				m.BindOptions.NonRecursive = true
+			case "writable":
+				m.BindOptions.ReadOnlyNonRecursive = true
+			case "readonly":
+				m.BindOptions.ReadOnlyForceRecursive = true
+			}
 		case types.VolumeTypeVolume:
-			m := mount.Mount{Type: mount.TypeVolume, Target: v.Target, ReadOnly: v.ReadOnly}
 			if v.Source != "" {
 				decl, ok := p.Volumes[v.Source]
 				if !ok {
-					return fmt.Errorf("service %s uses undeclared volume %s", s.Name, v.Source)
+					return fmt.Errorf("uses undeclared volume %s", v.Source)
 				}
 				m.Source = decl.Name
+				if !volumeNeedsMountAPI(v.Volume) {
+					host.Binds = append(host.Binds, bindString(m.Source, v))
+					continue
+				}
 			}
 			if v.Volume != nil {
-				m.VolumeOptions = &mount.VolumeOptions{NoCopy: v.Volume.NoCopy, Subpath: v.Volume.Subpath}
+				m.VolumeOptions = &mount.VolumeOptions{NoCopy: v.Volume.NoCopy, Subpath: v.Volume.Subpath, Labels: map[string]string(v.Volume.Labels)}
 			}
-			host.Mounts = append(host.Mounts, m)
 		case types.VolumeTypeTmpfs:
-			m := mount.Mount{Type: mount.TypeTmpfs, Target: v.Target, ReadOnly: v.ReadOnly}
 			if v.Tmpfs != nil {
-				m.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: int64(v.Tmpfs.Size), Mode: fsMode(v.Tmpfs.Mode)}
+				m.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: int64(v.Tmpfs.Size), Mode: os.FileMode(v.Tmpfs.Mode)}
 			}
-			host.Mounts = append(host.Mounts, m)
 		default:
-			return fmt.Errorf("service %s: volume type %s is not supported", s.Name, v.Type)
+			return fmt.Errorf("volume type %s is not supported", v.Type)
 		}
+		host.Mounts = append(host.Mounts, m)
 	}
 	return nil
 }
 
-func fsMode(m uint32) os.FileMode { return os.FileMode(m) }
+// bindNeedsMountAPI says a bind mount uses an option the Binds syntax cannot carry.
+func bindNeedsMountAPI(b *types.ServiceVolumeBind) bool {
+	return b != nil && (!bool(b.CreateHostPath) || b.Propagation != "" || b.Recursive != "")
+}
+
+// volumeNeedsMountAPI says a volume mount uses an option the Binds syntax cannot carry.
+func volumeNeedsMountAPI(v *types.ServiceVolumeVolume) bool {
+	return v != nil && (len(v.Labels) > 0 || v.Subpath != "" || v.NoCopy)
+}
+
+// bindString is the Binds entry source:target:rw|ro[,selinux][,propagation][,nocopy].
+func bindString(source string, v types.ServiceVolumeConfig) string {
+	opts := []string{"rw"}
+	if v.ReadOnly {
+		opts[0] = "ro"
+	}
+	if v.Bind != nil && v.Bind.SELinux != "" {
+		opts = append(opts, v.Bind.SELinux)
+	}
+	if v.Bind != nil && v.Bind.Propagation != "" {
+		opts = append(opts, v.Bind.Propagation)
+	}
+	if v.Volume != nil && v.Volume.NoCopy {
+		opts = append(opts, "nocopy")
+	}
+	return source + ":" + v.Target + ":" + strings.Join(opts, ",")
+}

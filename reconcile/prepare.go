@@ -35,8 +35,14 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 	d := Desired{Project: p, Services: make(map[string]DesiredService, len(p.Services)), Revision: revision}
 	var refused []string
 	for _, name := range sortedKeys(p.Services) {
-		if fields := Unsupported(p.Services[name]); len(fields) > 0 {
-			refused = append(refused, fmt.Sprintf("service %s uses %s, which rasa-gitops does not apply", name, strings.Join(fields, ", ")))
+		// compose.Load and compose.Render refuse these at their keys already; this is the
+		// safety net for a project that did not come through them.
+		if fields := compose.UnsupportedFields(p.Services[name]); len(fields) > 0 {
+			names := make([]string, len(fields))
+			for i, f := range fields {
+				names[i] = f.Field() + " (" + f.Reason + ")"
+			}
+			refused = append(refused, fmt.Sprintf("service %s uses %s, which rasa-gitops does not apply", name, strings.Join(names, ", ")))
 		}
 	}
 	if len(refused) > 0 {
