@@ -243,3 +243,27 @@ func TestPreviewMasksTokensUnlessShown(t *testing.T) {
 		t.Errorf("the model token must be masked unless shown (token %q)", tok)
 	}
 }
+
+// TestPreviewWithRelativeStateDir: render works with a relative --state-dir (the
+// default ./.rasa-gitops of a non-root user) and prints the generated file's absolute
+// path, so the printed file runs from anywhere.
+func TestPreviewWithRelativeStateDir(t *testing.T) {
+	clearTokenEnv(t)
+	base := t.TempDir()
+	repo, err := filepath.Abs("../../examples/quickstart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(base)
+	out, err := Config{StateDir: ".rasa-gitops"}.Preview(context.Background(), repo, false, false)
+	if err != nil {
+		t.Fatalf("render with a relative state directory: %v", err)
+	}
+	want := filepath.Join(base, ".rasa-gitops", "generated", "quickstart", "endpoints.yml")
+	if !strings.Contains(string(out), "source: "+want) {
+		t.Errorf("the printed file does not name %s:\n%s", want, out)
+	}
+	if _, err := os.Stat(want); err != nil {
+		t.Errorf("the generated file is not where the printed file says: %v", err)
+	}
+}

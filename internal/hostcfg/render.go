@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -150,19 +151,22 @@ func (c Config) Preview(ctx context.Context, dir string, environments, showSecre
 }
 
 // previewOptions are Preview's render options: the tokens masked unless showSecrets.
-// The generated directory is not made absolute, so the printed file names it as the
-// person gave --state-dir.
+// The generated directory is made absolute (a relative --state-dir, the default
+// ./.rasa-gitops of a non-root user, included), so the printed file runs from anywhere.
 func (c Config) previewOptions(project string, env map[string]string, showSecrets bool) (compose.RenderOptions, error) {
+	stateDir, err := filepath.Abs(c.StateDir)
+	if err != nil {
+		return compose.RenderOptions{}, fmt.Errorf("state directory %s: %w", c.StateDir, err)
+	}
 	opts := compose.RenderOptions{
 		ModelToken:   compose.Mask,
 		DefaultToken: compose.Mask,
-		GeneratedDir: filepath.Join(c.StateDir, "generated", project),
+		GeneratedDir: filepath.Join(stateDir, "generated", project),
 	}
 	if !showSecrets {
 		return opts, nil
 	}
 	tokens := c.Tokens(env)
-	var err error
 	if opts.ModelToken, err = tokens.ModelToken(); err != nil {
 		return opts, err
 	}
