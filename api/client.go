@@ -20,9 +20,14 @@ type Client struct {
 }
 
 // NewClient is a client of the daemon at server (e.g. http://127.0.0.1:8080; a
-// trailing slash is dropped) sending token.
+// trailing slash is dropped, and an address without a scheme, 127.0.0.1:8080, is
+// taken as http://) sending token.
 func NewClient(server, token string) *Client {
-	return &Client{server: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	server = strings.TrimRight(server, "/")
+	if !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	return &Client{server: server, token: token, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // Server is the daemon's address as the client uses it, for messages.
@@ -41,6 +46,9 @@ func (c *Client) Do(ctx context.Context, method, path string, out any) error {
 		return fmt.Errorf("reach the daemon at %s: %w", c.server, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("daemon at %s: 401: the API token was refused (check --api-token-file, or $RASA_GITOPS_API_TOKEN)", c.server)
+	}
 	if resp.StatusCode >= 300 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		return fmt.Errorf("daemon at %s answered %s: %s", c.server, resp.Status, strings.TrimSpace(string(body)))

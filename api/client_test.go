@@ -58,12 +58,33 @@ func TestClientSendsTokenAndDecodesStatus(t *testing.T) {
 func TestClientQuotesTheRefusal(t *testing.T) {
 	srv := fakeDaemon(t, "client-token", new([]string))
 	err := NewClient(srv.URL, "wrong").Do(context.Background(), http.MethodGet, "/api/status", nil)
-	want := "daemon at " + srv.URL + " answered 401 Unauthorized: send Authorization: Bearer <api token>"
+	want := "daemon at " + srv.URL + ": 401: the API token was refused (check --api-token-file, or $RASA_GITOPS_API_TOKEN)"
 	if err == nil || err.Error() != want {
 		t.Errorf("wrong token: %v, want %q", err, want)
 	}
 	err = NewClient("http://127.0.0.1:1", "t").Do(context.Background(), http.MethodGet, "/api/status", nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "reach the daemon at http://127.0.0.1:1: ") {
 		t.Errorf("no daemon: %v", err)
+	}
+}
+
+func TestClientSaysWhenTheTokenIsRefused(t *testing.T) {
+	var syncs []string
+	srv := fakeDaemon(t, "right-token", &syncs)
+	_, err := NewClient(srv.URL, "wrong-token").Status(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "401: the API token was refused (check --api-token-file") || strings.Contains(err.Error(), "{") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestClientTakesAnAddressWithoutScheme(t *testing.T) {
+	var syncs []string
+	srv := fakeDaemon(t, "client-token", &syncs)
+	c := NewClient(strings.TrimPrefix(srv.URL, "http://"), "client-token")
+	if c.Server() != srv.URL {
+		t.Errorf("server %q, want %q", c.Server(), srv.URL)
+	}
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("status without a scheme: %v", err)
 	}
 }
