@@ -75,11 +75,21 @@ func refused(p []string, format string, args ...any) valueProblem {
 
 func steps(s ...string) []string { return s }
 
-// serviceValueProblems checks each value of one service on its own.
+// serviceValueProblems checks each value of one service on its own, kind by kind.
 func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 	var out []valueProblem
-	add := func(p valueProblem) { out = append(out, p) }
+	for _, check := range []func(types.ServiceConfig) []valueProblem{
+		processProblems, memoryProblems, cpuProblems, namespaceProblems, securityProblems, networkingProblems, mountProblems, loggingProblems,
+	} {
+		out = append(out, check(s)...)
+	}
+	return out
+}
 
+// processProblems checks a service's values of one kind: process: restart policies, working directory, stop signal, host name.
+func processProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	if s.Restart != "" {
 		if p, ok := restartProblem(s.Restart); !ok {
 			p.path = steps("restart")
@@ -126,16 +136,36 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 			}
 		}
 	}
+	return out
+}
 
-	// Memory.
-	memory := func(p []string, v types.UnitBytes, what string) {
-		if v != 0 && v < linuxMinMemory {
-			add(refused(p, "a %s must be at least 6MB", what))
-		}
+// memoryMinimum refuses a memory size below the Engine's minimum.
+func memoryMinimum(p []string, v types.UnitBytes, what string) []valueProblem {
+	if v != 0 && v < linuxMinMemory {
+		return []valueProblem{refused(p, "a %s must be at least 6MB", what)}
 	}
-	memory(steps("mem_limit"), s.MemLimit, "memory limit")
+	return nil
+}
+
+// cpusMinimum refuses a negative number of CPUs, or fewer than the kernel can quota.
+func cpusMinimum(p []string, v float32) []valueProblem {
+	nano := int64(v * 1e9) // as containerConfig computes NanoCPUs
+	switch {
+	case nano < 0:
+		return []valueProblem{refused(p, "the number of CPUs cannot be negative")}
+	case nano > 0 && nano < 1e7:
+		return []valueProblem{refused(p, "the kernel needs at least 0.01 CPUs (a 1ms quota per 100ms period)")}
+	}
+	return nil
+}
+
+// memoryProblems checks a service's values of one kind: memory.
+func memoryProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
+	out = append(out, memoryMinimum(steps("mem_limit"), s.MemLimit, "memory limit")...)
 	if s.MemReservation > 0 {
-		memory(steps("mem_reservation"), s.MemReservation, "memory reservation")
+		out = append(out, memoryMinimum(steps("mem_reservation"), s.MemReservation, "memory reservation")...)
 	}
 	if s.ShmSize < 0 {
 		add(refused(steps("shm_size"), "the size of /dev/shm cannot be negative"))
@@ -143,18 +173,14 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 	if s.MemSwappiness != 0 && s.MemSwappiness != -1 && (s.MemSwappiness < 0 || s.MemSwappiness > 100) {
 		add(refused(steps("mem_swappiness"), "use a value from 0 to 100"))
 	}
+	return out
+}
 
-	// CPU.
-	cpus := func(p []string, v float32) {
-		nano := int64(v * 1e9) // as containerConfig computes NanoCPUs
-		switch {
-		case nano < 0:
-			add(refused(p, "the number of CPUs cannot be negative"))
-		case nano > 0 && nano < 1e7:
-			add(refused(p, "the kernel needs at least 0.01 CPUs (a 1ms quota per 100ms period)"))
-		}
-	}
-	cpus(steps("cpus"), s.CPUS)
+// cpuProblems checks a service's values of one kind: cpu.
+func cpuProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
+	out = append(out, cpusMinimum(steps("cpus"), s.CPUS)...)
 	if s.CPUShares != 0 && (s.CPUShares < 2 || s.CPUShares > 262144) {
 		add(refused(steps("cpu_shares"), "the kernel accepts CPU shares from 2 to 262144"))
 	}
@@ -175,11 +201,16 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 		}
 	}
 	if d := s.Deploy; d != nil && d.Resources.Limits != nil {
-		memory(steps("deploy", "resources", "limits", "memory"), d.Resources.Limits.MemoryBytes, "memory limit")
-		cpus(steps("deploy", "resources", "limits", "cpus"), float32(d.Resources.Limits.NanoCPUs))
+		out = append(out, memoryMinimum(steps("deploy", "resources", "limits", "memory"), d.Resources.Limits.MemoryBytes, "memory limit")...)
+		out = append(out, cpusMinimum(steps("deploy", "resources", "limits", "cpus"), float32(d.Resources.Limits.NanoCPUs))...)
 	}
+	return out
+}
 
-	// Namespaces.
+// namespaceProblems checks a service's values of one kind: namespaces.
+func namespaceProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	if s.Ipc != "" && !strings.HasPrefix(s.Ipc, types.ServicePrefix) && !container.IpcMode(s.Ipc).Valid() {
 		add(refused(steps("ipc"), "use private, shareable, none, host or container:<name>"))
 	}
@@ -189,8 +220,13 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 	if s.Uts != "" && !container.UTSMode(s.Uts).Valid() {
 		add(refused(steps("uts"), "use host, or remove it"))
 	}
+	return out
+}
 
-	// Capabilities, security options, sysctls, ulimits.
+// securityProblems checks a service's values of one kind: capabilities, security options, sysctls, ulimits.
+func securityProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	for _, caps := range []struct {
 		key  string
 		list []string
@@ -217,8 +253,13 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 			add(valueProblem{path: steps("ulimits", name), msg: refusedByEngine + reason, noValue: true})
 		}
 	}
+	return out
+}
 
-	// Networking.
+// networkingProblems checks a service's values of one kind: networking.
+func networkingProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	for _, host := range sortedKeys(s.ExtraHosts) {
 		for _, ip := range s.ExtraHosts[host] {
 			if _, err := opts.ValidateExtraHost(host + ":" + ip); err != nil { // as containerConfig joins them
@@ -267,8 +308,13 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 			}
 		}
 	}
+	return out
+}
 
-	// Mounts.
+// mountProblems checks a service's values of one kind: mounts.
+func mountProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	for i, t := range s.Tmpfs {
 		dest, options, _ := strings.Cut(t, ":")
 		if reason := tmpfsProblem(dest, options); reason != "" {
@@ -292,8 +338,13 @@ func serviceValueProblems(s types.ServiceConfig) []valueProblem {
 			}
 		}
 	}
+	return out
+}
 
-	// Logging.
+// loggingProblems checks a service's values of one kind: logging.
+func loggingProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	if l := s.Logging; l != nil {
 		for _, p := range logOptionProblems(l.Driver, l.Options) {
 			add(p)
