@@ -43,14 +43,8 @@ func bindEnv(cmd *cobra.Command) error {
 
 func newDaemonCommand() *cobra.Command {
 	var (
-		flags         daemonFlags
-		models        modelFlags
-		git           gitsource.Options
-		poll          string
-		policyFile    string
-		apiTokenFile  string
-		webhookSecret string
-		logFormat     string
+		flags  daemonFlags
+		models modelFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -66,89 +60,112 @@ variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
 			if err := bindEnv(cmd); err != nil {
 				return err
 			}
-			// Every log line passes through the state's masker (set once it is open).
-			var masker atomic.Pointer[state.Masker]
-			log, err := newLogger(logFormat, cmd.ErrOrStderr(), &masker)
-			if err != nil {
-				return err
-			}
-			defer log.Sync()
-			log = log.Named("daemon")
-			schedule, err := cron.ParseStandard(poll)
-			if err != nil {
-				return usageError{fmt.Errorf("--poll %q: %w", poll, err)}
-			}
-			git.StateDir = flags.stateDir
-			src, err := gitsource.Open(git)
-			if err != nil {
-				return usageError{err}
-			}
-			var pol *policy.Policy
-			if policyFile != "" {
-				if pol, err = policy.Load(policyFile); err != nil {
-					return err
-				}
-			}
-			h, err := openHost(cmd.Context(), &flags.convergeFlags, func(msg string) { log.Warn(msg) })
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			masker.Store(h.State.Masker())
-			cfg := flags.config()
-			secrets, err := cfg.DaemonSecrets(h.Side, h.State.Masker(), apiTokenFile, webhookSecret)
-			if err != nil {
-				return err
-			}
-			metrics := api.NewMetrics(func() float64 { return float64(h.Side.Handler.BytesServed.Load()) })
-			pc := h.config(&flags.convergeFlags, models, &pipeline.GitSource{Git: src}, nil, log)
-			pc.Render, pc.Policy, pc.Metrics, pc.Resync = cfg.MaskedRender(log, pol.Names(), secrets.Values), pol, metrics, flags.resync
-			p := pipeline.New(pc)
-			defer p.Close()
-			dc := daemon.Config{Pipeline: p, State: h.State, Branch: git.Branch, Schedule: schedule, RunTimeout: flags.timeout, Log: log}
-			if flags.events {
-				dc.Events = h.Engine
-			}
-			d := daemon.New(dc)
-			srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
-				Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, Metrics: metrics,
-				Models: h.Side.Handler, ModelRoutes: modelserver.Routes(),
-			}))
-			if err != nil {
-				return err
-			}
-			log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", gitsource.RedactURL(git.URL)), zap.String("branch", git.Branch), zap.String("path", git.Path),
-				zap.Strings("webhooks", api.WebhookProviders(secrets.Webhook)))
-			err = d.Run(cmd.Context())
-			log.Info("stopping")
-			return errors.Join(err, srv.Shutdown(2*time.Second))
+			return runDaemon(cmd, &flags, models)
 		},
 	}
 	flags.register(cmd)
 	models.register(cmd)
-	f := cmd.Flags()
-	f.StringVar(&git.URL, "repo", "", "Git repository URL (https://, ssh://, git://, or a path)")
-	f.StringVar(&git.Branch, "branch", "main", "branch to follow")
-	f.StringVar(&git.Path, "path", ".", "declaration directory inside the repository; changes elsewhere trigger nothing")
-	f.StringVar(&git.TokenFile, "git-token-file", "", "file holding an HTTPS token for the repository")
-	f.StringVar(&git.Username, "git-username", "", "user name for the token or SSH (default git)")
-	f.StringVar(&git.SSHKeyFile, "ssh-key", "", "SSH private key for the repository")
-	f.StringVar(&git.KnownHostsFile, "known-hosts", "", "known_hosts file the SSH host key is checked against")
-	f.StringVar(&poll, "poll", "@every 30s", "fetch schedule (cron expression or @every)")
-	f.StringVar(&policyFile, "policy", "", "signer policy and change windows (a daemon-side YAML file)")
-	f.StringVar(&apiTokenFile, "api-token-file", "", "file holding the API bearer token (default: generated into <state-dir>/secrets/api-token)")
-	f.StringVar(&webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
-	f.StringVar(&logFormat, "log-format", "json", "json or console")
-	f.BoolVar(&flags.events, "docker-events", true, "heal at once on Docker events of managed containers (die, stop, destroy, pause); polls heal either way")
-	f.DurationVar(&flags.resync, "resync", 0, "longest time between two full runs (render + plan) when Git did not change; 0: every poll. Every poll observes the Engine and heals drift either way")
 	return cmd
+}
+
+// runDaemon wires the daemon: logger, Git source, policy, host, pipeline, scheduler
+// and HTTP surface, then schedules runs until the command's context ends.
+func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error {
+	// Every log line passes through the state's masker (set once it is open).
+	var masker atomic.Pointer[state.Masker]
+	log, err := newLogger(flags.logFormat, cmd.ErrOrStderr(), &masker)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	log = log.Named("daemon")
+	schedule, src, pol, err := flags.sources()
+	if err != nil {
+		return err
+	}
+	h, err := openHost(cmd.Context(), &flags.convergeFlags, func(msg string) { log.Warn(msg) })
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	masker.Store(h.State.Masker())
+	cfg := flags.config()
+	secrets, err := cfg.DaemonSecrets(h.Side, h.State.Masker(), flags.apiTokenFile, flags.webhookSecret)
+	if err != nil {
+		return err
+	}
+	metrics := api.NewMetrics(func() float64 { return float64(h.Side.Handler.BytesServed.Load()) })
+	pc := h.config(&flags.convergeFlags, models, &pipeline.GitSource{Git: src}, nil, log)
+	pc.Render, pc.Policy, pc.Metrics, pc.Resync = cfg.MaskedRender(log, pol.Names(), secrets.Values), pol, metrics, flags.resync
+	p := pipeline.New(pc)
+	defer p.Close()
+	dc := daemon.Config{Pipeline: p, State: h.State, Branch: flags.git.Branch, Schedule: schedule, RunTimeout: flags.timeout, Log: log}
+	if flags.events {
+		dc.Events = h.Engine
+	}
+	d := daemon.New(dc)
+	srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
+		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, Metrics: metrics,
+		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(),
+	}))
+	if err != nil {
+		return err
+	}
+	log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", gitsource.RedactURL(flags.git.URL)), zap.String("branch", flags.git.Branch), zap.String("path", flags.git.Path),
+		zap.Strings("webhooks", api.WebhookProviders(secrets.Webhook)))
+	err = d.Run(cmd.Context())
+	log.Info("stopping")
+	return errors.Join(err, srv.Shutdown(2*time.Second))
+}
+
+// sources parses the poll schedule, opens the Git source and loads the policy: the
+// flags' mistakes are found before anything is opened.
+func (f *daemonFlags) sources() (cron.Schedule, *gitsource.Source, *policy.Policy, error) {
+	schedule, err := cron.ParseStandard(f.poll)
+	if err != nil {
+		return nil, nil, nil, usageError{fmt.Errorf("--poll %q: %w", f.poll, err)}
+	}
+	f.git.StateDir = f.stateDir
+	src, err := gitsource.Open(f.git)
+	if err != nil {
+		return nil, nil, nil, usageError{err}
+	}
+	var pol *policy.Policy
+	if f.policyFile != "" {
+		if pol, err = policy.Load(f.policyFile); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return schedule, src, pol, nil
+}
+
+// register adds the daemon's flags to cmd (the converge flags included).
+func (f *daemonFlags) register(cmd *cobra.Command) {
+	f.convergeFlags.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.git.URL, "repo", "", "Git repository URL (https://, ssh://, git://, or a path)")
+	fl.StringVar(&f.git.Branch, "branch", "main", "branch to follow")
+	fl.StringVar(&f.git.Path, "path", ".", "declaration directory inside the repository; changes elsewhere trigger nothing")
+	fl.StringVar(&f.git.TokenFile, "git-token-file", "", "file holding an HTTPS token for the repository")
+	fl.StringVar(&f.git.Username, "git-username", "", "user name for the token or SSH (default git)")
+	fl.StringVar(&f.git.SSHKeyFile, "ssh-key", "", "SSH private key for the repository")
+	fl.StringVar(&f.git.KnownHostsFile, "known-hosts", "", "known_hosts file the SSH host key is checked against")
+	fl.StringVar(&f.poll, "poll", "@every 30s", "fetch schedule (cron expression or @every)")
+	fl.StringVar(&f.policyFile, "policy", "", "signer policy and change windows (a daemon-side YAML file)")
+	fl.StringVar(&f.apiTokenFile, "api-token-file", "", "file holding the API bearer token (default: generated into <state-dir>/secrets/api-token)")
+	fl.StringVar(&f.webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
+	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
+	fl.BoolVar(&f.events, "docker-events", true, "heal at once on Docker events of managed containers (die, stop, destroy, pause); polls heal either way")
+	fl.DurationVar(&f.resync, "resync", 0, "longest time between two full runs (render + plan) when Git did not change; 0: every poll. Every poll observes the Engine and heals drift either way")
 }
 
 // daemonFlags are the converge flags plus the daemon's own.
 type daemonFlags struct {
 	convergeFlags
-	resync time.Duration
-	events bool
+	git                                                      gitsource.Options
+	poll, policyFile, apiTokenFile, webhookSecret, logFormat string
+	resync                                                   time.Duration
+	events                                                   bool
 }
 
 // daemonClient is a client of the daemon at server, with the API token of
