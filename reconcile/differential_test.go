@@ -312,27 +312,11 @@ func freeDiffSubnet(t *testing.T, cli *client.Client) string {
 	return ""
 }
 
-// diffComposeBin is the Compose v2 CLI: a missing one fails the test in CI and skips it
-// elsewhere (bash bench/tools.sh installs one).
-func diffComposeBin(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("docker-compose"); err == nil {
-		if out, err := exec.Command(p, "version", "--short").Output(); err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no docker-compose v2 on PATH in CI: .ci/run installs it with bench/tools.sh")
-	}
-	t.Skip("no docker-compose v2 on PATH: bash bench/tools.sh installs one")
-	return ""
-}
-
 // TestDifferentialCompose brings every case up twice, by rasa-gitops and by docker
 // compose, and compares what the Engine made of each.
 func TestDifferentialCompose(t *testing.T) {
 	t.Parallel()
-	bin := diffComposeBin(t)
+	bin := testengine.ComposeV2(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	t.Cleanup(removeDiffCgroupParent)
@@ -394,7 +378,7 @@ func removeDiffCgroupParent() {
 // too (at validate, Prepare or create) instead of running it without the field.
 func TestDifferentialBothRefuse(t *testing.T) {
 	t.Parallel()
-	bin := diffComposeBin(t)
+	bin := testengine.ComposeV2(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	for _, c := range diffBothRefuse {

@@ -17,7 +17,7 @@ import (
 // (each finds the other's containers up to date). Reports medians in ms and their
 // ratio (target ≤ 0.5).
 func BenchmarkNoopApplyRasaX(b *testing.B) {
-	compose := composeBin(b)
+	compose := testengine.ComposeV2(b)
 	cli := testengine.Connect(b)
 	project := testengine.ProjectName(b)
 	testengine.CleanupProject(b, cli, project)

@@ -18,22 +18,6 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 )
 
-// composeBin is the Compose v2 CLI: in CI a missing one fails the test (.ci/run
-// installs it with bench/tools.sh); elsewhere the test is skipped, saying so.
-func composeBin(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("docker-compose"); err == nil {
-		if out, err := exec.Command(p, "version", "--short").Output(); err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no docker-compose v2 on PATH in CI: .ci/run installs it with bench/tools.sh")
-	}
-	t.Skip("no docker-compose v2 on PATH: bash bench/tools.sh installs one")
-	return ""
-}
-
 // projectContainers maps each container name of a project to its ID.
 func projectContainers(t *testing.T, cli *client.Client, project string) map[string]string {
 	t.Helper()
@@ -128,7 +112,7 @@ func TestComposeUpAfterApplyRecreatesNothing(t *testing.T) {
 }
 
 func composeUpAfterApply(t *testing.T, tc interopCase) {
-	bin := composeBin(t)
+	bin := testengine.ComposeV2(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	project := testengine.ProjectName(t)
@@ -161,7 +145,7 @@ func TestApplyAfterComposeUpRecreatesNothing(t *testing.T) {
 }
 
 func applyAfterComposeUp(t *testing.T, tc interopCase) {
-	bin := composeBin(t)
+	bin := testengine.ComposeV2(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	project := testengine.ProjectName(t)

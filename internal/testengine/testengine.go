@@ -284,6 +284,23 @@ func FreeHostPort(t testing.TB, cli *client.Client) (string, int) {
 	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
 }
 
+// ComposeV2 is the path of the Docker Compose v2 CLI on PATH (docker-compose; an old v1
+// does not count). A missing one fails the test under CI=true (.ci/run installs it
+// with bench/tools.sh) and skips it elsewhere, saying how to get it.
+func ComposeV2(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		if out, err := exec.Command(p, "version", "--short").Output(); err == nil && strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no docker-compose v2 on PATH in CI: .ci/run installs it with bench/tools.sh")
+	}
+	t.Skip("no docker-compose v2 on PATH: bash bench/tools.sh installs one")
+	return ""
+}
+
 // FreeLoopbackPort is a TCP port free on 127.0.0.1 now, for a container port to be
 // published on.
 func FreeLoopbackPort(t testing.TB) (string, int) {
