@@ -664,9 +664,18 @@ func logOptionProblems(driver string, o map[string]string) []valueProblem {
 // other: what only the merge of every file declaring it shows.
 func serviceCrossProblems(s types.ServiceConfig) []valueProblem {
 	var out []valueProblem
-	add := func(p valueProblem) { out = append(out, p) }
+	for _, check := range []func(types.ServiceConfig) []valueProblem{
+		crossMemoryProblems, crossCPUProblems, crossMACProblems, crossNamespaceProblems,
+	} {
+		out = append(out, check(s)...)
+	}
+	return out
+}
 
-	// Memory, as containerConfig picks it.
+// crossMemoryProblems checks values that depend on each other: memory, as containerConfig picks it.
+func crossMemoryProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	memory, memAt := int64(s.MemLimit), steps("mem_limit")
 	if memory == 0 && s.Deploy != nil && s.Deploy.Resources.Limits != nil && s.Deploy.Resources.Limits.MemoryBytes != 0 {
 		memory, memAt = int64(s.Deploy.Resources.Limits.MemoryBytes), steps("deploy", "resources", "limits", "memory")
@@ -684,8 +693,13 @@ func serviceCrossProblems(s types.ServiceConfig) []valueProblem {
 		p.also = [][]string{memAt}
 		add(p)
 	}
+	return out
+}
 
-	// CPU: cpus is a CFS quota and period of its own.
+// crossCPUProblems checks values that depend on each other: CPU, where cpus is a CFS quota and period of its own.
+func crossCPUProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	nano := int64(s.CPUS * 1e9)
 	if nano == 0 && s.Deploy != nil && s.Deploy.Resources.Limits != nil {
 		nano = int64(s.Deploy.Resources.Limits.NanoCPUs * 1e9)
@@ -698,8 +712,13 @@ func serviceCrossProblems(s types.ServiceConfig) []valueProblem {
 			add(refused(steps("cpu_quota"), "cpus and cpu_quota cannot both be set"))
 		}
 	}
+	return out
+}
 
-	// mac_address is the primary network's, which may say its own (containerConfig).
+// crossMACProblems checks values that depend on each other: mac_address is the primary network's, which may say its own (containerConfig).
+func crossMACProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	if s.MacAddress != "" {
 		if keys := s.NetworksByPriority(); len(keys) > 0 {
 			if n := s.Networks[keys[0]]; n != nil && n.MacAddress != "" && n.MacAddress != s.MacAddress {
@@ -707,8 +726,13 @@ func serviceCrossProblems(s types.ServiceConfig) []valueProblem {
 			}
 		}
 	}
+	return out
+}
 
-	// Namespaces shared with the host or another container.
+// crossNamespaceProblems checks values that depend on each other: namespaces shared with the host or another container.
+func crossNamespaceProblems(s types.ServiceConfig) []valueProblem {
+	var out []valueProblem
+	add := func(p valueProblem) { out = append(out, p) }
 	netMode := container.NetworkMode(s.NetworkMode)
 	if container.UTSMode(s.Uts).IsHost() && s.Hostname != "" {
 		p := refused(steps("hostname"), "a container with uts: host has the host's hostname: remove hostname or uts")
