@@ -316,6 +316,34 @@ func withLabelFilesIn(root string, frag map[string]any) map[string]any {
 	return out
 }
 
+// reportSchemaError places a schema error of a service's fields: an unknown key at
+// the key, anything else at the value, with the schema's words.
+func reportSchemaError(node *yaml.Node, steps []string, errKind jsonschema.ErrorKind, report func(*yaml.Node, string), where func([]string) string) {
+	switch k := errKind.(type) {
+	case *kind.FalseSchema:
+		if len(steps) > 0 { // the schema forbids this key (additionalProperties: false)
+			last, parent := steps[len(steps)-1], steps[:len(steps)-1]
+			at := locateKey(locate(node, parent), last)
+			if at == nil {
+				at = locate(node, steps)
+			}
+			report(at, unknownField(last, where(parent)))
+			return
+		}
+	case *kind.AdditionalProperties:
+		parent := locate(node, steps)
+		for _, key := range k.Properties {
+			at := locateKey(parent, key)
+			if at == nil {
+				at = parent
+			}
+			report(at, unknownField(key, where(steps)))
+		}
+		return
+	}
+	report(locate(node, steps), where(steps)+" "+schemaMessage(errKind))
+}
+
 // probeService loads one service's fields alone through compose-go (interpolation,
 // schema, then decoding), placing each problem at its node and never quoting a
 // variable's value. compose-go's load error tells only whether the fields are good:
@@ -391,30 +419,7 @@ func probeService(c *collector, root, file string, node *yaml.Node, what string,
 	// instance location.
 	if verr := validateComposeSchema(interpolated); verr != nil && len(verr.InstanceLocation) >= 2 &&
 		verr.InstanceLocation[0] == "services" && verr.InstanceLocation[1] == probe {
-		steps := verr.InstanceLocation[2:]
-		switch k := verr.ErrorKind.(type) {
-		case *kind.FalseSchema:
-			if len(steps) > 0 { // the schema forbids this key (additionalProperties: false)
-				last, parent := steps[len(steps)-1], steps[:len(steps)-1]
-				at := locateKey(locate(node, parent), last)
-				if at == nil {
-					at = locate(node, steps)
-				}
-				report(at, unknownField(last, where(parent)))
-				return
-			}
-		case *kind.AdditionalProperties:
-			parent := locate(node, steps)
-			for _, key := range k.Properties {
-				at := locateKey(parent, key)
-				if at == nil {
-					at = parent
-				}
-				report(at, unknownField(key, where(steps)))
-			}
-			return
-		}
-		report(locate(node, steps), where(steps)+" "+schemaMessage(verr.ErrorKind))
+		reportSchemaError(node, verr.InstanceLocation[2:], verr.ErrorKind, report, where)
 		return
 	}
 
