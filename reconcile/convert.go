@@ -65,7 +65,6 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 	fail := func(err error) (createConfig, error) {
 		return createConfig{}, fmt.Errorf("service %s: %w", s.Name, err)
 	}
-
 	var primary string
 	if len(s.Networks) > 0 {
 		primary = s.NetworksByPriority()[0]
@@ -78,6 +77,24 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 	if err != nil {
 		return fail(err)
 	}
+	host, err := hostConfig(p, s)
+	if err != nil {
+		return fail(err)
+	}
+	platform, err := servicePlatform(p, s)
+	if err != nil {
+		return fail(err)
+	}
+	out := createConfig{Config: processConfig(s, labels, containerMAC, health), Host: host, Platform: platform}
+	if err := attachNetworks(p, s, api, endpointMAC, &out); err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// processConfig is the container's own configuration: image, process, environment,
+// labels, health check.
+func processConfig(s types.ServiceConfig, labels map[string]string, containerMAC string, health *container.HealthConfig) *container.Config {
 	cfg := &container.Config{
 		Hostname:        s.Hostname,
 		Domainname:      s.DomainName,
@@ -103,9 +120,15 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 		cfg.StopTimeout = &secs
 	}
 
+	return cfg
+}
+
+// hostConfig is the container's host configuration: resources, security, namespaces,
+// logging and mounts.
+func hostConfig(p *types.Project, s types.ServiceConfig) (*container.HostConfig, error) {
 	securityOpt, unconfined, err := securityOpts(p, s.SecurityOpt)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	host := &container.HostConfig{
 		Annotations:    map[string]string(s.Annotations),
@@ -145,22 +168,22 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 		host.ReadonlyPaths = []string{}
 	}
 	if err := mounts(p, s, host); err != nil {
-		return fail(err)
+		return nil, err
 	}
-	platform, err := servicePlatform(p, s)
-	if err != nil {
-		return fail(err)
-	}
+	return host, nil
+}
 
-	out := createConfig{Config: cfg, Host: host, Platform: platform}
+// attachNetworks sets the network mode and the endpoints of the container's networks:
+// the first at create, the others connected after it.
+func attachNetworks(p *types.Project, s types.ServiceConfig, api string, endpointMAC map[string]string, out *createConfig) error {
 	switch {
 	case s.NetworkMode != "":
 		if strings.HasPrefix(s.NetworkMode, "service:") {
-			return fail(fmt.Errorf("network_mode %s is not supported: use a shared network", s.NetworkMode))
+			return fmt.Errorf("network_mode %s is not supported: use a shared network", s.NetworkMode)
 		}
-		host.NetworkMode = container.NetworkMode(s.NetworkMode)
+		out.Host.NetworkMode = container.NetworkMode(s.NetworkMode)
 	case len(p.Networks) == 0:
-		host.NetworkMode = "none"
+		out.Host.NetworkMode = "none"
 	default:
 		keys := s.NetworksByPriority()
 		if len(keys) == 0 {
@@ -168,17 +191,17 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 		}
 		for _, key := range keys {
 			if cfg := s.Networks[key]; cfg != nil && cfg.InterfaceName != "" && versions.LessThan(api, "1.49") {
-				return fail(fmt.Errorf("networks.%s.interface_name needs Docker Engine 28.1 or later (API 1.49); this Engine speaks API %s", key, api))
+				return fmt.Errorf("networks.%s.interface_name needs Docker Engine 28.1 or later (API 1.49); this Engine speaks API %s", key, api)
 			}
 		}
 		for i, key := range keys {
 			n, ok := p.Networks[key]
 			if !ok {
-				return fail(fmt.Errorf("uses undeclared network %s", key))
+				return fmt.Errorf("uses undeclared network %s", key)
 			}
 			ep := endpointSettings(p, s, key, endpointMAC[key])
 			if i == 0 {
-				host.NetworkMode = container.NetworkMode(n.Name)
+				out.Host.NetworkMode = container.NetworkMode(n.Name)
 				out.Networking = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{n.Name: ep}}
 			} else {
 				// API 1.41 takes one network at create; the others are connected after it,
@@ -187,7 +210,7 @@ func containerConfig(p *types.Project, s types.ServiceConfig, labels map[string]
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // macAddresses decides where MAC addresses go, as Compose does. From API 1.44 each
@@ -345,48 +368,68 @@ func resources(s types.ServiceConfig) container.Resources {
 		v := s.PidsLimit
 		r.PidsLimit = &v
 	}
-	if b := s.BlkioConfig; b != nil {
-		r.BlkioWeight = b.Weight
-		for _, d := range b.WeightDevice {
-			r.BlkioWeightDevice = append(r.BlkioWeightDevice, &blkiodev.WeightDevice{Path: d.Path, Weight: d.Weight})
-		}
-		throttle := func(in []types.ThrottleDevice) []*blkiodev.ThrottleDevice {
-			var out []*blkiodev.ThrottleDevice
-			for _, d := range in {
-				out = append(out, &blkiodev.ThrottleDevice{Path: d.Path, Rate: uint64(d.Rate)})
-			}
-			return out
-		}
-		r.BlkioDeviceReadBps = throttle(b.DeviceReadBps)
-		r.BlkioDeviceReadIOps = throttle(b.DeviceReadIOps)
-		r.BlkioDeviceWriteBps = throttle(b.DeviceWriteBps)
-		r.BlkioDeviceWriteIOps = throttle(b.DeviceWriteIOps)
+	blkio(&r, s.BlkioConfig)
+	deployResources(&r, s.Deploy)
+	devices(&r, s)
+	r.Ulimits = ulimits(s)
+	return r
+}
+
+// blkio applies block I/O weights and throttles.
+func blkio(r *container.Resources, b *types.BlkioConfig) {
+	if b == nil {
+		return
 	}
-	if d := s.Deploy; d != nil {
-		if l := d.Resources.Limits; l != nil {
-			if l.MemoryBytes != 0 {
-				r.Memory = int64(l.MemoryBytes)
-			}
-			if l.NanoCPUs != 0 {
-				r.NanoCPUs = int64(l.NanoCPUs * 1e9)
-			}
-			if l.Pids > 0 {
-				v := l.Pids
-				r.PidsLimit = &v
-			}
+	r.BlkioWeight = b.Weight
+	for _, d := range b.WeightDevice {
+		r.BlkioWeightDevice = append(r.BlkioWeightDevice, &blkiodev.WeightDevice{Path: d.Path, Weight: d.Weight})
+	}
+	throttle := func(in []types.ThrottleDevice) []*blkiodev.ThrottleDevice {
+		var out []*blkiodev.ThrottleDevice
+		for _, d := range in {
+			out = append(out, &blkiodev.ThrottleDevice{Path: d.Path, Rate: uint64(d.Rate)})
 		}
-		if res := d.Resources.Reservations; res != nil {
-			if res.MemoryBytes != 0 {
-				r.MemoryReservation = int64(res.MemoryBytes)
-			}
-			for _, dev := range res.Devices {
-				r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{
-					Driver: dev.Driver, Count: int(dev.Count), DeviceIDs: dev.IDs,
-					Capabilities: [][]string{dev.Capabilities}, Options: map[string]string(dev.Options),
-				})
-			}
+		return out
+	}
+	r.BlkioDeviceReadBps = throttle(b.DeviceReadBps)
+	r.BlkioDeviceReadIOps = throttle(b.DeviceReadIOps)
+	r.BlkioDeviceWriteBps = throttle(b.DeviceWriteBps)
+	r.BlkioDeviceWriteIOps = throttle(b.DeviceWriteIOps)
+}
+
+// deployResources applies deploy.resources, which win over the service-level values
+// as in Compose.
+func deployResources(r *container.Resources, d *types.DeployConfig) {
+	if d == nil {
+		return
+	}
+	if l := d.Resources.Limits; l != nil {
+		if l.MemoryBytes != 0 {
+			r.Memory = int64(l.MemoryBytes)
+		}
+		if l.NanoCPUs != 0 {
+			r.NanoCPUs = int64(l.NanoCPUs * 1e9)
+		}
+		if l.Pids > 0 {
+			v := l.Pids
+			r.PidsLimit = &v
 		}
 	}
+	if res := d.Resources.Reservations; res != nil {
+		if res.MemoryBytes != 0 {
+			r.MemoryReservation = int64(res.MemoryBytes)
+		}
+		for _, dev := range res.Devices {
+			r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{
+				Driver: dev.Driver, Count: int(dev.Count), DeviceIDs: dev.IDs,
+				Capabilities: [][]string{dev.Capabilities}, Options: map[string]string(dev.Options),
+			})
+		}
+	}
+}
+
+// devices applies devices (CDI names as device requests) and GPU requests.
+func devices(r *container.Resources, s types.ServiceConfig) {
 	var cdiDevices []string
 	for _, d := range s.Devices {
 		if d.Source == d.Target && cdiQualifiedName(d.Source) {
@@ -404,6 +447,11 @@ func resources(s types.ServiceConfig) container.Resources {
 			Capabilities: [][]string{append(slices.Clone(g.Capabilities), "gpu")}, Options: map[string]string(g.Options),
 		})
 	}
+}
+
+// ulimits are the container's ulimits, by name.
+func ulimits(s types.ServiceConfig) []*container.Ulimit {
+	var out []*container.Ulimit
 	for _, name := range sortedKeys(s.Ulimits) {
 		u := s.Ulimits[name]
 		soft, hard := u.Single, u.Single
@@ -413,9 +461,9 @@ func resources(s types.ServiceConfig) container.Resources {
 		if u.Hard != 0 {
 			hard = u.Hard
 		}
-		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: name, Soft: int64(soft), Hard: int64(hard)})
+		out = append(out, &container.Ulimit{Name: name, Soft: int64(soft), Hard: int64(hard)})
 	}
-	return r
+	return out
 }
 
 // cdiQualifiedName says a device is a CDI device name, vendor/class=name (such as
