@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 )
 
 // Handler serves the model-server routes Rasa pulls from and the model upload.
@@ -181,6 +183,8 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, ErrNameTaken):
 			failure(w, http.StatusConflict, "Conflict", err.Error())
+		case errors.Is(err, modelarchive.ErrNotModel):
+			failure(w, http.StatusUnprocessableEntity, "NotAModel", name+": "+err.Error())
 		case err != nil:
 			failure(w, http.StatusInternalServerError, "StoreError", err.Error())
 		default:

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 )
 
 const token = "model-token-123"
@@ -309,14 +312,14 @@ func upload(t *testing.T, f *fixture, name string, content []byte, bearer string
 
 func TestUpload(t *testing.T) {
 	f := newFixture(t)
-	a := []byte("model a")
+	a := modelarchive.Rasa3Model("model a")
 	if code, out := upload(t, f, "bot-a.tar.gz", a, "api-token"); code != 201 || out["sha256"] != digestOf(a) || !strings.Contains(out["models_yaml"].(string), "bot-a:\n    sha256: "+digestOf(a)) {
 		t.Fatalf("upload: %d %v", code, out)
 	}
 	if code, _ := upload(t, f, "bot-a.tar.gz", a, "api-token"); code != 201 {
 		t.Errorf("the same file again: %d", code)
 	}
-	if code, out := upload(t, f, "bot-a.tar.gz", []byte("other"), "api-token"); code != 409 {
+	if code, out := upload(t, f, "bot-a.tar.gz", modelarchive.Rasa3Model("other"), "api-token"); code != 409 {
 		t.Errorf("a different file under the same name: %d %v", code, out)
 	}
 	if code, _ := upload(t, f, "bot.zip", a, "api-token"); code != 400 {
@@ -330,9 +333,35 @@ func TestUpload(t *testing.T) {
 	}
 }
 
+// TestUploadRefusesWhatIsNotAModel: an upload Rasa could not load is refused with 422
+// naming what is missing, and nothing is stored under its digest or its name.
+func TestUploadRefusesWhatIsNotAModel(t *testing.T) {
+	f := newFixture(t)
+	noComponents, _ := modelarchive.Build(map[string]string{"metadata.json": "{}"})
+	for _, tc := range []struct {
+		content []byte
+		says    string
+	}{
+		{[]byte("notmodel"), "not gzip-compressed"},
+		{noComponents, "none of the trained components"},
+	} {
+		code, out := upload(t, f, "junk.tar.gz", tc.content, "api-token")
+		if msg, _ := out["message"].(string); code != http.StatusUnprocessableEntity || !strings.Contains(msg, "junk.tar.gz") || !strings.Contains(msg, tc.says) {
+			t.Errorf("%q: %d %v, want 422 saying %q", tc.content, code, out, tc.says)
+		}
+		if f.store.Has(digestOf(tc.content)) {
+			t.Errorf("%q was stored", tc.content)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.store.Dir(), "names", "junk.tar.gz")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused upload claimed its name: %v", err)
+	}
+	assertNoIncoming(t, f.store)
+}
+
 func TestConcurrentUploadsOfOneModel(t *testing.T) {
 	f := newFixture(t)
-	content := bytes.Repeat([]byte("concurrent "), 5000)
+	content := modelarchive.Rasa3Model(strings.Repeat("concurrent ", 5000))
 	var wg sync.WaitGroup
 	codes := make([]int, 8)
 	for i := range codes {
@@ -352,7 +381,13 @@ func TestConcurrentUploadsOfOneModel(t *testing.T) {
 	if err != nil || !bytes.Equal(data, content) {
 		t.Errorf("stored model is not the upload: %v", err)
 	}
-	entries, _ := os.ReadDir(filepath.Join(f.store.Dir(), "sha256"))
+	assertNoIncoming(t, f.store)
+}
+
+// assertNoIncoming fails when an upload left its temp file in the store.
+func assertNoIncoming(t *testing.T, store *Store) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(store.Dir(), "sha256"))
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".incoming") {
 			t.Errorf("temp file left: %s", e.Name())
@@ -405,7 +440,7 @@ func TestConcurrentUploadsOfDifferentModelsUnderOneName(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			codes[i], _ = upload(t, f, "contested.tar.gz", bytes.Repeat([]byte(fmt.Sprint("model ", i, " ")), 4000), "api-token")
+			codes[i], _ = upload(t, f, "contested.tar.gz", modelarchive.Rasa3Model(strings.Repeat(fmt.Sprint("model ", i, " "), 4000)), "api-token")
 		}(i)
 	}
 	wg.Wait()
@@ -424,7 +459,7 @@ func TestConcurrentUploadsOfDifferentModelsUnderOneName(t *testing.T) {
 		t.Fatal("no upload won the name")
 	}
 	name, _ := os.ReadFile(filepath.Join(f.store.Dir(), "names", "contested.tar.gz"))
-	if strings.TrimSpace(string(name)) != digestOf(bytes.Repeat([]byte(fmt.Sprint("model ", won, " ")), 4000)) {
+	if strings.TrimSpace(string(name)) != digestOf(modelarchive.Rasa3Model(strings.Repeat(fmt.Sprint("model ", won, " "), 4000))) {
 		t.Errorf("the name holds %q, not the winner's digest", name)
 	}
 }

@@ -1,6 +1,7 @@
 package modelserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 )
 
 // ErrDigestMismatch is returned when content does not hash to the declared digest;
@@ -65,6 +68,12 @@ func (s *Store) Has(digest string) bool {
 // when the digest matches, so a reader never sees a partial or wrong model and a
 // failure (mismatch, truncated source, disk full) leaves nothing behind.
 func (s *Store) Put(r io.Reader, want string) (digest string, size int64, err error) {
+	return s.put(r, want, nil)
+}
+
+// put is Put with an optional check of the whole content, run on the written file
+// before it is renamed into place: a refused archive leaves nothing behind.
+func (s *Store) put(r io.Reader, want string, check func(io.Reader) error) (digest string, size int64, err error) {
 	if want != "" && !hexDigest.MatchString(want) {
 		return "", 0, fmt.Errorf("store model: %q is not a sha256 hex digest", want)
 	}
@@ -90,6 +99,11 @@ func (s *Store) Put(r io.Reader, want string) (digest string, size int64, err er
 	if err = tmp.Sync(); err != nil {
 		return digest, size, fmt.Errorf("store model: %w", err)
 	}
+	if check != nil {
+		if err = checkFile(tmp, check); err != nil {
+			return digest, size, err
+		}
+	}
 	if err = tmp.Chmod(0o644); err != nil {
 		return digest, size, fmt.Errorf("store model: %w", err)
 	}
@@ -103,14 +117,29 @@ func (s *Store) Put(r io.Reader, want string) (digest string, size int64, err er
 	return digest, size, nil
 }
 
+// checkFile runs check over the whole of f from its start.
+func checkFile(f *os.File, check func(io.Reader) error) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("store model: %w", err)
+	}
+	return check(bufio.NewReaderSize(f, 64<<10))
+}
+
+// checkArchive refuses content Rasa could not load as a model.
+func checkArchive(r io.Reader) error {
+	_, err := modelarchive.Check(r)
+	return err
+}
+
 // PutNamed stores an uploaded model under a file name (which must end in .tar.gz).
-// The same content under the same name is accepted again; different content under a
-// name already taken is ErrNameTaken.
+// The content must be a model archive Rasa loads (modelarchive.ErrNotModel says what
+// is missing). The same content under the same name is accepted again; different
+// content under a name already taken is ErrNameTaken.
 func (s *Store) PutNamed(name string, r io.Reader) (digest string, size int64, err error) {
 	if err := checkModelFileName(name); err != nil {
 		return "", 0, err
 	}
-	digest, size, err = s.Put(r, "")
+	digest, size, err = s.put(r, "", checkArchive)
 	if err != nil {
 		return "", 0, err
 	}

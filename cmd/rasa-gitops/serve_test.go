@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
@@ -68,7 +69,7 @@ func TestServe(t *testing.T) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	part, _ := mw.CreateFormFile("model", "uploaded.tar.gz")
-	part.Write([]byte("an uploaded model"))
+	part.Write(modelarchive.Rasa3Model("an uploaded model"))
 	mw.Close()
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/models", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
@@ -129,6 +130,14 @@ func TestModelPush(t *testing.T) {
 	os.WriteFile(bad, []byte("x"), 0o644)
 	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, bad); code != exitError || !strings.Contains(errOut, ".tar.gz") {
 		t.Errorf("a .zip was pushed: exit %d %s", code, errOut)
+	}
+	junk := filepath.Join(t.TempDir(), "junk.tar.gz")
+	os.WriteFile(junk, []byte("notmodel"), 0o644)
+	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, junk); code != exitError || !strings.Contains(errOut, "junk.tar.gz") || !strings.Contains(errOut, "not a Rasa model archive: not gzip-compressed") {
+		t.Errorf("a file that is not a model was pushed: exit %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(state, "models", "sha256", modelserver.Digest([]byte("notmodel"))+".tar.gz")); err == nil {
+		t.Error("the refused file was stored")
 	}
 	upper := filepath.Join(t.TempDir(), "MoodBot.tar.gz")
 	os.WriteFile(upper, []byte("x"), 0o644)

@@ -115,7 +115,7 @@ func PushModel(stateDir, file string) (snippet string, err error) {
 	defer f.Close()
 	digest, _, err := store.PutNamed(filepath.Base(file), f)
 	if err != nil {
-		return "", fmt.Errorf("model push: %w", err)
+		return "", fmt.Errorf("model push: %s: %w", file, err)
 	}
 	return modelserver.Snippet(name, digest), nil
 }
