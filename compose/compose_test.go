@@ -2,6 +2,8 @@ package compose
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 )
 
 // writeRepo lays out a declaration repository from file name → content.
@@ -332,6 +335,44 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	if got := strings.Split(problems.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// TestValidateChecksModelFilesInTheRepository: a model kept in the repository is
+// hashed against its sha256 and checked to be a model archive, at the lines that say
+// so; a right one passes. Load (the daemon's path) leaves the file to the store.
+func TestValidateChecksModelFilesInTheRepository(t *testing.T) {
+	good := string(modelarchive.Rasa3Model("good"))
+	goodDigest := modelserverDigest(good)
+	junkDigest := modelserverDigest("this is not a model archive")
+	files := with(baseFiles(),
+		"models.yaml", "models:\n  a:\n    sha256: "+goodDigest+"\n    source: models/a.tar.gz\n"+
+			"  b:\n    sha256: "+digestB+"\n    source: models/b.tar.gz\n"+
+			"  c:\n    source: models/c.tar.gz\n    sha256: "+junkDigest+"\n",
+		"models/a.tar.gz", good,
+		"models/b.tar.gz", good,
+		"models/c.tar.gz", "this is not a model archive",
+	)
+	dir := writeRepo(t, files)
+	_, err := Validate(context.Background(), dir, LoadOptions{})
+	var problems Problems
+	if !errors.As(err, &problems) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	want := []string{
+		"models.yaml:6:13: sha256 of models/b.tar.gz is " + goodDigest + ", not " + digestB + ": set model b's sha256 to the file's (sha256sum models/b.tar.gz)",
+		"models.yaml:9:13: models/c.tar.gz (model c) is not a Rasa model archive: not gzip-compressed (gzip: invalid header); a model is the .tar.gz `rasa train` writes",
+	}
+	if got := strings.Split(problems.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := Load(dir, LoadOptions{}); err != nil {
+		t.Errorf("Load hashed the model files: %v", err)
+	}
+}
+
+func modelserverDigest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func TestSecretValuesAreTheVariablesTheRepositoryUses(t *testing.T) {

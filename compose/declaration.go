@@ -1,8 +1,11 @@
 package compose
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 	"gopkg.in/yaml.v3"
 )
 
@@ -145,6 +149,11 @@ type LoadOptions struct {
 	Env map[string]string
 	// Limits default to DefaultLimits when zero.
 	Limits Limits
+	// CheckModelFiles hashes every model file kept inside the repository and checks
+	// that it is an archive Rasa loads, so `validate` catches a wrong sha256 or a file
+	// that is not a model in the pull request, not after a promotion. The daemon
+	// leaves it off: it checks the digest when it stores the model.
+	CheckModelFiles bool
 }
 
 // dnsLabel is RFC 1123: what Compose, Docker DNS and Rasa X accept as a name.
@@ -463,9 +472,10 @@ func (l *repoLoader) models() {
 				}
 				m := Model{Name: name}
 				var sawDigest bool
+				var sourceAt, digestAt *yaml.Node
 				l.c.fields(file, resolveAlias(e.value), "model "+name, map[string]field{
 					"sha256": func(_, v *yaml.Node) {
-						sawDigest = true
+						sawDigest, digestAt = true, v
 						if s, ok := r.str("sha256", v); ok {
 							if !sha256Hex.MatchString(s) {
 								l.c.at(file, v, "sha256 of model %s must be 64 lowercase hex digits (sha256sum of the .tar.gz)", name)
@@ -476,16 +486,46 @@ func (l *repoLoader) models() {
 					"source": func(_, v *yaml.Node) {
 						if s, ok := r.str("source", v); ok {
 							m.Source = l.modelSource(file, v, name, s)
+							sourceAt = v
 						}
 					},
 				})
 				if !sawDigest && resolveAlias(e.value).Kind == yaml.MappingNode {
 					l.c.at(file, e.key, "model %s has no sha256: add the digest of its .tar.gz", name)
 				}
+				if l.opts.CheckModelFiles && sourceAt != nil {
+					l.checkModelFile(file, sourceAt, digestAt, m)
+				}
 				l.decl.Models[name] = m
 			}
 		},
 	})
+}
+
+// checkModelFile hashes a model kept in the repository (a source that is neither
+// https:// nor file://) against its declared sha256 and checks it is a model archive.
+func (l *repoLoader) checkModelFile(file string, at, digestAt *yaml.Node, m Model) {
+	if m.Source == "" || strings.Contains(m.Source, "://") {
+		return
+	}
+	f, err := os.Open(filepath.Join(l.root, filepath.FromSlash(m.Source)))
+	if err != nil {
+		l.c.at(file, at, "source of model %s: %v", m.Name, err)
+		return
+	}
+	defer f.Close()
+	h := sha256.New()
+	_, checkErr := modelarchive.Check(io.TeeReader(f, h))
+	if _, err := io.Copy(h, f); err != nil { // what Check did not need to read
+		l.c.at(file, at, "source of model %s: %v", m.Name, err)
+		return
+	}
+	if checkErr != nil {
+		l.c.at(file, at, "%s (model %s) is %v", m.Source, m.Name, checkErr)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); sha256Hex.MatchString(m.SHA256) && got != m.SHA256 {
+		l.c.at(file, digestAt, "sha256 of %s is %s, not %s: set model %s's sha256 to the file's (sha256sum %s)", m.Source, got, m.SHA256, m.Name, m.Source)
+	}
 }
 
 // modelSource checks a model's source: an https:// or file:// URL, or a repository path.

@@ -436,6 +436,7 @@ func escapeScalars(n *yaml.Node) {
 // render with placeholder secrets, so that problems only compose-go finds (a Compose
 // file it rejects, a merge that fails) are reported too. It touches nothing.
 func Validate(ctx context.Context, dir string, opts LoadOptions) (*Declaration, error) {
+	opts.CheckModelFiles = true
 	d, err := Load(dir, opts)
 	if err != nil {
 		return nil, err
