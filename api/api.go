@@ -10,12 +10,14 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -34,14 +36,21 @@ type Backend interface {
 	Branch() string
 }
 
+// DefaultMaxWebhookBody is a webhook body's default bound: a push of many commits is
+// well under it, and GitHub caps payloads at 25 MB.
+const DefaultMaxWebhookBody = 5 << 20
+
 // Config configures the API.
 type Config struct {
 	Backend       Backend
 	Token         string // bearer token of /api/*
 	WebhookSecret string
-	Models        http.Handler // the model server and upload
-	ModelRoutes   []string
-	Metrics       *Metrics
+	// MaxWebhookBody bounds a webhook's body in bytes (default DefaultMaxWebhookBody);
+	// a larger one is answered 413 before the signature is checked.
+	MaxWebhookBody int64
+	Models         http.Handler // the model server and upload
+	ModelRoutes    []string
+	Metrics        *Metrics
 }
 
 // New builds the handler.
@@ -177,9 +186,17 @@ func (s *handlers) checkWebhook(w http.ResponseWriter, r *http.Request, provider
 	if s.c.WebhookSecret == "" {
 		return http.StatusNotFound, map[string]string{"error": "webhooks are not configured: start the daemon with --webhook-secret-file"}, "not-configured"
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 5<<20))
+	limit := s.c.MaxWebhookBody
+	if limit <= 0 {
+		limit = DefaultMaxWebhookBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("the webhook body is larger than %s: raise --max-webhook-body", units.BytesSize(float64(limit)))}, "too-large"
+	}
 	if err != nil {
-		return http.StatusBadRequest, map[string]string{"error": "body too large or unreadable"}, "bad-request"
+		return http.StatusBadRequest, map[string]string{"error": "unreadable body"}, "bad-request"
 	}
 	if err := gitsource.CheckWebhook(provider, r.Header, body, s.c.WebhookSecret); err != nil {
 		return http.StatusUnauthorized, map[string]string{"error": err.Error()}, "unauthorized"

@@ -208,6 +208,20 @@ func TestWebhookOtherBranchIsIgnored(t *testing.T) {
 	}
 }
 
+// TestWebhookBodyOverTheLimitIs413: a body over the default bound is refused with
+// 413 naming the flag, counted as too-large, and triggers nothing.
+func TestWebhookBodyOverTheLimitIs413(t *testing.T) {
+	s := newServer(t, &backend{}, "hook-secret")
+	body := `{"ref":"refs/heads/main","pad":"` + strings.Repeat("x", DefaultMaxWebhookBody) + `"}`
+	code, resp := s.do(t, "POST", "/api/webhooks/github", "", body, http.Header{"X-Hub-Signature-256": {sign("hook-secret", body)}})
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(resp, "larger than 5MiB: raise --max-webhook-body") || len(s.b.syncs) != 0 {
+		t.Errorf("%d %s %v", code, resp, s.b.syncs)
+	}
+	if _, metrics := s.do(t, "GET", "/metrics", "", "", nil); !strings.Contains(metrics, `rasa_gitops_webhook_requests_total{outcome="too-large",provider="github"} 1`) {
+		t.Error("the refusal is not counted as too-large")
+	}
+}
+
 func TestWebhookUnknownProviderIs404(t *testing.T) {
 	s := newServer(t, &backend{}, "hook-secret")
 	if code, _ := s.do(t, "POST", "/api/webhooks/bitbucket", "", "{}", nil); code != http.StatusNotFound {

@@ -149,6 +149,10 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		failure(w, http.StatusUnauthorized, "NotAuthenticated", "POST /api/models needs Authorization: Bearer <api token>")
 		return
 	}
+	if err := h.Store.CheckIncoming(r.ContentLength); err != nil {
+		storeFailure(w, err)
+		return
+	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		failure(w, http.StatusBadRequest, "BadRequest", "send the model as multipart/form-data field \"model\"")
@@ -186,7 +190,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, modelarchive.ErrNotModel):
 			failure(w, http.StatusUnprocessableEntity, "NotAModel", name+": "+err.Error())
 		case err != nil:
-			failure(w, http.StatusInternalServerError, "StoreError", err.Error())
+			storeFailure(w, err)
 		default:
 			model := strings.TrimSuffix(name, ".tar.gz")
 			w.Header().Set("Content-Type", "application/json")
@@ -194,6 +198,19 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 			json.NewEncoder(w).Encode(map[string]any{"name": model, "sha256": digest, "size": size, "models_yaml": Snippet(model, digest)})
 		}
 		return
+	}
+}
+
+// storeFailure answers a store error: 413 for a model over the size limit, 507 when
+// the disk cannot hold it, 500 otherwise.
+func storeFailure(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		failure(w, http.StatusRequestEntityTooLarge, "TooLarge", err.Error())
+	case errors.Is(err, ErrNoSpace):
+		failure(w, http.StatusInsufficientStorage, "NoSpace", err.Error())
+	default:
+		failure(w, http.StatusInternalServerError, "StoreError", err.Error())
 	}
 }
 

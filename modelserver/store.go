@@ -16,7 +16,10 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/docker/go-units"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
 )
@@ -29,6 +32,22 @@ var ErrDigestMismatch = errors.New("digest mismatch")
 // different content.
 var ErrNameTaken = errors.New("a different model with this name is already stored")
 
+// ErrTooLarge is returned when a model is larger than the store accepts (MaxSize);
+// nothing is stored.
+var ErrTooLarge = errors.New("model too large")
+
+// ErrNoSpace is returned when the store's file system has too little free space for
+// a model of a known size; nothing is written.
+var ErrNoSpace = errors.New("not enough free disk space")
+
+// DefaultMaxModelSize bounds one model (uploads and downloads): Rasa models with
+// language-model featurizers reach a few hundred MB, so 4 GiB leaves room and still
+// stops an endless stream from filling the disk.
+const DefaultMaxModelSize = 4 << 30
+
+// freeSpaceReserve is kept free beside a model, for the state database and logs.
+const freeSpaceReserve = 64 << 20
+
 var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // Store is the content-addressed model store under <state>/models.
@@ -36,6 +55,8 @@ type Store struct {
 	dir string
 	// Client fetches https:// sources (default: 30 minutes per model).
 	Client *http.Client
+	// MaxSize is the largest model accepted, in bytes (default DefaultMaxModelSize).
+	MaxSize int64
 }
 
 // NewStore opens (creating) the store under stateDir.
@@ -46,7 +67,7 @@ func NewStore(stateDir string) (*Store, error) {
 			return nil, fmt.Errorf("open model store: %w", err)
 		}
 	}
-	return &Store{dir: dir, Client: &http.Client{Timeout: 30 * time.Minute}}, nil
+	return &Store{dir: dir, Client: &http.Client{Timeout: 30 * time.Minute}, MaxSize: DefaultMaxModelSize}, nil
 }
 
 // Dir is the store's directory.
@@ -88,9 +109,12 @@ func (s *Store) put(r io.Reader, want string, check func(io.Reader) error) (dige
 		}
 	}()
 	h := sha256.New()
-	size, err = io.Copy(io.MultiWriter(tmp, h), r)
+	size, err = io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, s.maxSize()+1))
 	if err != nil {
 		return "", size, fmt.Errorf("store model: %w", err)
+	}
+	if size > s.maxSize() {
+		return "", size, s.tooLarge("it is")
 	}
 	digest = hex.EncodeToString(h.Sum(nil))
 	if want != "" && digest != want {
@@ -115,6 +139,40 @@ func (s *Store) put(r io.Reader, want string, check func(io.Reader) error) (dige
 	}
 	syncDir(filepath.Join(s.dir, "sha256"))
 	return digest, size, nil
+}
+
+func (s *Store) maxSize() int64 {
+	if s.MaxSize <= 0 {
+		return DefaultMaxModelSize
+	}
+	return s.MaxSize
+}
+
+// tooLarge says a model exceeds MaxSize and what to do about it.
+func (s *Store) tooLarge(what string) error {
+	return fmt.Errorf("store model: %w: %s larger than the %s limit; raise --max-model-size if it is a real model", ErrTooLarge, what, units.BytesSize(float64(s.maxSize())))
+}
+
+// CheckIncoming refuses, before anything is read, a model whose announced size
+// (an HTTP Content-Length; -1 when unknown) is over MaxSize or does not fit in the
+// store's file system with a reserve for the state database.
+func (s *Store) CheckIncoming(size int64) error {
+	if size < 0 {
+		return nil
+	}
+	if size > s.maxSize() {
+		return s.tooLarge(units.BytesSize(float64(size)) + " is")
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(s.dir, &st); err != nil {
+		return nil // cannot tell: the write itself will fail cleanly on a full disk
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if free < size+freeSpaceReserve {
+		return fmt.Errorf("store model: %w: the model needs %s and %s is kept in reserve; %s is free on %s: free space or move --state-dir",
+			ErrNoSpace, units.BytesSize(float64(size)), units.BytesSize(freeSpaceReserve), units.BytesSize(float64(free)), s.dir)
+	}
+	return nil
 }
 
 // checkFile runs check over the whole of f from its start.
@@ -226,6 +284,10 @@ func (s *Store) open(ctx context.Context, source, repoDir string) (io.ReadCloser
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
 			return nil, fmt.Errorf("get %s: %s", redactURL(source), resp.Status)
+		}
+		if err := s.CheckIncoming(resp.ContentLength); err != nil {
+			resp.Body.Close()
+			return nil, err
 		}
 		return resp.Body, nil
 	}

@@ -105,7 +105,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	}
 	d := daemon.New(dc)
 	srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
-		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, Metrics: metrics,
+		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, MaxWebhookBody: int64(flags.maxWebhookBody), Metrics: metrics,
 		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(),
 	}))
 	if err != nil {
@@ -156,6 +156,8 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
 	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	fl.BoolVar(&f.events, "docker-events", true, "heal at once on Docker events of managed containers (die, stop, destroy, pause); polls heal either way")
+	f.maxWebhookBody = api.DefaultMaxWebhookBody
+	fl.Var(&f.maxWebhookBody, "max-webhook-body", "largest webhook body read (413 above it)")
 	fl.DurationVar(&f.resync, "resync", 0, "longest time between two full runs (render + plan) when Git did not change; 0: every poll. Every poll observes the Engine and heals drift either way")
 }
 
@@ -166,6 +168,7 @@ type daemonFlags struct {
 	poll, policyFile, apiTokenFile, webhookSecret, logFormat string
 	resync                                                   time.Duration
 	events                                                   bool
+	maxWebhookBody                                           byteSize
 }
 
 // daemonClient is a client of the daemon at server, with the API token of

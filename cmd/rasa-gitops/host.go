@@ -25,6 +25,7 @@ func openHost(ctx context.Context, flags *convergeFlags, report func(string)) (h
 // config is the pipeline configuration every command shares; out, when set, gets
 // each action and model status as it happens (apply).
 func (h *host) config(flags *convergeFlags, models modelFlags, src pipeline.Source, out io.Writer, log *zap.Logger) pipeline.Config {
+	h.Side.Store.MaxSize = int64(models.maxSize)
 	cfg := pipeline.Config{
 		Source: src, Render: flags.config().Render, State: h.State, Engine: h.Engine, Store: h.Side.Store, Tags: h.Side.Tags,
 		Run:       flags.runOptions(out, false),

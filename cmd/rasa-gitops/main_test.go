@@ -155,3 +155,20 @@ func TestRenderMasksEverySecretValue(t *testing.T) {
 		t.Error("--show-secrets hid the token")
 	}
 }
+
+func TestByteSizeFlag(t *testing.T) {
+	var b byteSize
+	for in, want := range map[string]int64{"4GiB": 4 << 30, "512m": 512 << 20, "1024": 1024, "1KiB": 1024} {
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1", "0"} {
+		if err := b.Set(bad); err == nil || !strings.Contains(err.Error(), "such as 4GiB") {
+			t.Errorf("%q accepted: %v", bad, err)
+		}
+	}
+	if code, _, errOut := runCLI(t, "daemon", "--repo", "https://example.invalid/r.git", "--max-webhook-body", "huge"); code != exitUsage || !strings.Contains(errOut, "max-webhook-body") {
+		t.Errorf("a bad size: exit %d %s", code, errOut)
+	}
+}

@@ -7,12 +7,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 	"github.com/rasa-gitops/rasa-gitops/internal/logging"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
@@ -22,6 +24,7 @@ type modelFlags struct {
 	nudge       bool
 	syncTimeout time.Duration
 	retention   int
+	maxSize     byteSize
 }
 
 func (f *modelFlags) register(cmd *cobra.Command) {
@@ -29,6 +32,8 @@ func (f *modelFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.nudge, "nudge", true, "after a retag, ask each Rasa server to load its model at once (PUT /model)")
 	cmd.Flags().DurationVar(&f.syncTimeout, "model-timeout", 60*time.Second, "how long to wait until every environment serves its declared model")
 	cmd.Flags().IntVar(&f.retention, "model-retention", 5, "unused models kept in the store for rollback")
+	f.maxSize = modelserver.DefaultMaxModelSize
+	cmd.Flags().Var(&f.maxSize, "max-model-size", "largest model accepted by an upload or a download (413 above it)")
 }
 
 // newLogger is logging.New with an unknown --log-format reported as a usage error, and
@@ -122,4 +127,19 @@ func newModelCommand() *cobra.Command {
 	flags.register(push)
 	model.AddCommand(push)
 	return model
+}
+
+// byteSize is a size flag: "4GiB", "512m" or a plain number of bytes (go-units).
+type byteSize int64
+
+func (b *byteSize) String() string { return units.BytesSize(float64(*b)) }
+func (b *byteSize) Type() string   { return "size" }
+
+func (b *byteSize) Set(s string) error {
+	n, err := units.RAMInBytes(s)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a size: write bytes or a number with a unit, such as 4GiB or 512MiB", s)
+	}
+	*b = byteSize(n)
+	return nil
 }
