@@ -139,3 +139,37 @@ func TestApplyStopsOnAFullStateDisk(t *testing.T) {
 		t.Errorf("apply once the disk has room: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestModelServerAddressTrap: a --listen the containers cannot reach at
+// modelServer.url is refused by validate --listen and by apply, with the fix, before
+// any container is created.
+func TestModelServerAddressTrap(t *testing.T) {
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	dir := t.TempDir()
+	files := testengine.QuickstartModels(t)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:8080\n", project, testengine.StubImage)
+	files["environments/production.yaml"] = "model: moodbot-v1\n"
+	writeTree(t, dir, files)
+	for _, tc := range []struct{ listen, says string }{
+		{"127.0.0.1:8080", "--listen 127.0.0.1:8080 is loopback-only"},
+		{":18080", "use --listen :8080"},
+	} {
+		code, _, errOut := runCLI(t, "validate", "--listen", tc.listen, dir)
+		if code != exitError || !strings.Contains(errOut, tc.says) {
+			t.Errorf("validate --listen %s: exit %d %s", tc.listen, code, errOut)
+		}
+		code, out, errOut := runCLI(t, "apply", "--state-dir", t.TempDir(), "--listen", tc.listen, dir)
+		if code != exitError || !strings.Contains(out+errOut, tc.says) {
+			t.Errorf("apply --listen %s: exit %d\n%s%s", tc.listen, code, out, errOut)
+		}
+		if made := projectContainers(t, cli, project); len(made) != 0 {
+			t.Errorf("apply --listen %s created %v", tc.listen, made)
+		}
+	}
+	if code, out, errOut := runCLI(t, "validate", "--listen", ":8080", dir); code != exitOK {
+		t.Errorf("validate --listen :8080: exit %d %s%s", code, out, errOut)
+	}
+}

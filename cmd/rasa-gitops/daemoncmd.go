@@ -90,6 +90,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	defer h.Close()
 	masker.Store(h.State.Masker())
 	cfg := flags.config()
+	cfg.ModelServerListen = models.listen
 	secrets, err := cfg.DaemonSecrets(h.Side, h.State.Masker(), flags.apiTokenFile, flags.webhookSecret)
 	if err != nil {
 		return err

@@ -28,7 +28,10 @@ func (f *declarationFlags) config() hostcfg.Config {
 }
 
 func newValidateCommand() *cobra.Command {
-	var flags declarationFlags
+	var (
+		flags  declarationFlags
+		listen string
+	)
 	cmd := &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Check a declaration repository; list every problem as file:line:col",
@@ -48,11 +51,15 @@ and lists every problem, one per line, sorted; made for a pull request's CI.`,
 			if err != nil {
 				return err
 			}
+			if err := hostcfg.CheckModelServer(listen, d); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (project %s, %d environments, %d models)\n", args[0], d.Project, len(d.Environments), len(d.Models))
 			return nil
 		},
 	}
 	flags.register(cmd)
+	cmd.Flags().StringVar(&listen, "listen", "", "also check that the daemon's --listen address serves modelServer.url to the containers")
 	return cmd
 }
 

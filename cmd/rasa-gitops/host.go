@@ -26,8 +26,10 @@ func openHost(ctx context.Context, flags *convergeFlags, report func(string)) (h
 // each action and model status as it happens (apply).
 func (h *host) config(flags *convergeFlags, models modelFlags, src pipeline.Source, out io.Writer, log *zap.Logger) pipeline.Config {
 	h.Side.Store.MaxSize = int64(models.maxSize)
+	hc := flags.config()
+	hc.ModelServerListen = models.listen
 	cfg := pipeline.Config{
-		Source: src, Render: flags.config().Render, State: h.State, Engine: h.Engine, Store: h.Side.Store, Tags: h.Side.Tags,
+		Source: src, Render: hc.Render, State: h.State, Engine: h.Engine, Store: h.Side.Store, Tags: h.Side.Tags,
 		Run:       flags.runOptions(out, false),
 		Loader:    reconcile.LoaderOptions{Nudge: models.nudge, Timeout: models.syncTimeout, Observed: h.Side.Observed},
 		Retention: models.retention, Log: log,

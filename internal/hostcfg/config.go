@@ -21,6 +21,10 @@ type Config struct {
 	EnvFile string
 	// ModelTokenFile is --model-token-file; it wins over the environment's file.
 	ModelTokenFile string
+	// ModelServerListen is --listen of the commands that serve the model server; when
+	// set, a render whose modelServer.url the containers could not reach on it fails
+	// (CheckModelServer) before anything is created.
+	ModelServerListen string
 	// Build is the rasa-gitops version; a new build changes every fingerprint, since
 	// it may render differently.
 	Build string

@@ -84,6 +84,9 @@ func (c Config) Render(ctx context.Context, dir string) (pipeline.Rendering, err
 	if err != nil {
 		return pipeline.Rendering{}, err
 	}
+	if err := CheckModelServer(c.ModelServerListen, d); err != nil {
+		return pipeline.Rendering{}, err
+	}
 	opts.GeneratedDir = filepath.Join(opts.GeneratedDir, d.Project)
 	r, err := compose.Render(ctx, d, opts)
 	return pipeline.Rendering{Decl: d, Opts: opts, Rendered: r}, err
