@@ -26,6 +26,9 @@ type Handler struct {
 	Token string
 	// UploadToken is the bearer token POST /api/models needs.
 	UploadToken string
+	// StallTimeout is how long a model download or upload may go without moving a
+	// chunk before the connection is dropped (default DefaultStallTimeout).
+	StallTimeout time.Duration
 	// Observed records what each environment reports it has loaded.
 	Observed *Observed
 	// CheckName, when set, vets an uploaded model's name (models.yaml wants a DNS label).
@@ -109,9 +112,60 @@ func (h *Handler) serveTag(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	// *os.File → http.ResponseWriter uses sendfile: the model is never buffered.
-	n, _ := io.Copy(w, f)
+	n, _ := h.copyWithDeadlines(w, f)
 	h.BytesServed.Add(n)
+}
+
+// stallChunk is how much of a model must move within StallTimeout.
+const stallChunk = 1 << 20
+
+// DefaultStallTimeout is StallTimeout's default.
+const DefaultStallTimeout = time.Minute
+
+func (h *Handler) stallTimeout() time.Duration {
+	if h.StallTimeout <= 0 {
+		return DefaultStallTimeout
+	}
+	return h.StallTimeout
+}
+
+// copyWithDeadlines sends the model in chunks, each with its own write deadline: the
+// server's WriteTimeout would cut a slow but steady download, while no deadline
+// would let a client that stopped reading hold the connection forever. Each chunk
+// is an *io.LimitedReader of the *os.File, which net/http still sends with sendfile:
+// the model is never buffered.
+func (h *Handler) copyWithDeadlines(w http.ResponseWriter, f *os.File) (int64, error) {
+	rc := http.NewResponseController(w)
+	var total int64
+	for {
+		if err := rc.SetWriteDeadline(time.Now().Add(h.stallTimeout())); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return total, err
+		}
+		n, err := io.CopyN(w, f, stallChunk)
+		total += n
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// deadlineBody extends the request's read deadline before each read of an upload, so
+// a large model sent steadily outlasts the server's ReadTimeout and a stalled one does
+// not hold the connection longer than StallTimeout.
+type deadlineBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (b deadlineBody) Read(p []byte) (int, error) {
+	if err := b.rc.SetReadDeadline(time.Now().Add(b.stall)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	return b.ReadCloser.Read(p)
 }
 
 // etagMatches compares If-None-Match with a digest by hand: Rasa sends the ETag back
@@ -153,6 +207,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 		storeFailure(w, err)
 		return
 	}
+	r.Body = deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), stall: h.stallTimeout()}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		failure(w, http.StatusBadRequest, "BadRequest", "send the model as multipart/form-data field \"model\"")

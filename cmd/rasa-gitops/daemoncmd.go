@@ -114,7 +114,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	}
 	log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", gitsource.RedactURL(flags.git.URL)), zap.String("branch", flags.git.Branch), zap.String("path", flags.git.Path),
 		zap.Strings("webhooks", api.WebhookProviders(secrets.Webhook)))
-	err = d.Run(cmd.Context())
+	err = srv.Supervise(cmd.Context(), d.Run)
 	log.Info("stopping")
 	return errors.Join(err, srv.Shutdown(2*time.Second))
 }

@@ -96,7 +96,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			}
 			log.Info("serving", zap.String("listen", srv.Addr()), zap.String("dir", dir))
 			d := daemon.New(daemon.Config{Pipeline: p, State: h.State, Poll: "@every " + interval.String(), Events: h.Engine, RunTimeout: flags.timeout, Log: log})
-			err = d.Run(cmd.Context())
+			err = srv.Supervise(cmd.Context(), d.Run)
 			log.Info("stopping")
 			return errors.Join(err, srv.Shutdown(10*time.Second))
 		},
