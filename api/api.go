@@ -132,7 +132,21 @@ func (s *handlers) history(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
 	}
+	if len(rows) == f.Limit && rows[len(rows)-1].ID > 1 {
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", nextPage(r, rows[len(rows)-1].ID)))
+	}
 	writeJSON(w, http.StatusOK, rows)
+}
+
+// MaxHistoryPage is the most audit rows one /api/history answer holds; more are
+// paged with ?before=<last id> (the Link header's rel="next").
+const MaxHistoryPage = 1000
+
+// nextPage is the URL of the page after the one ending at row lastID.
+func nextPage(r *http.Request, lastID int64) string {
+	q := r.URL.Query()
+	q.Set("before", strconv.FormatInt(lastID, 10))
+	return r.URL.Path + "?" + q.Encode()
 }
 
 // historyFilter reads the history query parameters.
@@ -140,10 +154,17 @@ func historyFilter(r *http.Request) (state.Filter, error) {
 	f := state.Filter{Environment: r.URL.Query().Get("env"), Limit: 100}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return f, errors.New("limit must be a whole number")
+		if err != nil || n < 1 || n > MaxHistoryPage {
+			return f, fmt.Errorf("limit must be a whole number from 1 to %d: page further with ?before=<id> (the Link header's next page)", MaxHistoryPage)
 		}
 		f.Limit = n
+	}
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return f, errors.New("before must be a row id (a whole number from 1)")
+		}
+		f.Before = n
 	}
 	if v := r.URL.Query().Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)

@@ -104,7 +104,10 @@ func (s *Store) mask(e Entry) Entry {
 type Filter struct {
 	Environment string
 	Since       time.Time
-	Limit       int // 0: no limit
+	// Before, when positive, keeps rows with a smaller ID: the cursor of the next page
+	// (the last ID of the page before it).
+	Before int64
+	Limit  int // 0: no limit
 }
 
 // History returns audit rows, newest first (without their hashes: Export and Verify
@@ -119,6 +122,10 @@ func (s *Store) History(ctx context.Context, f Filter) ([]Row, error) {
 	if !f.Since.IsZero() {
 		q += " AND time >= ?"
 		args = append(args, f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Before > 0 {
+		q += " AND id < ?"
+		args = append(args, f.Before)
 	}
 	q += " ORDER BY id DESC"
 	if f.Limit > 0 {
