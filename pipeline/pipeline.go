@@ -105,6 +105,9 @@ type readiness struct {
 	mu     sync.Mutex
 	ok     bool
 	reason string
+	// lostLoad says why a model load's record failed; it keeps the pipeline unready
+	// until a later load is recorded, whatever a run reports meanwhile.
+	lostLoad string
 }
 
 // New makes a pipeline.
@@ -136,8 +139,22 @@ func (p *Pipeline) Ready() (bool, string) {
 
 func (p *Pipeline) setReady(ok bool, reason string) {
 	p.ready.mu.Lock()
+	defer p.ready.mu.Unlock()
+	if ok && p.ready.lostLoad != "" {
+		ok, reason = false, p.ready.lostLoad
+	}
 	p.ready.ok, p.ready.reason = ok, reason
+}
+
+// loadRecorded notes whether a model load was recorded: a failure (non-empty reason)
+// makes the pipeline unready until a later load is recorded.
+func (p *Pipeline) loadRecorded(failure string) {
+	p.ready.mu.Lock()
+	p.ready.lostLoad = failure
 	p.ready.mu.Unlock()
+	if failure != "" {
+		p.setReady(false, failure)
+	}
 }
 
 // Project is the Compose project runs enforce ("" before the first good rendering).

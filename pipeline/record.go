@@ -38,6 +38,7 @@ func (p *Pipeline) record(ctx context.Context, tgt *target, run reconcile.Run, c
 		failed = failed || o.Decision == state.DecisionFailed
 		next := state.Next(prev, o, now)
 		entries = append(entries, conditionEntries(prev, next, o.Revision)...)
+		entries = append(entries, loadEntries(prev, next, o.Revision)...)
 		statuses = append(statuses, next)
 	}
 	statuses = append(statuses, p.removalRefusals(ctx, tgt, now)...)
@@ -48,6 +49,16 @@ func (p *Pipeline) record(ctx context.Context, tgt *target, run reconcile.Run, c
 	}
 	p.retry = failed || len(tgt.frozen) > 0
 	return p.closeRun(ctx, tgt, run, convergeErr, failed)
+}
+
+// loadEntries audits a model the Rasa server was first seen serving, whichever
+// records it first: the run (a load that ended before the run was recorded) or the
+// model load itself (one that ended after).
+func loadEntries(prev, next state.EnvStatus, revision string) []state.Entry {
+	if next.Sync != state.Synced || next.ObservedModel == "" || next.ObservedModel == prev.ObservedModel {
+		return nil
+	}
+	return []state.Entry{{Revision: revision, Environment: next.Name, Action: "load model", Before: orNone(prev.ObservedModel), After: next.ObservedModel, Outcome: "model-synced"}}
 }
 
 // closeRun forgets environments no longer declared, closes the journal's intent and
@@ -272,13 +283,13 @@ func conditionEntries(prev, next state.EnvStatus, revision string) []state.Entry
 // recordRefusal records a refused revision when no good rendering exists to enforce:
 // on every recorded environment it affects (of project, or of any when unknown), and
 // once in the audit log.
-func (p *Pipeline) recordRefusal(ctx context.Context, ref *refusal, project string) {
+func (p *Pipeline) recordRefusal(ctx context.Context, ref *refusal, project string) error {
 	p.recordMu.Lock()
 	defer p.recordMu.Unlock()
 	now := p.cfg.Now()
 	all, err := p.cfg.State.Statuses(ctx)
 	if err != nil {
-		return
+		return fmt.Errorf("record refusal: %w", err)
 	}
 	var statuses []state.EnvStatus
 	var entries []state.Entry
@@ -294,7 +305,10 @@ func (p *Pipeline) recordRefusal(ctx context.Context, ref *refusal, project stri
 		entries[i].Time, entries[i].Author = now, orLocal(ref.in.Author)
 	}
 	entries = append(entries, p.refusalEntry(ref, now)...)
-	_ = p.cfg.State.Commit(ctx, statuses, entries) // reported by the run's outcome (refused)
+	if err := p.cfg.State.Commit(ctx, statuses, entries); err != nil {
+		return fmt.Errorf("record refusal: %w", err)
+	}
+	return nil
 }
 
 // refusalEntry audits a refused revision once, not on every run that renders it.

@@ -180,15 +180,16 @@ func (p *Pipeline) recordLoad(res reconcile.LoadResult) {
 		ob.ModelErr = res.Err.Error()
 	}
 	next := state.Next(prev, state.Outcome{Observed: &ob, KeepSource: true}, now)
-	entries := conditionEntries(prev, next, prev.LastApplied)
-	if res.Synced && prev.ObservedModel != res.Served {
-		entries = append(entries, state.Entry{Revision: prev.LastApplied, Environment: res.Environment, Action: "load model", Before: orNone(prev.ObservedModel), After: orNone(res.Served), Outcome: "model-synced"})
-	}
+	entries := append(conditionEntries(prev, next, prev.LastApplied), loadEntries(prev, next, prev.LastApplied)...)
 	for i := range entries {
 		entries[i].Time, entries[i].Author = now, "rasa-gitops"
 	}
 	if err := p.cfg.State.Commit(ctx, []state.EnvStatus{next}, entries); err != nil {
 		p.log.Error("cannot record a model load", zap.String("environment", res.Environment), zap.Error(err))
+		// Not ready until a load is recorded again: the audit log misses this one.
+		p.loadRecorded("cannot record the model load of " + res.Environment + ": " + firstLine(err.Error()))
+	} else {
+		p.loadRecorded("")
 	}
 	p.log.Info("model load ended", zap.String("environment", res.Environment), zap.String("model", res.Model), zap.String("serves", res.Served),
 		zap.Bool("model_synced", res.Synced), zap.Duration("duration", res.Duration), zap.NamedError("reason", res.Err))

@@ -86,7 +86,7 @@ func (p *Pipeline) target(ctx context.Context, req Request, in Input, changed bo
 		p.refused = ref
 		if p.current == nil {
 			rep.Outcome = OutcomeRefused
-			p.recordRefusal(ctx, ref, "")
+			rep.RecordErr = p.recordRefusal(ctx, ref, "")
 			return nil, rep
 		}
 		tgt := *p.current
