@@ -641,13 +641,16 @@ func redactValues(msg string, n *yaml.Node, env map[string]string) string {
 	walk(n, 0)
 	// Longest first, in one pass, so no replacement is rewritten by a shorter one.
 	sort.SliceStable(swaps, func(i, j int) bool { return len(swaps[i].value) > len(swaps[j].value) })
-	var pairs []string
+	var pairs, values []string
 	for _, s := range swaps {
 		if len(s.value) >= 4 { // shorter values would garble numbers in the message
 			pairs = append(pairs, s.value, s.written)
+			values = append(values, s.value)
 		}
 	}
-	return strings.NewReplacer(pairs...).Replace(msg)
+	// compose-go may quote a value cut short ("address secret:80:: too many colons"):
+	// fragments of the values this node interpolates are masked too.
+	return MaskFragments(strings.NewReplacer(pairs...).Replace(msg), values)
 }
 
 // hasComposeTag reports whether n holds a Compose merge tag (!reset, !override), which

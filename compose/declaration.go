@@ -197,7 +197,12 @@ func Load(dir string, opts LoadOptions) (*Declaration, error) {
 	}
 	l := &repoLoader{root: root, opts: opts, decl: &Declaration{Dir: root, Models: map[string]Model{}, env: opts.Env}}
 	l.load()
+	l.keepReferences()
 	if err := l.c.err(); err != nil {
+		var problems Problems
+		if errors.As(err, &problems) {
+			return nil, problems.Masked(l.decl.SecretValues())
+		}
 		return nil, err
 	}
 	return l.decl, nil
@@ -212,6 +217,8 @@ type repoLoader struct {
 	modelRefs map[string]*yaml.Node
 	// composeServices are the services declared by compose.files, by name.
 	composeServices map[string]composeService
+	// referenced are the variable names any file read mentions (noteReferences).
+	referenced map[string]bool
 	// modelsBroken is set when models.yaml exists but cannot be read or parsed.
 	modelsBroken bool
 	// hostPorts are the fixed host ports published by environments and Compose
@@ -253,6 +260,7 @@ func (l *repoLoader) readYAML(rel string) (node *yaml.Node, missing, ok bool) {
 		l.fileProblem(rel, err)
 		return nil, false, false
 	}
+	l.noteReferences(data)
 	node, ok = parseYAML(&l.c, rel, data, l.opts.Limits.MaxNodes)
 	return node, false, ok
 }

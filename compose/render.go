@@ -311,7 +311,7 @@ models:
 // composeProblems turns a compose-go load error into a Problem placed in the file it
 // names, at the node its path points to when the file can be parsed.
 func composeProblems(d *Declaration, err error) error {
-	msg := MaskValues(err.Error(), d.SecretValues())
+	msg := MaskFragments(err.Error(), d.SecretValues())
 	file := SettingsFile
 	if len(d.ComposeFiles) > 0 {
 		file = d.ComposeFiles[0]
