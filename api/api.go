@@ -245,6 +245,12 @@ type Metrics struct {
 	Fetch       prometheus.Histogram
 	FetchErrors prometheus.Counter
 	Webhooks    *prometheus.CounterVec
+	// AuditRows and AuditHead export the audit chain's anchor, so that a scraper keeps
+	// a record the database's owner cannot rewrite.
+	AuditRows prometheus.Gauge
+	AuditHead *prometheus.GaugeVec
+	// AnchorErrors counts anchors that could not be pushed to the Git ref.
+	AnchorErrors prometheus.Counter
 }
 
 // NewMetrics registers the metrics; bytesServed reads the model server's counter.
@@ -258,8 +264,11 @@ func NewMetrics(bytesServed func() float64) *Metrics {
 		Fetch:       prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rasa_gitops_git_fetch_duration_seconds", Help: "Duration of git fetches.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		FetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "rasa_gitops_git_fetch_errors_total", Help: "Failed git fetches."}),
 		Webhooks:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rasa_gitops_webhook_requests_total", Help: "Webhook requests by provider and outcome."}, []string{"provider", "outcome"}),
+		AuditRows:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "rasa_gitops_audit_rows", Help: "Rows in the audit log's hash chain (its anchor's count)."}),
+		AuditHead:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_audit_head_info", Help: "1 for the audit chain's head hash (its anchor)."}, []string{"hash"}),
+		AnchorErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "rasa_gitops_audit_anchor_errors_total", Help: "Audit anchors that could not be pushed to the Git ref."}),
 	}
-	m.Registry.MustRegister(m.Reconcile, m.Runs, m.Sync, m.Health, m.Fetch, m.FetchErrors, m.Webhooks,
+	m.Registry.MustRegister(m.Reconcile, m.Runs, m.Sync, m.Health, m.Fetch, m.FetchErrors, m.Webhooks, m.AuditRows, m.AuditHead, m.AnchorErrors,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rasa_gitops_model_bytes_served_total", Help: "Model bytes sent by the model server."}, bytesServed),
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -279,6 +288,16 @@ func (m *Metrics) ObserveFetch(d time.Duration, err error) {
 	m.Fetch.Observe(d.Seconds())
 	if err != nil {
 		m.FetchErrors.Inc()
+	}
+}
+
+// SetAuditHead publishes the audit chain's anchor; err is a failed push of it.
+func (m *Metrics) SetAuditHead(a state.Anchor, err error) {
+	m.AuditRows.Set(float64(a.Rows))
+	m.AuditHead.Reset()
+	m.AuditHead.WithLabelValues(a.Hash).Set(1)
+	if err != nil {
+		m.AnchorErrors.Inc()
 	}
 }
 

@@ -31,6 +31,8 @@ type Metrics interface {
 	ObserveRun(outcome string, d time.Duration)
 	ObserveFetch(d time.Duration, err error)
 	SetStatuses(rows []state.EnvStatus)
+	// SetAuditHead publishes the audit chain's anchor; err is a failed AnchorSink.
+	SetAuditHead(a state.Anchor, err error)
 }
 
 // Config is everything a pipeline uses. Policy, Metrics and the progress hooks are
@@ -57,6 +59,10 @@ type Config struct {
 	// LoadRecorded, when set, is called once a background model load's outcome is in
 	// the state (or will be written by the run that started it, which is still going).
 	LoadRecorded func(reconcile.LoadResult)
+	// AnchorSink, when set, receives the audit chain's anchor after each run that
+	// moved it (the daemon pushes it to a Git ref); a failure is logged, counted and
+	// tried again after the next run.
+	AnchorSink func(ctx context.Context, a state.Anchor) error
 	Log          *zap.Logger
 	// Now is the clock (tests set it); default time.Now.
 	Now func() time.Time
@@ -94,6 +100,7 @@ type Pipeline struct {
 	attempted  string  // ID of the last revision rendered (good or refused)
 	lastResync time.Time
 	refused    *refusal
+	anchored   state.Anchor // the audit head last exported (exportAnchor)
 	retry      bool  // the last run failed or held something: render again on the next fetch
 	intent     int64 // the journal row of the run in progress
 	decided    map[string]string

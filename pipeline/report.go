@@ -87,6 +87,7 @@ func (p *Pipeline) report(ctx context.Context, rep Report, start time.Time, log 
 	if rep.Outcome != OutcomeUnchanged {
 		log.Info("reconciled", zap.String("outcome", string(rep.Outcome)), zap.Duration("duration", rep.Duration))
 	}
+	p.exportAnchor(ctx, log)
 	if p.cfg.Metrics != nil {
 		p.cfg.Metrics.ObserveRun(string(rep.Outcome), rep.Duration)
 		if rep.Statuses == nil {
@@ -231,4 +232,31 @@ func LocalAuthor() string {
 		return "local:" + u.Username
 	}
 	return "local"
+}
+
+// exportAnchor publishes the audit chain's head when it moved since the last export:
+// a log line ("audit anchor", audit_rows, audit_head), the metrics and the
+// AnchorSink. A head that cannot be read or pushed is logged and tried again next run.
+func (p *Pipeline) exportAnchor(ctx context.Context, log *zap.Logger) {
+	head, err := p.cfg.State.Head(context.WithoutCancel(ctx))
+	if err != nil {
+		log.Error("cannot read the audit chain's head", zap.Error(err))
+		return
+	}
+	if head.Rows == p.anchored.Rows && head.Hash == p.anchored.Hash {
+		return
+	}
+	var sinkErr error
+	if p.cfg.AnchorSink != nil {
+		sinkErr = p.cfg.AnchorSink(context.WithoutCancel(ctx), head)
+	}
+	log.Info("audit anchor", zap.Int64("audit_rows", head.Rows), zap.String("audit_head", head.Hash))
+	if sinkErr != nil {
+		log.Error("cannot push the audit anchor; trying again after the next run", zap.Error(sinkErr))
+	} else {
+		p.anchored = head
+	}
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.SetAuditHead(head, sinkErr)
+	}
 }

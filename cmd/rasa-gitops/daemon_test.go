@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -502,5 +504,71 @@ func TestDaemonRefusedEnvironmentKeepsItsFiles(t *testing.T) {
 	}
 	if got := mounted("experimental"); !strings.Contains(got, "# unsigned") {
 		t.Errorf("experimental mounts %q, want the newest endpoints.yml", got)
+	}
+}
+
+// TestDaemonAuditAnchor: with --audit-anchor-ref the daemon pushes the audit chain's
+// anchor to the declaration repository after its runs, logs it and exports it as a
+// metric; `audit verify --anchor` accepts the untouched log against those anchors and
+// names the rows missing after the newest ones are deleted (which the chain alone
+// cannot see).
+func TestDaemonAuditAnchor(t *testing.T) {
+	f := startDaemon(t, "@every 1h", nil, testgit.CommitOptions{}, "--audit-anchor-ref", "refs/rasa-gitops/audit")
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool { return s["production"].Sync == state.Synced })
+	var anchors []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && len(anchors) == 0 {
+		anchors, _ = exec.Command("git", "-C", f.remote.Bare, "show", "refs/rasa-gitops/audit:anchors.jsonl").Output()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(anchors) == 0 {
+		t.Fatal("no anchor was pushed to refs/rasa-gitops/audit")
+	}
+	exported := func() bool {
+		resp, err := http.Get(f.base + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), "rasa_gitops_audit_head_info{hash=") && strings.Contains(f.log.String(), `"msg":"audit anchor"`)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !exported() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !exported() {
+		t.Errorf("the anchor is not in /metrics or the log")
+	}
+	f.stop()
+	// The anchors as the Git ref holds them now (the daemon may have pushed more).
+	anchors, err := exec.Command("git", "-C", f.remote.Bare, "show", "refs/rasa-gitops/audit:anchors.jsonl").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "anchors.jsonl")
+	os.WriteFile(file, anchors, 0o644)
+	if code, out, errOut := runCLI(t, "audit", "verify", "--state-dir", f.state, "--anchor", file); code != exitOK || !strings.Contains(out, "chain intact, matches") {
+		t.Fatalf("verify --anchor of the untouched log: exit %d %s%s", code, out, errOut)
+	}
+	// Delete the newest anchored rows (and any after them).
+	parsed, err := state.ReadAnchors(bytes.NewReader(anchors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := parsed[len(parsed)-1].Rows
+	db, err := sql.Open("sqlite", filepath.Join(f.state, state.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DELETE FROM audit WHERE id > ?", newest-2); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if code, out, _ := runCLI(t, "audit", "verify", "--state-dir", f.state); code != exitOK {
+		t.Fatalf("the chain alone should look intact after a truncation: exit %d %s", code, out)
+	}
+	code, _, errOut := runCLI(t, "audit", "verify", "--state-dir", f.state, "--anchor", file)
+	if code != exitError || !strings.Contains(errOut, "does not match its anchors") || !strings.Contains(errOut, "are missing") {
+		t.Errorf("verify --anchor after a truncation: exit %d %s", code, errOut)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -98,6 +100,9 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	metrics := api.NewMetrics(func() float64 { return float64(h.Side.Handler.BytesServed.Load()) })
 	pc := h.config(&flags.convergeFlags, models, &pipeline.GitSource{Git: src}, nil, log)
 	pc.Render, pc.Policy, pc.Metrics, pc.Resync = cfg.MaskedRender(log, pol.Names(), secrets.Values), pol, metrics, flags.resync
+	if flags.anchorRef != "" {
+		pc.AnchorSink = anchorSink(src, flags.anchorRef)
+	}
 	p := pipeline.New(pc)
 	defer p.Close()
 	dc := daemon.Config{Pipeline: p, State: h.State, Branch: flags.git.Branch, Schedule: schedule, RunTimeout: flags.timeout, Log: log}
@@ -125,6 +130,9 @@ func (f *daemonFlags) sources() (cron.Schedule, *gitsource.Source, *policy.Polic
 	schedule, err := cron.ParseStandard(f.poll)
 	if err != nil {
 		return nil, nil, nil, usageError{fmt.Errorf("--poll %q: %w", f.poll, err)}
+	}
+	if f.anchorRef != "" && (!strings.HasPrefix(f.anchorRef, "refs/") || strings.HasPrefix(f.anchorRef, "refs/heads/")) {
+		return nil, nil, nil, usageError{fmt.Errorf("--audit-anchor-ref %q must be a ref outside the branches, such as %s", f.anchorRef, gitsource.AnchorRef)}
 	}
 	f.git.StateDir = f.stateDir
 	src, err := gitsource.Open(f.git)
@@ -157,6 +165,7 @@ func (f *daemonFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (HMAC key or GitLab token)")
 	fl.StringVar(&f.logFormat, "log-format", "json", "json or console")
 	fl.BoolVar(&f.events, "docker-events", true, "heal at once on Docker events of managed containers (die, stop, destroy, pause); polls heal either way")
+	fl.StringVar(&f.anchorRef, "audit-anchor-ref", "", "push the audit chain's anchor after each run to this ref of --repo (such as "+gitsource.AnchorRef+"); needs push access")
 	f.maxWebhookBody = api.DefaultMaxWebhookBody
 	fl.Var(&f.maxWebhookBody, "max-webhook-body", "largest webhook body read (413 above it)")
 	fl.DurationVar(&f.resync, "resync", 0, "longest time between two full runs (render + plan) when Git did not change; 0: every poll. Every poll observes the Engine and heals drift either way")
@@ -170,6 +179,18 @@ type daemonFlags struct {
 	resync                                                   time.Duration
 	events                                                   bool
 	maxWebhookBody                                           byteSize
+	anchorRef                                                string
+}
+
+// anchorSink pushes each audit anchor to ref of the declaration repository.
+func anchorSink(src *gitsource.Source, ref string) func(context.Context, state.Anchor) error {
+	return func(ctx context.Context, a state.Anchor) error {
+		line, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		return src.PushAnchor(ctx, ref, append(line, '\n'), "audit anchor: "+a.String())
+	}
 }
 
 // daemonClient is a client of the daemon at server, with the API token of

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -133,29 +135,26 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func newAuditCommand() *cobra.Command {
 	audit := &cobra.Command{Use: "audit", Short: "Check or export the tamper-evident audit log"}
-	var flags stateFlags
+	var (
+		flags  stateFlags
+		anchor string
+	)
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check the audit log's hash chain; exit 1 naming the first broken row",
-		Args:  cobra.NoArgs,
+		Short: "Check the audit log's hash chain (and, with --anchor, that it is complete); exit 1 naming the first broken row",
+		Long: `verify walks the audit log's hash chain and names the first row that was edited,
+deleted or reordered. The chain alone cannot tell a log truncated at its newest
+rows, or edited and re-chained by someone who can write the database: --anchor FILE
+compares the log with anchors exported by the daemon (the anchors.jsonl of
+refs/rasa-gitops/audit, or the daemon's JSON log, whose "audit anchor" lines carry
+them) and names the rows missing or changed since.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := state.OpenReader(cmd.Context(), flags.stateDir)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			n, broken, err := st.Verify(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if broken != nil {
-				return fmt.Errorf("audit log %s is broken at %w (checked %d rows)", st.Path(), broken, n)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "audit log %s: %d rows, chain intact\n", st.Path(), n)
-			return nil
+			return verifyAudit(cmd, flags.stateDir, anchor)
 		},
 	}
 	flags.register(verify)
+	verify.Flags().StringVar(&anchor, "anchor", "", "also check the log against the anchors in this file (JSON lines; - for stdin)")
 	var exportFlags stateFlags
 	var jsonl bool
 	export := &cobra.Command{
@@ -178,4 +177,60 @@ func newAuditCommand() *cobra.Command {
 	export.Flags().BoolVar(&jsonl, "jsonl", false, "JSON lines")
 	audit.AddCommand(verify, export)
 	return audit
+}
+
+// verifyAudit checks the chain, then the anchors in anchorFile when one is given.
+func verifyAudit(cmd *cobra.Command, stateDir, anchorFile string) error {
+	st, err := state.OpenReader(cmd.Context(), stateDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, broken, err := st.Verify(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if broken != nil {
+		return fmt.Errorf("audit log %s is broken at %w (checked %d rows)", st.Path(), broken, n)
+	}
+	if anchorFile == "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "audit log %s: %d rows, chain intact (not checked against an anchor: truncation and re-chaining need --anchor)\n", st.Path(), n)
+		return nil
+	}
+	anchors, err := readAnchorFile(cmd.InOrStdin(), anchorFile)
+	if err != nil {
+		return err
+	}
+	mismatch, err := st.CheckAnchors(cmd.Context(), anchors)
+	if err != nil {
+		return err
+	}
+	if mismatch != nil {
+		return fmt.Errorf("audit log %s does not match its anchors: %w", st.Path(), mismatch)
+	}
+	newest := anchors[0]
+	for _, a := range anchors {
+		if a.Rows > newest.Rows {
+			newest = a
+		}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "audit log %s: %d rows, chain intact, matches %d anchors (the newest counted %d rows)\n", st.Path(), n, len(anchors), newest.Rows)
+	return nil
+}
+
+// readAnchorFile reads anchors from a file, or from stdin for "-".
+func readAnchorFile(stdin io.Reader, name string) ([]state.Anchor, error) {
+	if name == "-" {
+		return state.ReadAnchors(stdin)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("--anchor: %w", err)
+	}
+	defer f.Close()
+	anchors, err := state.ReadAnchors(f)
+	if err != nil {
+		return nil, fmt.Errorf("--anchor %s: %w", name, err)
+	}
+	return anchors, nil
 }

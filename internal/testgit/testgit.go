@@ -158,7 +158,7 @@ func (r *Remote) ServeDaemon() *Daemon {
 // Start (re)starts git daemon and waits until it accepts connections.
 func (d *Daemon) Start() {
 	d.t.Helper()
-	d.cmd = exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--base-path="+d.root, "--listen=127.0.0.1", fmt.Sprintf("--port=%d", d.port), d.root)
+	d.cmd = exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", "--base-path="+d.root, "--listen=127.0.0.1", fmt.Sprintf("--port=%d", d.port), d.root)
 	// git runs git-daemon as a child: a process group lets Stop end both.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
