@@ -15,9 +15,10 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/compose"
 )
 
-// NeedsPersonError says that retrying will not help until a person changes something
-// (the declaration, or the host: an image that cannot be had). The daemon reports it
-// and waits for the next revision instead of retrying in a loop.
+// NeedsPersonError says that retrying at once will not help until a person changes
+// something (the declaration, or the host: an image that cannot be had). The run fails
+// with it, saying what to change; the daemon tries again on its next poll like after
+// any failed run (an image loaded meanwhile is then used), with no faster retry.
 type NeedsPersonError struct{ Err error }
 
 func (e *NeedsPersonError) Error() string { return e.Err.Error() }

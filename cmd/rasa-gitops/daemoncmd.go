@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/rasa-gitops/rasa-gitops/api"
@@ -24,24 +22,6 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/policy"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
-
-// bindEnv gives every flag not set on the command line the value of its environment
-// variable: --git-token-file ← RASA_GITOPS_GIT_TOKEN_FILE.
-func bindEnv(cmd *cobra.Command) error {
-	var err error
-	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Changed || err != nil {
-			return
-		}
-		name := "RASA_GITOPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok {
-			if serr := f.Value.Set(v); serr != nil {
-				err = usageError{fmt.Errorf("%s: %w", name, serr)}
-			}
-		}
-	})
-	return err
-}
 
 func newDaemonCommand() *cobra.Command {
 	var (
@@ -55,13 +35,9 @@ func newDaemonCommand() *cobra.Command {
 host converged: it fetches on a schedule (--poll), on webhooks, on POST /api/sync and
 'rasa-gitops sync', and heals containers on Docker events; it applies the signer policy
 and change windows of --policy, serves the model server and the API on --listen, and
-records every decision in the state directory. Every flag also reads an environment
-variable: --git-token-file from RASA_GITOPS_GIT_TOKEN_FILE, and so on.`,
+records every decision in the state directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return err
-			}
 			return runDaemon(cmd, &flags, models)
 		},
 	}
@@ -218,9 +194,6 @@ func newSyncCommand() *cobra.Command {
 		Short: "Ask a running daemon to fetch and reconcile now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return err
-			}
 			c, err := flags.daemonClient(server, tokenFile)
 			if err != nil {
 				return err

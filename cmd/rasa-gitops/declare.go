@@ -17,9 +17,14 @@ type declarationFlags struct {
 }
 
 func (f *declarationFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.envFile, "env-file", "", "file of KEY=VALUE lines that ${VAR} in the declarations may name (besides the process environment)")
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", hostcfg.DefaultStateDir(), "the daemon's state directory (generated files, tokens); env RASA_GITOPS_STATE_DIR")
-	cmd.Flags().StringVar(&f.modelTokenFile, "model-token-file", "", "file holding the model token (env RASA_GITOPS_MODEL_TOKEN_FILE); default: generated into the state dir")
+	registerEnvFile(cmd, &f.envFile)
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", hostcfg.DefaultStateDir(), "the daemon's state directory (generated files, tokens)")
+	cmd.Flags().StringVar(&f.modelTokenFile, "model-token-file", "", "file holding the model token; default: generated into the state dir")
+}
+
+// registerEnvFile adds --env-file, the variables ${VAR} in the declarations may name.
+func registerEnvFile(cmd *cobra.Command, envFile *string) {
+	cmd.Flags().StringVar(envFile, "env-file", "", "file of KEY=VALUE lines that ${VAR} in the declarations may name (besides the process environment)")
 }
 
 // config is the host these flags name; the CLI's version is its build.
@@ -29,8 +34,8 @@ func (f *declarationFlags) config() hostcfg.Config {
 
 func newValidateCommand() *cobra.Command {
 	var (
-		flags  declarationFlags
-		listen string
+		envFile string
+		listen  string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate DIR",
@@ -40,7 +45,7 @@ daemon would, without touching the Docker Engine or the state directory. It exit
 and lists every problem, one per line, sorted; made for a pull request's CI.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := flags.config().Environment()
+			env, err := hostcfg.Config{EnvFile: envFile}.Environment()
 			if err != nil {
 				return err
 			}
@@ -58,7 +63,7 @@ and lists every problem, one per line, sorted; made for a pull request's CI.`,
 			return nil
 		},
 	}
-	flags.register(cmd)
+	registerEnvFile(cmd, &envFile)
 	cmd.Flags().StringVar(&listen, "listen", "", "also check that the daemon's --listen address serves modelServer.url to the containers")
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
@@ -106,7 +107,45 @@ func newRootCommand() *cobra.Command {
 server per environment, each serving the model the repository names.`,
 	}
 	root.AddCommand(newValidateCommand(), newRenderCommand(), newPlanCommand(), newApplyCommand(), newDownCommand(), newServeCommand(), newModelCommand(), newStatusCommand(), newHistoryCommand(), newAuditCommand(), newDaemonCommand(), newSyncCommand(), newPromoteCommand(), newVersionCommand())
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
+	nameEnvVariables(root)
 	return root
+}
+
+// envVariable is the environment variable a flag reads when it is not given:
+// --git-token-file ← RASA_GITOPS_GIT_TOKEN_FILE.
+func envVariable(flag string) string {
+	return "RASA_GITOPS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// bindEnv gives every flag of cmd not set on the command line the value of its
+// environment variable, for every command alike.
+func bindEnv(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil || f.Name == "help" {
+			return
+		}
+		if v := os.Getenv(envVariable(f.Name)); v != "" { // set but empty counts as unset
+			if serr := f.Value.Set(v); serr != nil {
+				err = usageError{fmt.Errorf("%s: %w", envVariable(f.Name), serr)}
+			}
+		}
+	})
+	return err
+}
+
+// nameEnvVariables adds each flag's environment variable to its --help line, so the
+// variables are listed where the flags are.
+func nameEnvVariables(cmd *cobra.Command) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" {
+			f.Usage += " [$" + envVariable(f.Name) + "]"
+		}
+	})
+	for _, c := range cmd.Commands() {
+		nameEnvVariables(c)
+	}
 }
 
 func newVersionCommand() *cobra.Command {

@@ -110,7 +110,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 
 func newModelCommand() *cobra.Command {
 	model := &cobra.Command{Use: "model", Short: "Manage the model store"}
-	var flags declarationFlags
+	var flags stateFlags
 	push := &cobra.Command{
 		Use:   "push FILE",
 		Short: "Put a model (.tar.gz) into the daemon's store and print the models.yaml entry to commit",

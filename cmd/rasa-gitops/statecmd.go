@@ -18,7 +18,7 @@ import (
 type stateFlags struct{ stateDir string }
 
 func (f *stateFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", hostcfg.DefaultStateDir(), "the daemon's state directory; env RASA_GITOPS_STATE_DIR")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", hostcfg.DefaultStateDir(), "the daemon's state directory")
 }
 
 func newStatusCommand() *cobra.Command {
