@@ -237,7 +237,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 			failure(w, http.StatusBadRequest, "BadRequest", err.Error())
 			return
 		}
-		digest, size, err := h.Store.PutNamed(name, part)
+		digest, size, err := h.Store.PutNamed(name, clientReader{part})
 		part.Close()
 		switch {
 		case errors.Is(err, ErrNameTaken):
@@ -256,10 +256,27 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// storeFailure answers a store error: 413 for a model over the size limit, 507 when
-// the disk cannot hold it, 500 otherwise.
+// errClientBody marks a failure to read the upload itself (a truncated or malformed
+// body, a client that hung up): the client's fault, not the store's.
+var errClientBody = errors.New("the upload's body could not be read")
+
+// clientReader marks the errors of reading an upload's body with errClientBody.
+type clientReader struct{ r io.Reader }
+
+func (c clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%w (%v): send the whole file again", errClientBody, err)
+	}
+	return n, err
+}
+
+// storeFailure answers a store error: 400 for a body that could not be read, 413 for
+// a model over the size limit, 507 when the disk cannot hold it, 500 otherwise.
 func storeFailure(w http.ResponseWriter, err error) {
 	switch {
+	case errors.Is(err, errClientBody):
+		failure(w, http.StatusBadRequest, "BadRequest", err.Error())
 	case errors.Is(err, ErrTooLarge):
 		failure(w, http.StatusRequestEntityTooLarge, "TooLarge", err.Error())
 	case errors.Is(err, ErrNoSpace):
