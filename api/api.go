@@ -256,16 +256,16 @@ type Metrics struct {
 // NewMetrics registers the metrics; bytesServed reads the model server's counter.
 func NewMetrics(bytesServed func() float64) *Metrics {
 	m := &Metrics{
-		Registry:    prometheus.NewRegistry(),
-		Reconcile:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rasa_gitops_reconcile_duration_seconds", Help: "Duration of reconcile runs.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
-		Runs:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rasa_gitops_runs_total", Help: "Reconcile runs by outcome."}, []string{"outcome"}),
-		Sync:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_environment_sync", Help: "1 for the current sync status of each environment."}, []string{"environment", "status"}),
-		Health:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_environment_health", Help: "1 for the current health of each environment."}, []string{"environment", "health"}),
-		Fetch:       prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rasa_gitops_git_fetch_duration_seconds", Help: "Duration of git fetches.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		FetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "rasa_gitops_git_fetch_errors_total", Help: "Failed git fetches."}),
-		Webhooks:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rasa_gitops_webhook_requests_total", Help: "Webhook requests by provider and outcome."}, []string{"provider", "outcome"}),
-		AuditRows:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "rasa_gitops_audit_rows", Help: "Rows in the audit log's hash chain (its anchor's count)."}),
-		AuditHead:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_audit_head_info", Help: "1 for the audit chain's head hash (its anchor)."}, []string{"hash"}),
+		Registry:     prometheus.NewRegistry(),
+		Reconcile:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rasa_gitops_reconcile_duration_seconds", Help: "Duration of reconcile runs.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		Runs:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rasa_gitops_runs_total", Help: "Reconcile runs by outcome."}, []string{"outcome"}),
+		Sync:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_environment_sync", Help: "1 for the current sync status of each environment."}, []string{"environment", "status"}),
+		Health:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_environment_health", Help: "1 for the current health of each environment."}, []string{"environment", "health"}),
+		Fetch:        prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rasa_gitops_git_fetch_duration_seconds", Help: "Duration of git fetches.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		FetchErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "rasa_gitops_git_fetch_errors_total", Help: "Failed git fetches."}),
+		Webhooks:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rasa_gitops_webhook_requests_total", Help: "Webhook requests by provider and outcome."}, []string{"provider", "outcome"}),
+		AuditRows:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "rasa_gitops_audit_rows", Help: "Rows in the audit log's hash chain (its anchor's count)."}),
+		AuditHead:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rasa_gitops_audit_head_info", Help: "1 for the audit chain's head hash (its anchor)."}, []string{"hash"}),
 		AnchorErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "rasa_gitops_audit_anchor_errors_total", Help: "Audit anchors that could not be pushed to the Git ref."}),
 	}
 	m.Registry.MustRegister(m.Reconcile, m.Runs, m.Sync, m.Health, m.Fetch, m.FetchErrors, m.Webhooks, m.AuditRows, m.AuditHead, m.AnchorErrors,

@@ -63,7 +63,7 @@ type Config struct {
 	// moved it (the daemon pushes it to a Git ref); a failure is logged, counted and
 	// tried again after the next run.
 	AnchorSink func(ctx context.Context, a state.Anchor) error
-	Log          *zap.Logger
+	Log        *zap.Logger
 	// Now is the clock (tests set it); default time.Now.
 	Now func() time.Time
 }
@@ -101,8 +101,8 @@ type Pipeline struct {
 	lastResync time.Time
 	refused    *refusal
 	anchored   state.Anchor // the audit head last exported (exportAnchor)
-	retry      bool  // the last run failed or held something: render again on the next fetch
-	intent     int64 // the journal row of the run in progress
+	retry      bool         // the last run failed or held something: render again on the next fetch
+	intent     int64        // the journal row of the run in progress
 	decided    map[string]string
 	ready      readiness
 	project    atomic.Value // string: the project of current

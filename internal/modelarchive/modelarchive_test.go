@@ -1,7 +1,7 @@
 package modelarchive
 
 import (
-		"bytes"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"os"
