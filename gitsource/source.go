@@ -186,7 +186,9 @@ func (s *Source) Fetch(ctx context.Context) (Revision, error) {
 		}
 	}
 	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", s.opts.Branch, s.opts.Branch))
-	err := s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
+	err := retryClosedInput(func() error {
+		return s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
+	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return Revision{}, fmt.Errorf("fetch %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
@@ -220,8 +222,12 @@ func (s *Source) openOrClone(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("clone: %w", err)
 	}
-	_, err = git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{URL: s.opts.URL, Auth: s.auth, ReferenceName: plumbing.NewBranchReferenceName(s.opts.Branch),
-		SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
+	err = retryClosedInput(func() error {
+		os.RemoveAll(tmp) // what a failed attempt left
+		_, err := git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{URL: s.opts.URL, Auth: s.auth, ReferenceName: plumbing.NewBranchReferenceName(s.opts.Branch),
+			SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
+		return err
+	})
 	if err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("clone %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
@@ -236,6 +242,19 @@ func (s *Source) openOrClone(ctx context.Context) error {
 	}
 	s.repo = repo
 	return nil
+}
+
+// retryClosedInput runs a clone or fetch again, once, when it failed only because the
+// server closed the connection before go-git closed its side of it: go-git v5 reports
+// that race (seen over SSH) as "closing input: EOF" although the server did its part
+// (go-git#1685, fixed in go-git v6). Nothing was written yet; a second failure is
+// returned as it is.
+func retryClosedInput(transfer func() error) error {
+	err := transfer()
+	if err != nil && strings.HasSuffix(err.Error(), "closing input: EOF") {
+		err = transfer()
+	}
+	return err
 }
 
 func (s *Source) revision(h plumbing.Hash) (Revision, error) {
