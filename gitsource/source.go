@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // ErrUnchanged is returned by Fetch when the branch still points at the commit
@@ -122,11 +124,10 @@ func authMethod(o Options) (transport.AuthMethod, error) {
 			if err != nil {
 				return nil, fmt.Errorf("git source: known_hosts %s: %w", o.KnownHostsFile, err)
 			}
-			keys.HostKeyCallback = cb
+			keys.HostKeyCallback = namingHostKey(cb, o.KnownHostsFile)
 		} else {
 			return nil, errors.New("git source: an SSH key needs --known-hosts: hosts are always checked")
 		}
-		_ = ssh.InsecureIgnoreHostKey // never used: hosts are checked
 		return keys, nil
 	case o.TokenFile != "":
 		data, err := os.ReadFile(o.TokenFile)
@@ -140,6 +141,31 @@ func authMethod(o Options) (transport.AuthMethod, error) {
 		return &http.BasicAuth{Username: user, Password: strings.TrimSpace(string(data))}, nil
 	}
 	return nil, nil
+}
+
+// namingHostKey wraps a known_hosts check so a refused host key is named by its
+// SHA256 fingerprint (as ssh-keygen -l prints it), for the operator to compare with
+// the server's before trusting it; a changed key also names the one the file lists.
+func namingHostKey(check ssh.HostKeyCallback, file string) ssh.HostKeyCallback {
+	return func(host string, remote net.Addr, key ssh.PublicKey) error {
+		err := check(host, remote, key)
+		if err == nil {
+			return nil
+		}
+		offered := fmt.Sprintf("ssh host key %s (%s) of %s", ssh.FingerprintSHA256(key), key.Type(), host)
+		var keyErr *knownhosts.KeyError
+		switch {
+		case errors.As(err, &keyErr) && len(keyErr.Want) == 0:
+			return fmt.Errorf("%s is not in known_hosts %s: %w", offered, file, err)
+		case errors.As(err, &keyErr):
+			known := make([]string, len(keyErr.Want))
+			for i, k := range keyErr.Want {
+				known[i] = fmt.Sprintf("line %d has %s", k.Line, ssh.FingerprintSHA256(k.Key))
+			}
+			return fmt.Errorf("%s does not match known_hosts %s (%s): %w", offered, file, strings.Join(known, ", "), err)
+		}
+		return fmt.Errorf("%s is refused by known_hosts %s: %w", offered, file, err)
+	}
 }
 
 // Dir is the declaration directory of the checked-out revision.
@@ -160,7 +186,9 @@ func (s *Source) Fetch(ctx context.Context) (Revision, error) {
 		}
 	}
 	refspec := config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", s.opts.Branch, s.opts.Branch))
-	err := s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
+	err := retryClosedInput(func() error {
+		return s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
+	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return Revision{}, fmt.Errorf("fetch %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
 	}
@@ -194,8 +222,12 @@ func (s *Source) openOrClone(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("clone: %w", err)
 	}
-	_, err = git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{URL: s.opts.URL, Auth: s.auth, ReferenceName: plumbing.NewBranchReferenceName(s.opts.Branch),
-		SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
+	err = retryClosedInput(func() error {
+		os.RemoveAll(tmp) // what a failed attempt left
+		_, err := git.PlainCloneContext(ctx, tmp, false, &git.CloneOptions{URL: s.opts.URL, Auth: s.auth, ReferenceName: plumbing.NewBranchReferenceName(s.opts.Branch),
+			SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
+		return err
+	})
 	if err != nil {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("clone %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
@@ -210,6 +242,19 @@ func (s *Source) openOrClone(ctx context.Context) error {
 	}
 	s.repo = repo
 	return nil
+}
+
+// retryClosedInput runs a clone or fetch again, once, when it failed only because the
+// server closed the connection before go-git closed its side of it: go-git v5 reports
+// that race (seen over SSH) as "closing input: EOF" although the server did its part
+// (go-git#1685, fixed in go-git v6). Nothing was written yet; a second failure is
+// returned as it is.
+func retryClosedInput(transfer func() error) error {
+	err := transfer()
+	if err != nil && strings.HasSuffix(err.Error(), "closing input: EOF") {
+		err = transfer()
+	}
+	return err
 }
 
 func (s *Source) revision(h plumbing.Hash) (Revision, error) {

@@ -173,3 +173,25 @@ func TestCheckWebhook(t *testing.T) {
 		t.Error("WebhookBranch")
 	}
 }
+
+func TestRetryClosedInputOnce(t *testing.T) {
+	closed := errors.New("closing input: EOF") // as go-git v5 words the race
+	cases := []struct {
+		name  string
+		errs  []error
+		calls int
+		ok    bool
+	}{
+		{"success", []error{nil}, 1, true},
+		{"closed input, then success", []error{closed, nil}, 2, true},
+		{"closed input twice", []error{closed, closed}, 2, false},
+		{"another error", []error{errors.New("ssh: handshake failed: EOF")}, 1, false},
+	}
+	for _, c := range cases {
+		calls := 0
+		err := retryClosedInput(func() error { calls++; return c.errs[calls-1] })
+		if calls != c.calls || (err == nil) != c.ok {
+			t.Errorf("%s: %d calls, %v; want %d calls, ok %v", c.name, calls, err, c.calls, c.ok)
+		}
+	}
+}

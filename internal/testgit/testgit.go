@@ -1,6 +1,7 @@
 // Package testgit gives tests real Git remotes on loopback: a bare repository served
-// by `git daemon` or by `git http-backend` (through net/http/cgi), and a working
-// repository that commits (optionally OpenPGP-signed) and pushes to it.
+// by `git daemon`, by `git http-backend` (through net/http/cgi) or by sshd (through
+// git-shell), and a working repository that commits (optionally OpenPGP-signed) and
+// pushes to it.
 package testgit
 
 import (
