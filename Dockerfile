@@ -12,14 +12,16 @@
 # must be given the socket's group (the user is not root), and the state directory must
 # be mounted at the same absolute path inside and outside: the daemon passes paths
 # under it (its Git checkout, generated endpoints.yml) to the Engine as bind-mount
-# sources, and the Engine resolves them on the host.
+# sources, and the Engine resolves them on the host. And it runs on the host's network:
+# it reaches the Rasa servers at their container addresses, which Docker does not route
+# to from another bridge network, and they reach it as host.docker.internal:8080.
 #
 #   sudo install -d -o 65532 -g 65532 -m 0750 /var/lib/rasa-gitops
 #   docker run -d --name rasa-gitops --restart unless-stopped \
 #     --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     -v /var/run/docker.sock:/var/run/docker.sock \
 #     -v /var/lib/rasa-gitops:/var/lib/rasa-gitops \
-#     -p 8080:8080 \
+#     --network host \
 #     -e RASA_GITOPS_REPO=https://git.example.com/team/rasa-deploy.git \
 #     rasa-gitops/rasa-gitops:dev
 #
