@@ -31,6 +31,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
@@ -172,6 +173,30 @@ func TestDaemonImageCompose(t *testing.T) {
 	}
 	if mode := daemonContainer.HostConfig.NetworkMode; mode != "host" {
 		t.Errorf("the daemon's container is on network %q, not the host's", mode)
+	}
+	// The state directory is bind-mounted at its own path. The image's VOLUME
+	// /var/lib/rasa-gitops, unused with another state directory, is an anonymous
+	// volume that `down` (without --volumes) keeps: removed at the end.
+	stateMounted := false
+	for _, m := range daemonContainer.Mounts {
+		switch {
+		case m.Type == "bind" && m.Source == stateDir && m.Destination == stateDir && m.RW:
+			stateMounted = true
+		case m.Type == "volume":
+			name := m.Name
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				// In use (the test failed before its down): the cleanup's down --volumes
+				// removes it with the container.
+				if err := cli.VolumeRemove(ctx, name, true); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+					t.Errorf("remove the daemon's anonymous volume: %v", err)
+				}
+			})
+		}
+	}
+	if !stateMounted {
+		t.Errorf("the state directory %s is not bind-mounted at its own path: %+v", stateDir, daemonContainer.Mounts)
 	}
 
 	// The quickstart converges: three Rasa servers, each serving its declared model.
@@ -318,7 +343,8 @@ func checkImage(t *testing.T, cli *client.Client, root, tag string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	// RemoveVolumes: the image's VOLUME gave the container an anonymous volume.
+	defer cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	rc, err := cli.ContainerExport(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
