@@ -5,24 +5,34 @@
 #
 #   docker build -t rasa-gitops/rasa-gitops:dev --build-arg VERSION="$(git describe --always --dirty)" .
 #
+# or, with no golang image at hand, `make image` (below).
+#
 # Run it next to the stack it manages (examples/daemon has the same as a Compose file).
 # The daemon talks to the host's Docker Engine through its socket, so the container
 # must be given the socket's group (the user is not root), and the state directory must
 # be mounted at the same absolute path inside and outside: the daemon passes paths
 # under it (its Git checkout, generated endpoints.yml) to the Engine as bind-mount
-# sources, and the Engine resolves them on the host.
+# sources, and the Engine resolves them on the host. And it runs on the host's network:
+# it reaches the Rasa servers at their container addresses, which Docker does not route
+# to from another bridge network, and they reach it as host.docker.internal:8080.
 #
 #   sudo install -d -o 65532 -g 65532 -m 0750 /var/lib/rasa-gitops
 #   docker run -d --name rasa-gitops --restart unless-stopped \
 #     --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     -v /var/run/docker.sock:/var/run/docker.sock \
 #     -v /var/lib/rasa-gitops:/var/lib/rasa-gitops \
-#     -p 8080:8080 \
+#     --network host \
 #     -e RASA_GITOPS_REPO=https://git.example.com/team/rasa-deploy.git \
 #     rasa-gitops/rasa-gitops:dev
 #
 # Nothing here needs BuildKit-only syntax (no RUN --mount, no COPY --chmod), so
 # DOCKER_BUILDKIT=0 builds it as well.
+#
+# Without the golang image (no registry, or to skip the compile in a container),
+# `make image` builds the same final stage from a binary built on the host:
+# scripts/image.sh prepares the files the build stage would and runs the stage below,
+# from the last FROM on, with `--from=build` dropped. Keep that stage's COPY sources to
+# what scripts/image.sh stage writes.
 
 ARG GO_VERSION=1.26
 
@@ -33,20 +43,11 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-# Static (CGO_ENABLED=0; SQLite is modernc.org/sqlite, pure Go), reproducible
-# (-trimpath, no VCS stamp), stripped; timetzdata embeds the time zone database that
-# change windows (CRON_TZ=…) need, since scratch has no /usr/share/zoneinfo.
-RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags timetzdata \
-        -ldflags "-s -w -X main.version=${VERSION}" \
-        -o /out/rasa-gitops ./cmd/rasa-gitops
-# The few files a scratch image needs: a passwd/group entry for 65532 (so that tools
-# which look the user up find one), a sticky /tmp, and the parents of the directories
-# the user owns (created here so that they stay root's: COPY --chown below would
-# otherwise create missing parents owned by 65532).
-RUN mkdir -p /rootfs/etc /rootfs/tmp /rootfs/home /rootfs/var/lib /empty \
-    && echo 'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' > /rootfs/etc/passwd \
-    && echo 'nonroot:x:65532:' > /rootfs/etc/group \
-    && chmod 1777 /rootfs/tmp
+# The static binary (/out/rasa-gitops) and the few files a scratch image needs
+# (/rootfs: passwd and group entries for 65532, a sticky /tmp, the parents of the
+# directories the user owns; /empty), made by the same script `make image` runs on the
+# host to build this image without this stage (the script reads the stage below).
+RUN VERSION="${VERSION}" sh scripts/image.sh stage /
 
 FROM scratch
 # CA certificates for HTTPS clones and https:// model sources.

@@ -2,12 +2,14 @@
 GO       ?= go
 BIN      ?= bin
 STUB_TAG ?= rasa-gitops/rasa-stub:dev
+IMAGE_TAG ?= rasa-gitops/rasa-gitops:dev
 
-.PHONY: help build test stub-image demo demo-down bench tools
+.PHONY: help build test image stub-image demo demo-down bench tools
 
 help:
 	@echo "make build       build bin/rasa-gitops and bin/rasa-stub"
 	@echo "make test        go test ./... (the README's test command)"
+	@echo "make image       build the daemon image $(IMAGE_TAG) from a binary built here (the Dockerfile's final stage, no golang image)"
 	@echo "make stub-image  build the stand-in Rasa image $(STUB_TAG) (FROM scratch)"
 	@echo "make demo        build the stand-in image and run the daemon on examples/quickstart from a local Git repository"
 	@echo "make demo-down   remove the demo's containers and network"
@@ -20,6 +22,11 @@ build:
 
 test:
 	$(GO) test ./...
+
+# The Dockerfile's final stage on a static binary built on this host (scripts/image.sh,
+# which the image's test in examples/daemon runs too).
+image:
+	sh scripts/image.sh build $(IMAGE_TAG)
 
 stub-image:
 	rm -rf $(BIN)/stub-image && mkdir -p $(BIN)/stub-image

@@ -19,8 +19,9 @@ func (e *ModelServerMismatch) Error() string { return e.Reason }
 // CheckModelServer checks that the containers can reach a model server listening on
 // listen at modelServer.url, when some environment serves a model: the URL must not
 // be loopback (a container's loopback is its own), the listen address must not be
-// loopback-only, and the two ports must be the same (a daemon in a container
-// publishes its port unchanged, 8080:8080, as examples/daemon/compose.yml does).
+// loopback-only, and the two ports must be the same (a daemon in a container that
+// publishes its port publishes it unchanged, 8080:8080; examples/daemon/compose.yml
+// runs it on the host's network instead).
 func CheckModelServer(listen string, d *compose.Declaration) error {
 	if listen == "" || !servesModels(d) {
 		return nil

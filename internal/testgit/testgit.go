@@ -202,13 +202,27 @@ func (r *Remote) ServeHTTP(token string) string {
 // ServeHTTPCounting is ServeHTTP that also counts the requests it answers.
 func (r *Remote) ServeHTTPCounting(token string) (string, *atomic.Int64) {
 	r.t.Helper()
+	return r.serveHTTP("", token)
+}
+
+// ServeHTTPOn is ServeHTTP listening on addr (host:port, port 0 for any) instead of
+// loopback: for a client in a container, which reaches the host on the Docker bridge
+// gateway (testengine.HostAddress), never on every interface.
+func (r *Remote) ServeHTTPOn(addr, token string) string {
+	r.t.Helper()
+	url, _ := r.serveHTTP(addr, token)
+	return url
+}
+
+func (r *Remote) serveHTTP(addr, token string) (string, *atomic.Int64) {
+	r.t.Helper()
 	requests := &atomic.Int64{}
 	backend := "/usr/lib/git-core/git-http-backend"
 	if out, err := exec.Command("git", "--exec-path").Output(); err == nil {
 		backend = filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
 	}
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + r.Root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		requests.Add(1)
 		if token != "" {
 			if _, pw, ok := req.BasicAuth(); !ok || pw != token {
@@ -219,6 +233,15 @@ func (r *Remote) ServeHTTPCounting(token string) (string, *atomic.Int64) {
 		}
 		h.ServeHTTP(w, req)
 	}))
+	if addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start()
 	r.t.Cleanup(srv.Close)
 	return srv.URL + "/" + r.Name + ".git", requests
 }
