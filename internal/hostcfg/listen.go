@@ -41,7 +41,7 @@ func CheckModelServer(listen string, d *compose.Declaration) error {
 	case isLoopback(host):
 		return &ModelServerMismatch{fmt.Sprintf("--listen %s is loopback-only, so the Rasa containers cannot reach the model server at %s (modelServer.url): listen on :%d (all addresses) or on the Docker bridge gateway's address", listen, d.ModelServerURL, urlPort)}
 	case port != strconv.Itoa(urlPort):
-		return &ModelServerMismatch{fmt.Sprintf("--listen %s is on port %s but modelServer.url %s in %s is on port %d, so the Rasa servers would never load their models: use --listen :%d, or change the URL's port to %s (a daemon in a container publishes the same port on both sides, %d:%d)", listen, port, d.ModelServerURL, compose.SettingsFile, urlPort, urlPort, port, urlPort, urlPort)}
+		return &ModelServerMismatch{fmt.Sprintf("--listen %s is on port %s but modelServer.url %s in %s is on port %d, so the Rasa servers would never load their models: use --listen :%d, or change the URL's port to %s", listen, port, d.ModelServerURL, compose.SettingsFile, urlPort, urlPort, port)}
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ func TestCheckModelServer(t *testing.T) {
 		{"http://host.docker.internal:8080", "127.0.0.1:8080", withModel, "--listen 127.0.0.1:8080 is loopback-only"},
 		{"http://host.docker.internal:8080", "localhost:8080", withModel, "listen on :8080 (all addresses)"},
 		{"http://host.docker.internal:8080", "[::1]:8080", withModel, "loopback-only"},
-		{"http://host.docker.internal:8080", ":18080", withModel, "--listen :18080 is on port 18080 but modelServer.url http://host.docker.internal:8080 in rasa-gitops.yaml is on port 8080, so the Rasa servers would never load their models: use --listen :8080, or change the URL's port to 18080 (a daemon in a container publishes the same port on both sides, 8080:8080)"},
+		{"http://host.docker.internal:8080", ":18080", withModel, "--listen :18080 is on port 18080 but modelServer.url http://host.docker.internal:8080 in rasa-gitops.yaml is on port 8080, so the Rasa servers would never load their models: use --listen :8080, or change the URL's port to 18080"},
 		{"https://models.example.com", ":8080", withModel, "on port 443"},
 		{"http://127.0.0.1:8080", ":8080", withModel, "use http://host.docker.internal:8080"},
 		{"http://host.docker.internal:8080", "8080", withModel, "is not host:port: use :8080"},
