@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/rasa-gitops/rasa-gitops/internal/redact"
 )
 
 // AnchorRef is where the daemon keeps the audit chain's anchors in the declaration
@@ -47,7 +48,7 @@ func (s *Source) PushAnchor(ctx context.Context, ref string, line []byte, messag
 		RefSpecs: []config.RefSpec{config.RefSpec(ref + ":" + ref)}})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		s.resetAnchorRef(name, parent)
-		return fmt.Errorf("push audit anchor to %s %s: %w", RedactURL(s.opts.URL), ref, err)
+		return fmt.Errorf("push audit anchor to %s %s: %w", redact.URL(s.opts.URL), ref, err)
 	}
 	return nil
 }
@@ -74,7 +75,7 @@ func (s *Source) lastAnchors(ctx context.Context, ref plumbing.ReferenceName) (p
 		return remote, content, nil
 	}
 	return plumbing.ZeroHash, nil, fmt.Errorf("push audit anchor: %s on %s is %s, not %s, the anchors this daemon pushed last: it was rewritten; inspect it (git log %s) before anything else moves it",
-		ref, RedactURL(s.opts.URL), shortHash(remote), shortHash(local.Hash()), ref)
+		ref, redact.URL(s.opts.URL), shortHash(remote), shortHash(local.Hash()), ref)
 }
 
 // shortHash abbreviates a commit hash for messages ("none" for no commit).
@@ -96,7 +97,7 @@ func (s *Source) fetchAnchors(ctx context.Context, ref plumbing.ReferenceName) (
 	case errors.As(err, &noMatch):
 		return plumbing.ZeroHash, nil, nil // the first anchor
 	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
-		return plumbing.ZeroHash, nil, fmt.Errorf("fetch audit anchors from %s: %w", RedactURL(s.opts.URL), err)
+		return plumbing.ZeroHash, nil, fmt.Errorf("fetch audit anchors from %s: %w", redact.URL(s.opts.URL), err)
 	}
 	r, err := s.repo.Reference(tracking, true)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path"
@@ -22,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/rasa-gitops/rasa-gitops/internal/redact"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -190,11 +192,11 @@ func (s *Source) Fetch(ctx context.Context) (Revision, error) {
 		return s.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{refspec}, Auth: s.auth, Force: true, Tags: git.NoTags})
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return Revision{}, fmt.Errorf("fetch %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
+		return Revision{}, fmt.Errorf("fetch %s %s: %w", redact.URL(s.opts.URL), s.opts.Branch, err)
 	}
 	ref, err := s.repo.Reference(plumbing.NewRemoteReferenceName("origin", s.opts.Branch), true)
 	if err != nil {
-		return Revision{}, fmt.Errorf("fetch %s: branch %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
+		return Revision{}, fmt.Errorf("fetch %s: branch %s: %w", redact.URL(s.opts.URL), s.opts.Branch, err)
 	}
 	rev, err := s.revision(ref.Hash())
 	if err != nil {
@@ -230,7 +232,7 @@ func (s *Source) openOrClone(ctx context.Context) error {
 	})
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("clone %s %s: %w", RedactURL(s.opts.URL), s.opts.Branch, err)
+		return fmt.Errorf("clone %s %s: %w", redact.URL(s.opts.URL), s.opts.Branch, err)
 	}
 	os.RemoveAll(s.dir)
 	if err := os.Rename(tmp, s.dir); err != nil {
@@ -293,15 +295,17 @@ func (s *Source) Checkout(rev Revision) error {
 	}
 	err = tree.Files().ForEach(func(f *object.File) error { return writeEntry(tmp, f) })
 	if err == nil {
-		err = os.WriteFile(filepath.Join(tmp, ".rasa-gitops-checkout"), []byte(rev.String()+"\n"), 0o644)
+		err = os.WriteFile(filepath.Join(tmp, ".rasa-gitops-checkout"), []byte(rev.String()+"\n"), 0o444)
 	}
 	if err == nil {
-		os.Chmod(tmp, 0o755)
-		os.RemoveAll(dir)
+		err = readOnlyDirs(tmp)
+	}
+	if err == nil {
+		removeTree(dir)
 		err = os.Rename(tmp, dir)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
+		removeTree(tmp)
 		return fmt.Errorf("checkout %s: %w", rev.Short(), err)
 	}
 	s.current = dir
@@ -333,9 +337,9 @@ func writeEntry(root string, f *object.File) error {
 		return err
 	}
 	defer r.Close()
-	mode := os.FileMode(0o644)
+	mode := os.FileMode(0o444) // a checkout is read-only: a revision is what Git says
 	if f.Mode == filemode.Executable {
-		mode = 0o755
+		mode = 0o555
 	}
 	out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
@@ -356,9 +360,37 @@ func (s *Source) GC(keep map[string]bool) {
 	}
 	for _, e := range entries {
 		if e.IsDir() && !keep[e.Name()] && filepath.Join(s.CheckoutsDir(), e.Name()) != s.current {
-			os.RemoveAll(filepath.Join(s.CheckoutsDir(), e.Name()))
+			removeTree(filepath.Join(s.CheckoutsDir(), e.Name()))
 		}
 	}
+}
+
+// readOnlyDirs makes every directory of a written checkout read-only (0555), deepest
+// first, so nothing adds or removes a file of a revision.
+func readOnlyDirs(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return err
+	})
+	for i := len(dirs) - 1; i >= 0 && err == nil; i-- {
+		err = os.Chmod(dirs[i], 0o555)
+	}
+	return err
+}
+
+// removeTree removes a read-only checkout: its directories are made writable first,
+// which a user other than root needs.
+func removeTree(root string) {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(root)
 }
 
 // PathTree is the hash of the --path subtree of a revision: two revisions with the
@@ -408,15 +440,6 @@ func (s *Source) Verify(rev Revision, armoredKeyRing string) (string, error) {
 		lastErr = errors.New("no keys")
 	}
 	return "", fmt.Errorf("the signature does not verify with the allowed keys: %w", lastErr)
-}
-
-// RedactURL removes credentials from a URL for messages and logs.
-func RedactURL(u string) string {
-	if i := strings.Index(u, "@"); i > 0 && strings.Contains(u[:i], "://") {
-		scheme := u[:strings.Index(u, "://")+3]
-		return scheme + "…@" + u[i+1:]
-	}
-	return u
 }
 
 // splitArmored splits concatenated armored public key blocks.

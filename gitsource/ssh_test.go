@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/rasa-gitops/rasa-gitops/internal/redact"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
 )
 
@@ -142,7 +143,7 @@ func TestSSHRefusesWrongClientKey(t *testing.T) {
 		t.Fatal("a key the server does not authorize was accepted")
 	}
 	t.Logf("refused: %v", err)
-	for _, want := range []string{"unable to authenticate", "publickey", RedactURL(opts.URL)} {
+	for _, want := range []string{"unable to authenticate", "publickey", redact.URL(opts.URL)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

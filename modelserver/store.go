@@ -22,6 +22,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/modelarchive"
+	"github.com/rasa-gitops/rasa-gitops/internal/redact"
 )
 
 // ErrDigestMismatch is returned when content does not hash to the declared digest;
@@ -265,7 +266,7 @@ func (s *Store) Fetch(ctx context.Context, name, digest, source, repoDir string)
 	}
 	defer r.Close()
 	if _, _, err := s.Put(r, digest); err != nil {
-		return fmt.Errorf("fetch model %s from %s: %w", name, redactURL(source), err)
+		return fmt.Errorf("fetch model %s from %s: %w", name, redact.URL(source), err)
 	}
 	return nil
 }
@@ -279,11 +280,11 @@ func (s *Store) open(ctx context.Context, source, repoDir string) (io.ReadCloser
 		}
 		resp, err := s.Client.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", redactURL(source), errors.Unwrap(err))
+			return nil, fmt.Errorf("get %s: %w", redact.URL(source), errors.Unwrap(err))
 		}
 		if resp.StatusCode != http.StatusOK {
 			resp.Body.Close()
-			return nil, fmt.Errorf("get %s: %s", redactURL(source), resp.Status)
+			return nil, fmt.Errorf("get %s: %s", redact.URL(source), resp.Status)
 		}
 		if err := s.CheckIncoming(resp.ContentLength); err != nil {
 			resp.Body.Close()
@@ -296,19 +297,6 @@ func (s *Store) open(ctx context.Context, source, repoDir string) (io.ReadCloser
 	}
 	// A path inside the repository (validated by compose.Load).
 	return os.Open(filepath.Join(repoDir, filepath.FromSlash(source)))
-}
-
-// redactURL drops credentials and query strings (which may carry tokens) from a URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "<source>"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "…"
-	}
-	return u.String()
 }
 
 // GC removes stored models that no environment uses, keeping the keep most recently

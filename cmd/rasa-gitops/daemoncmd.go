@@ -17,6 +17,7 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/daemon"
 	"github.com/rasa-gitops/rasa-gitops/gitsource"
 	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
+	"github.com/rasa-gitops/rasa-gitops/internal/redact"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/pipeline"
 	"github.com/rasa-gitops/rasa-gitops/policy"
@@ -93,7 +94,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	if err != nil {
 		return err
 	}
-	log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", gitsource.RedactURL(flags.git.URL)), zap.String("branch", flags.git.Branch), zap.String("path", flags.git.Path),
+	log.Info("serving", zap.String("listen", srv.Addr()), zap.String("repo", redact.URL(flags.git.URL)), zap.String("branch", flags.git.Branch), zap.String("path", flags.git.Path),
 		zap.Strings("webhooks", api.WebhookProviders(secrets.Webhook)))
 	err = srv.Supervise(cmd.Context(), d.Run)
 	log.Info("stopping")
