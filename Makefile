@@ -17,6 +17,7 @@ help:
 	@echo "make bench       run every benchmark (side by side with Compose v2 and nginx)"
 
 build:
+	@echo "building rasa-gitops and the stand-in Rasa server (a first build downloads the Go modules: a few minutes)…"
 	$(GO) build -o $(BIN)/rasa-gitops ./cmd/rasa-gitops
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/rasa-stub ./cmd/rasa-stub
 
@@ -29,6 +30,7 @@ image:
 	sh scripts/image.sh build $(IMAGE_TAG)
 
 stub-image:
+	@echo "building the stand-in Rasa image $(STUB_TAG) (FROM scratch)…"
 	rm -rf $(BIN)/stub-image && mkdir -p $(BIN)/stub-image
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/stub-image/rasa-stub ./cmd/rasa-stub
 	cp cmd/rasa-stub/Dockerfile $(BIN)/stub-image/

@@ -82,7 +82,7 @@ func (p *Pipeline) models(ctx context.Context, req Request, tgt *target, run rec
 	// copy, so the rendering stays what the revision declares.
 	r := *tgt.r.Rendered
 	r.Environments = slices.Clone(r.Environments)
-	opts := reconcile.ModelOptions{Keep: keep, Touched: reconcile.Touched(&r, run.Result), Progress: p.cfg.ModelProgress}
+	opts := reconcile.ModelOptions{Keep: keep, Touched: reconcile.Touched(&r, run.Result), Progress: p.cfg.ModelProgress, Waiting: p.cfg.ModelWaiting, WaitEvery: p.cfg.ModelWaitEvery}
 	ph.statuses, ph.err = reconcile.SyncModels(ctx, p.loader, p.cfg.Store, p.cfg.Tags, &r, opts, req.WaitModels)
 	ph.ran = ph.err == nil
 	if ph.ran {

@@ -53,6 +53,9 @@ func (f *fakeRasa) handler(w http.ResponseWriter, r *http.Request) {
 		}
 		json.NewEncoder(w).Encode(map[string]string{"model_file": "/app/models/" + file})
 	case r.Method == http.MethodPut && r.URL.Path == "/model":
+		if hold := f.h.holdLoads(); hold != nil {
+			<-hold
+		}
 		tag, _ := f.h.tags.Get(f.env)
 		f.mu.Lock()
 		f.puts++
@@ -119,6 +122,7 @@ type harness struct {
 	clock   time.Time
 
 	mu     sync.Mutex
+	hold   chan struct{} // while set, PUT /model waits for it to close
 	rasa   map[string]*fakeRasa
 	broken map[string]bool
 	loads  chan reconcile.LoadResult
@@ -190,6 +194,12 @@ func (h *harness) rasaURL(env string) (string, error) {
 		h.rasa[env] = f
 	}
 	return f.srv.URL, nil
+}
+
+func (h *harness) holdLoads() chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.hold
 }
 
 func (h *harness) isBroken(model string) bool {

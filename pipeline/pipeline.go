@@ -55,6 +55,11 @@ type Config struct {
 	Resync time.Duration
 	// ModelProgress, when set, is called as each environment's model is settled.
 	ModelProgress func(reconcile.ModelStatus)
+	// ModelWaiting, when set, is called every few seconds while a run waits for a
+	// model load (apply): see reconcile.ModelOptions.Waiting.
+	ModelWaiting func(env, model string, waited time.Duration)
+	// ModelWaitEvery is how often ModelWaiting is called (default 5s).
+	ModelWaitEvery time.Duration
 	Metrics       Metrics
 	// LoadRecorded, when set, is called once a background model load's outcome is in
 	// the state (or will be written by the run that started it, which is still going).

@@ -26,6 +26,11 @@ type ModelOptions struct {
 	HTTPClient *http.Client
 	// Progress, when set, is called when an environment becomes synced or gives up.
 	Progress func(ModelStatus)
+	// Waiting, when set, is called every WaitEvery (default 5s) while a waited load
+	// runs, with the environment, its model and the time waited: a wait of up to a
+	// minute is not silent.
+	Waiting   func(env, model string, waited time.Duration)
+	WaitEvery time.Duration
 	// Touched lists environments whose container this run created, recreated or
 	// started: like a retagged one, it is nudged and waited for.
 	Touched map[string]bool
@@ -189,7 +194,9 @@ func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, t
 		}
 	}
 	if wait {
+		stop := reportWaiting(loader, statuses, started, opts)
 		settle(ctx, loader, statuses, started)
+		stop()
 	}
 	if opts.Progress != nil {
 		for _, st := range statuses {
@@ -197,6 +204,43 @@ func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, t
 		}
 	}
 	return statuses, nil
+}
+
+// reportWaiting calls opts.Waiting every opts.WaitEvery for each load of started
+// still running, until the returned stop is called.
+func reportWaiting(loader *Loader, statuses []ModelStatus, started []string, opts ModelOptions) (stop func()) {
+	if opts.Waiting == nil || len(started) == 0 {
+		return func() {}
+	}
+	every := opts.WaitEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	model := map[string]string{}
+	for _, st := range statuses {
+		model[st.Environment] = st.Model
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		begin := time.Now()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				for _, env := range started {
+					if loader.Loading(env) {
+						opts.Waiting(env, model[env], time.Since(begin))
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // settle waits for the loads of started and writes how each ended into statuses.

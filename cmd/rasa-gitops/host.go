@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -36,6 +38,9 @@ func (h *host) config(flags *convergeFlags, models modelFlags, src pipeline.Sour
 	}
 	if out != nil {
 		cfg.ModelProgress = func(st reconcile.ModelStatus) { fmt.Fprintln(out, st.String()) }
+		if isTerminal(out) {
+			cfg.ModelWaiting = waitingLine(out, models.syncTimeout)
+		}
 	}
 	return cfg
 }
@@ -43,4 +48,23 @@ func (h *host) config(flags *convergeFlags, models modelFlags, src pipeline.Sour
 // pipeline is config made into a pipeline.
 func (h *host) pipeline(flags *convergeFlags, models modelFlags, src pipeline.Source, out io.Writer, log *zap.Logger) *pipeline.Pipeline {
 	return pipeline.New(h.config(flags, models, src, out, log))
+}
+
+// waitingLine says, on a terminal, which model load a run is waiting for and how long
+// it has waited of the --model-timeout.
+func waitingLine(out io.Writer, limit time.Duration) func(env, model string, waited time.Duration) {
+	return func(env, model string, waited time.Duration) {
+		fmt.Fprintf(out, "waiting for %s to load %s (%d s of %d)…\n", env, model, int(waited.Seconds()), int(limit.Seconds()))
+	}
+}
+
+// isTerminal reports whether w is a terminal (progress lines are for people; a log
+// or a pipe gets only the outcome lines).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
