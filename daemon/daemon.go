@@ -27,6 +27,9 @@ type Pipeline interface {
 	Run(ctx context.Context, req pipeline.Request) pipeline.Report
 	Ready() (bool, string)
 	Project() string
+	// OwnEvent says a container's event was caused by the pipeline's own actions
+	// (a replaced container dying): no heal run for it.
+	OwnEvent(containerID, action string) bool
 }
 
 // Events is the Docker events stream (the Engine client, or an in-memory Engine).
@@ -213,6 +216,9 @@ func (d *Daemon) forward(ctx context.Context, msgs <-chan events.Message, errs <
 		case m := <-msgs:
 			// Only this daemon's project heals (other projects share the Engine).
 			if p := d.cfg.Pipeline.Project(); p != "" && m.Actor.Attributes[compose.LabelProject] != p {
+				continue
+			}
+			if d.cfg.Pipeline.OwnEvent(m.Actor.ID, string(m.Action)) {
 				continue
 			}
 			d.Trigger("docker:"+string(m.Action)+":"+m.Actor.Attributes["name"], false)

@@ -37,8 +37,9 @@ func (f *fakePipeline) Run(_ context.Context, req pipeline.Request) pipeline.Rep
 	}
 	return pipeline.Report{}
 }
-func (f *fakePipeline) Ready() (bool, string) { return true, "" }
-func (f *fakePipeline) Project() string       { return f.project }
+func (f *fakePipeline) Ready() (bool, string)        { return true, "" }
+func (f *fakePipeline) Project() string              { return f.project }
+func (f *fakePipeline) OwnEvent(string, string) bool { return false }
 
 func (f *fakePipeline) next(t *testing.T) pipeline.Request {
 	t.Helper()

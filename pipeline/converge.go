@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -21,6 +22,7 @@ func (p *Pipeline) containers(ctx context.Context, req Request, tgt *target) (re
 	opts.Stop, opts.DryRun = req.Stop, req.DryRun
 	p.intent = 0
 	opts.BeforeApply = func(plan reconcile.Plan) error {
+		p.own.expect(plan, time.Now())
 		id, err := p.cfg.State.Begin(ctx, tgt.r.Rendered.Project.Name, tgt.in.Revision, plan.String())
 		p.intent = id
 		return err

@@ -106,6 +106,7 @@ type Pipeline struct {
 	lastResync time.Time
 	refused    *refusal
 	anchored   state.Anchor // the audit head last exported (exportAnchor)
+	own        ownEvents    // containers this pipeline stops or removes
 	retry      bool         // the last run failed or held something: render again on the next fetch
 	intent     int64        // the journal row of the run in progress
 	decided    map[string]string
