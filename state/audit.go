@@ -113,7 +113,111 @@ type Filter struct {
 // History returns audit rows, newest first (without their hashes: Export and Verify
 // read those).
 func (s *Store) History(ctx context.Context, f Filter) ([]Row, error) {
-	q := "SELECT id, time, revision, author, signer, environment, action, before, after, outcome, error, '', '' FROM audit WHERE 1=1"
+	var out []Row
+	err := s.EachHistory(ctx, f, func(r Row) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// EachHistory calls fn with each audit row History would return, newest first, as it
+// is read: a listing of the whole log streams instead of being built in memory. An
+// error from fn stops the listing and is returned.
+//
+// The driver's cost is per column, so rows are read as two columns, the ID and the
+// text columns joined by a unit separator (U+001F); a row whose text holds one itself
+// is read, with every older row, column by column instead.
+func (s *Store) EachHistory(ctx context.Context, f Filter, fn func(Row) error) error {
+	emitted, odd, err := s.eachJoined(ctx, f, fn)
+	if err != nil || odd == 0 {
+		return err
+	}
+	rest := f
+	rest.Before = odd + 1
+	if f.Limit > 0 {
+		rest.Limit = f.Limit - emitted
+	}
+	return s.eachByColumn(ctx, rest, fn)
+}
+
+// historyColumns are the text columns of a history row, in Row's order.
+const historyColumns = "time, revision, author, signer, environment, action, before, after, outcome, error"
+
+// eachJoined is the fast path of EachHistory. It stops at the first row it cannot
+// split (odd, its ID), having emitted the rows before it.
+func (s *Store) eachJoined(ctx context.Context, f Filter, fn func(Row) error) (emitted int, odd int64, err error) {
+	q, args := historyQuery("id, concat_ws(char(31), "+historyColumns+")", f)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("history: %w", err)
+	}
+	defer rows.Close()
+	var id int64
+	var joined sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&id, &joined); err != nil {
+			return emitted, 0, fmt.Errorf("read audit row: %w", err)
+		}
+		r, ok := splitRow(id, string(joined))
+		if !ok {
+			return emitted, id, nil
+		}
+		if err := fn(r); err != nil {
+			return emitted, 0, err
+		}
+		emitted++
+	}
+	return emitted, 0, rows.Err()
+}
+
+// splitRow reads a row joined by eachJoined; ok is false when the text does not
+// split into exactly the ten columns.
+func splitRow(id int64, joined string) (Row, bool) {
+	var f [10]string
+	for i := range f {
+		sep := strings.IndexByte(joined, 0x1f)
+		if i == len(f)-1 {
+			if sep >= 0 {
+				return Row{}, false
+			}
+			f[i] = joined
+			break
+		}
+		if sep < 0 {
+			return Row{}, false
+		}
+		f[i], joined = joined[:sep], joined[sep+1:]
+	}
+	r := Row{ID: id, Entry: Entry{Time: parseRowTime([]byte(f[0])), Revision: f[1], Author: f[2], Signer: f[3], Environment: f[4], Action: f[5], Before: f[6], After: f[7], Outcome: f[8], Error: f[9]}}
+	return r, true
+}
+
+// eachByColumn is EachHistory reading every column on its own.
+func (s *Store) eachByColumn(ctx context.Context, f Filter, fn func(Row) error) error {
+	q, args := historyQuery("id, "+historyColumns, f)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	defer rows.Close()
+	var r Row
+	var t sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&r.ID, &t, &r.Revision, &r.Author, &r.Signer, &r.Environment, &r.Action, &r.Before, &r.After, &r.Outcome, &r.Error); err != nil {
+			return fmt.Errorf("read audit row: %w", err)
+		}
+		r.Time = parseRowTime(t)
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// historyQuery is the SQL of a history filter selecting columns.
+func historyQuery(columns string, f Filter) (string, []any) {
+	q := "SELECT " + columns + " FROM audit WHERE 1=1"
 	var args []any
 	if f.Environment != "" {
 		q += " AND environment = ?"
@@ -131,20 +235,17 @@ func (s *Store) History(ctx context.Context, f Filter) ([]Row, error) {
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	return q, args
+}
+
+// parseRowTime reads a stored time; a malformed one reads as zero (the row stays
+// readable; Verify reports it as broken).
+func parseRowTime(b []byte) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
-		return nil, fmt.Errorf("history: %w", err)
+		return time.Time{}
 	}
-	defer rows.Close()
-	var out []Row
-	for rows.Next() {
-		r, err := scanRow(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return t
 }
 
 func scanRow(rows *sql.Rows) (Row, error) {

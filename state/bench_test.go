@@ -70,6 +70,15 @@ func BenchmarkHistory100k(b *testing.B) {
 			}
 		})
 	}
+	b.Run("all-stream", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			err := s.EachHistory(ctx, Filter{}, func(Row) error { n++; return nil })
+			if err != nil || n != 100000 {
+				b.Fatalf("%d rows, %v", n, err)
+			}
+		}
+	})
 	b.Run("verify", func(b *testing.B) {
 		for b.Loop() {
 			if n, broken, err := s.Verify(ctx); err != nil || broken != nil || n != 100000 {

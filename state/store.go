@@ -157,6 +157,12 @@ func open(ctx context.Context, path string, readOnly bool) (*Store, error) {
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
 	s := &Store{db: db, path: path, masker: NewMasker()}
+	if readOnly {
+		// The writer checks the whole file at every open; a reader (status, history)
+		// must not cost a pass over a large audit log. A damaged page it reads is
+		// the error of the query that reads it.
+		return s, nil
+	}
 	if err := s.integrity(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,15 +103,7 @@ func newHistoryCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			rows, err := st.History(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return json.NewEncoder(out).Encode(rows)
-			}
-			return tables.History(out, rows)
+			return streamHistory(cmd.Context(), st, f, cmd.OutOrStdout(), asJSON)
 		},
 	}
 	flags.register(cmd)
@@ -233,4 +227,89 @@ func readAnchorFile(stdin io.Reader, name string) ([]state.Anchor, error) {
 		return nil, fmt.Errorf("--anchor %s: %w", name, err)
 	}
 	return anchors, nil
+}
+
+// streamHistory writes the rows of f as they are read: a JSON array, or the table.
+func streamHistory(ctx context.Context, st *state.Store, f state.Filter, out io.Writer, asJSON bool) error {
+	w := bufio.NewWriterSize(out, 64<<10)
+	if asJSON {
+		if err := writeJSONRows(ctx, st, f, w); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	table := tables.NewHistoryWriter(w)
+	if err := eachRowOverlapped(ctx, st, f, table.Row); err != nil {
+		return err
+	}
+	if err := table.Flush(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// writeJSONRows writes the rows of f as one JSON array, a row per line.
+func writeJSONRows(ctx context.Context, st *state.Store, f state.Filter, w *bufio.Writer) error {
+	var line []byte
+	sep := byte('[')
+	err := eachRowOverlapped(ctx, st, f, func(r state.Row) error {
+		line = append(r.AppendJSON(append(line[:0], sep)), '\n')
+		sep = ','
+		_, err := w.Write(line)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if sep == '[' {
+		w.WriteByte('[')
+	}
+	_, err = w.WriteString("]\n")
+	return err
+}
+
+// historyBatch is how many rows the reader hands the writer at a time.
+const historyBatch = 512
+
+// eachRowOverlapped calls fn with each row of f, newest first, reading the next rows
+// in another goroutine while fn formats these: reading and formatting a long listing
+// take about as long each, and overlap on two cores.
+func eachRowOverlapped(ctx context.Context, st *state.Store, f state.Filter, fn func(state.Row) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []state.Row, 4)
+	var readErr error
+	go func() {
+		defer close(batches)
+		batch := make([]state.Row, 0, historyBatch)
+		send := func() error {
+			select {
+			case batches <- batch:
+				batch = make([]state.Row, 0, historyBatch)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		readErr = st.EachHistory(ctx, f, func(r state.Row) error {
+			if batch = append(batch, r); len(batch) == historyBatch {
+				return send()
+			}
+			return nil
+		})
+		if readErr == nil && len(batch) > 0 {
+			readErr = send()
+		}
+	}()
+	for b := range batches {
+		for _, r := range b {
+			if err := fn(r); err != nil {
+				cancel()
+				for range batches { // let the reader end
+				}
+				return err
+			}
+		}
+	}
+	return readErr
 }

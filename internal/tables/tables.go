@@ -5,11 +5,14 @@
 package tables
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
@@ -59,19 +62,95 @@ func notes(r state.EnvStatus) []string {
 
 // History writes the audit rows, in the order given, with an action's error under it.
 func History(w io.Writer, rows []state.Row) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tREVISION\tENVIRONMENT\tACTION\tBEFORE → AFTER\tOUTCOME")
+	h := NewHistoryWriter(w)
 	for _, r := range rows {
-		change := ""
-		if r.Before != "" || r.After != "" {
-			change = orNone(r.Before) + " → " + orNone(r.After)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Format(time.RFC3339), r.Revision, orDash(r.Environment), r.Action, change, r.Outcome)
-		if r.Error != "" {
-			fmt.Fprintf(tw, "\t\t\t\t  error: %s\t\t\n", firstLine(r.Error))
+		if err := h.Row(r); err != nil {
+			return err
 		}
 	}
-	return tw.Flush()
+	return h.Flush()
+}
+
+// historyBlock is how many rows a HistoryWriter aligns before it writes them out.
+const historyBlock = 1000
+
+// historyHeader are the history table's columns.
+var historyHeader = [7]string{"ID", "TIME", "REVISION", "ENVIRONMENT", "ACTION", "BEFORE → AFTER", "OUTCOME"}
+
+// HistoryWriter writes the history table as rows arrive, so a listing of the whole
+// audit log streams: columns are aligned within blocks of historyBlock rows (the
+// header with the first). It pads by hand: text/tabwriter cost more than reading.
+type HistoryWriter struct {
+	w     io.Writer
+	cells [][7]string
+	errs  []string // a row's error line, or ""
+	width [7]int
+	buf   []byte
+	err   error
+}
+
+// NewHistoryWriter starts the table; the header is written with the first block.
+func NewHistoryWriter(w io.Writer) *HistoryWriter {
+	h := &HistoryWriter{w: w}
+	h.add(historyHeader, "")
+	return h
+}
+
+// Row adds one audit row (and its error, indented, under it).
+func (h *HistoryWriter) Row(r state.Row) error {
+	change := ""
+	if r.Before != "" || r.After != "" {
+		change = orNone(r.Before) + " → " + orNone(r.After)
+	}
+	errLine := ""
+	if r.Error != "" {
+		errLine = "error: " + firstLine(r.Error)
+	}
+	h.add([7]string{strconv.FormatInt(r.ID, 10), r.Time.Format(time.RFC3339), r.Revision, orDash(r.Environment), r.Action, change, r.Outcome}, errLine)
+	if len(h.cells) >= historyBlock {
+		return h.Flush()
+	}
+	return h.err
+}
+
+func (h *HistoryWriter) add(cells [7]string, errLine string) {
+	for i, c := range cells {
+		h.width[i] = max(h.width[i], utf8.RuneCountInString(c))
+	}
+	h.cells, h.errs = append(h.cells, cells), append(h.errs, errLine)
+}
+
+// Flush writes the rows buffered, aligned, and starts a new block.
+func (h *HistoryWriter) Flush() error {
+	indent := 0
+	for _, w := range h.width[:4] {
+		indent += w + 2
+	}
+	for i, cells := range h.cells {
+		h.buf = h.buf[:0]
+		for j, c := range cells {
+			h.buf = append(h.buf, c...)
+			if j < len(cells)-1 {
+				h.buf = appendSpaces(h.buf, h.width[j]-utf8.RuneCountInString(c)+2)
+			}
+		}
+		h.buf = append(bytes.TrimRight(h.buf, " "), '\n')
+		if e := h.errs[i]; e != "" {
+			h.buf = append(append(appendSpaces(h.buf, indent+2), e...), '\n')
+		}
+		if _, err := h.w.Write(h.buf); err != nil && h.err == nil {
+			h.err = err
+		}
+	}
+	h.cells, h.errs, h.width = h.cells[:0], h.errs[:0], [7]int{}
+	return h.err
+}
+
+func appendSpaces(b []byte, n int) []byte {
+	for ; n > 0; n-- {
+		b = append(b, ' ')
+	}
+	return b
 }
 
 // shortRevision abbreviates the hash of main@sha1:<hash> to 12 characters: enough to
