@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -78,8 +80,11 @@ type ApplyOptions struct {
 	// StableFor is how long a container without a health check (and not a Rasa server)
 	// must run without restarting to count as healthy (default 3s).
 	StableFor time.Duration
-	// Progress, when set, is called as each action finishes.
+	// Progress, when set, is called as each action finishes (never concurrently).
 	Progress func(ActionResult)
+	// Parallel is how many actions run at once (default DefaultParallel); 1 runs
+	// the plan strictly in order.
+	Parallel int
 	// HTTPClient probes Rasa servers' GET / (default: 2s timeout).
 	HTTPClient *http.Client
 	// Stop, when done, lets the step in progress finish but starts no further step
@@ -87,11 +92,67 @@ type ApplyOptions struct {
 	Stop context.Context
 }
 
-// Apply runs a plan's actions in order, one Engine call per step. It makes no
-// decisions: a failed step runs its action's rollback steps, and the actions of
-// services that depend on a failed one are skipped. Cancelling ctx stops between
-// steps (the current action is rolled back).
+// DefaultParallel is how many actions Apply runs at once unless told otherwise: the
+// Engine's calls are mostly waiting (a start, a stop, a health check), so a few per
+// core keep it busy without flooding it.
+const DefaultParallel = 4
+
+// Apply runs a plan's actions, one Engine call per step, each action as soon as the
+// actions it needs are done, at most opts.Parallel at a time: an action of a service
+// waits for the earlier actions of that service and of the services it depends on,
+// and a network or volume action waits for every earlier action (and every later one
+// for it), as Compose orders them. Independent services are created, replaced and
+// waited for side by side, so their health waits overlap instead of adding up.
+//
+// It makes no decisions: a failed step runs its action's rollback steps, and the
+// actions of services that depend on a failed one are skipped. Cancelling ctx stops
+// between steps (the current action is rolled back). The Result lists the actions in
+// plan order; Progress is called as each finishes, one call at a time.
 func Apply(ctx context.Context, engine Engine, desired Desired, plan Plan, opts ApplyOptions) Result {
+	opts = withApplyDefaults(opts)
+	x := &executor{engine: engine, desired: desired, opts: opts}
+	n := len(plan.Actions)
+	results := make([]ActionResult, n)
+	done := make([]chan struct{}, n)
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	needs := prerequisites(plan, desired)
+	slots := make(chan struct{}, opts.Parallel)
+	var mu sync.Mutex // guards failed, results and Progress
+	failed := map[string]bool{}
+	var wg sync.WaitGroup
+	for i, a := range plan.Actions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[i])
+			for _, j := range needs[i] {
+				<-done[j]
+			}
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			mu.Lock()
+			depFailed := x.dependsOnFailed(a.Service, failed)
+			mu.Unlock()
+			r := x.decide(ctx, a, depFailed)
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Outcome != OutcomeDone && a.Service != "" {
+				failed[a.Service] = true
+			}
+			results[i] = r
+			if opts.Progress != nil {
+				opts.Progress(r)
+			}
+		}()
+	}
+	wg.Wait()
+	return Result{Actions: results}
+}
+
+// withApplyDefaults fills the zero fields of opts.
+func withApplyDefaults(opts ApplyOptions) ApplyOptions {
 	if opts.HealthTimeout == 0 {
 		opts.HealthTimeout = 60 * time.Second
 	}
@@ -101,30 +162,59 @@ func Apply(ctx context.Context, engine Engine, desired Desired, plan Plan, opts 
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 2 * time.Second}
 	}
-	x := &executor{engine: engine, desired: desired, opts: opts}
-	failed := map[string]bool{}
-	var res Result
-	for _, a := range plan.Actions {
-		var r ActionResult
-		switch {
-		case ctx.Err() != nil:
-			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: %w", ctx.Err())}
-		case opts.Stop != nil && opts.Stop.Err() != nil:
-			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: stopping")}
-		case x.dependsOnFailed(a.Service, failed):
-			r = ActionResult{Action: a, Outcome: OutcomeSkipped, Err: errors.New("a service it depends on failed")}
-		default:
-			r = x.run(ctx, a)
-		}
-		if r.Outcome != OutcomeDone && a.Service != "" {
-			failed[a.Service] = true
-		}
-		res.Actions = append(res.Actions, r)
-		if opts.Progress != nil {
-			opts.Progress(r)
-		}
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
 	}
-	return res
+	return opts
+}
+
+// decide runs an action, or skips it when the run is stopping or a service it depends
+// on failed.
+func (x *executor) decide(ctx context.Context, a Action, depFailed bool) ActionResult {
+	switch {
+	case ctx.Err() != nil:
+		return ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: %w", ctx.Err())}
+	case x.opts.Stop != nil && x.opts.Stop.Err() != nil:
+		return ActionResult{Action: a, Outcome: OutcomeSkipped, Err: fmt.Errorf("not started: stopping")}
+	case depFailed:
+		return ActionResult{Action: a, Outcome: OutcomeSkipped, Err: errors.New("a service it depends on failed")}
+	}
+	return x.run(ctx, a)
+}
+
+// prerequisites lists, for each action, the earlier actions it must wait for: a
+// network or volume action (no service) waits for every earlier action since the last
+// such one, and is waited for by every later action; a service's action waits for the
+// last earlier action of its own service and of each service it depends on.
+func prerequisites(plan Plan, desired Desired) [][]int {
+	needs := make([][]int, len(plan.Actions))
+	barrier := -1
+	var since []int // actions after the last barrier
+	last := map[string]int{}
+	for i, a := range plan.Actions {
+		if a.Service == "" {
+			needs[i] = append(since, barrier)
+			barrier, since = i, nil
+			continue
+		}
+		needs[i] = []int{barrier}
+		if j, ok := last[a.Service]; ok {
+			needs[i] = append(needs[i], j)
+		}
+		if svc, ok := desired.Services[a.Service]; ok {
+			for dep := range svc.Config.DependsOn {
+				if j, ok := last[dep]; ok {
+					needs[i] = append(needs[i], j)
+				}
+			}
+		}
+		last[a.Service] = i
+		since = append(since, i)
+	}
+	for i := range needs { // -1 stands for "no barrier yet"
+		needs[i] = slices.DeleteFunc(needs[i], func(j int) bool { return j < 0 })
+	}
+	return needs
 }
 
 type executor struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type convergeFlags struct {
 	prune         bool
 	healthTimeout time.Duration
 	timeout       time.Duration
+	parallel      positiveInt
 }
 
 func (f *convergeFlags) register(cmd *cobra.Command) {
@@ -29,12 +31,14 @@ func (f *convergeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.prune, "prune", true, "remove managed containers of services no longer declared")
 	cmd.Flags().DurationVar(&f.healthTimeout, "health-timeout", 60*time.Second, "how long a new container may take to become healthy")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	f.parallel = reconcile.DefaultParallel
+	cmd.Flags().Var(&f.parallel, "parallel", "how many container actions run at once (services without depends_on between them); 1 runs the plan in order")
 }
 
 func (f *convergeFlags) runOptions(progress io.Writer, dryRun bool) reconcile.RunOptions {
 	opts := reconcile.RunOptions{
 		Options:      reconcile.Options{Prune: f.prune},
-		ApplyOptions: reconcile.ApplyOptions{HealthTimeout: f.healthTimeout},
+		ApplyOptions: reconcile.ApplyOptions{HealthTimeout: f.healthTimeout, Parallel: int(f.parallel)},
 		Timeout:      f.timeout,
 		DryRun:       dryRun,
 	}
@@ -206,4 +210,19 @@ only the project's name, so it works on a declaration that no longer validates.`
 	flags.register(cmd)
 	cmd.Flags().BoolVar(&volumes, "volumes", false, "also remove the project's managed volumes (their data is lost)")
 	return cmd
+}
+
+// positiveInt is a count flag that must be at least 1.
+type positiveInt int
+
+func (p *positiveInt) String() string { return strconv.Itoa(int(*p)) }
+func (p *positiveInt) Type() string   { return "int" }
+
+func (p *positiveInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q is not a whole number of at least 1", s)
+	}
+	*p = positiveInt(n)
+	return nil
 }
