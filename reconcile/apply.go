@@ -98,7 +98,8 @@ type ApplyOptions struct {
 const DefaultParallel = 4
 
 // Apply runs a plan's actions, one Engine call per step, each action as soon as the
-// actions it needs are done, at most opts.Parallel at a time: an action of a service
+// actions it needs are done, at most opts.Parallel making Engine calls at a time (an
+// action waiting for its container's health gives its slot back meanwhile): an action of a service
 // waits for the earlier actions of that service and of the services it depends on,
 // and a network or volume action waits for every earlier action (and every later one
 // for it), as Compose orders them. Independent services are created, replaced and
@@ -110,7 +111,8 @@ const DefaultParallel = 4
 // plan order; Progress is called as each finishes, one call at a time.
 func Apply(ctx context.Context, engine Engine, desired Desired, plan Plan, opts ApplyOptions) Result {
 	opts = withApplyDefaults(opts)
-	x := &executor{engine: engine, desired: desired, opts: opts}
+	slots := make(chan struct{}, opts.Parallel)
+	x := &executor{engine: engine, desired: desired, opts: opts, slots: slots}
 	n := len(plan.Actions)
 	results := make([]ActionResult, n)
 	done := make([]chan struct{}, n)
@@ -118,7 +120,6 @@ func Apply(ctx context.Context, engine Engine, desired Desired, plan Plan, opts 
 		done[i] = make(chan struct{})
 	}
 	needs := prerequisites(plan, desired)
-	slots := make(chan struct{}, opts.Parallel)
 	var mu sync.Mutex // guards failed, results and Progress
 	failed := map[string]bool{}
 	var wg sync.WaitGroup
@@ -221,6 +222,20 @@ type executor struct {
 	engine  Engine
 	desired Desired
 	opts    ApplyOptions
+	// slots bound the actions making Engine calls at once; an action waiting for its
+	// container to become healthy gives its slot back meanwhile (nil: no bound).
+	slots chan struct{}
+}
+
+// waitOutsideSlot runs a wait without holding an Engine slot, so that waits overlap
+// freely while Engine calls stay bounded by --parallel.
+func (x *executor) waitOutsideSlot(wait func() error) error {
+	if x.slots == nil {
+		return wait()
+	}
+	<-x.slots
+	defer func() { x.slots <- struct{}{} }()
+	return wait()
 }
 
 func (x *executor) dependsOnFailed(service string, failed map[string]bool) bool {
@@ -336,7 +351,7 @@ func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (st
 			return "", fmt.Errorf("remove volume %s: %w", s.Name, err)
 		}
 	case OpWaitHealthy:
-		return "", x.waitHealthy(ctx, id, x.desired.Services[a.Service])
+		return "", x.waitOutsideSlot(func() error { return x.waitHealthy(ctx, id, x.desired.Services[a.Service]) })
 	case OpConnect:
 		service := s.Service
 		if service == "" {
