@@ -228,9 +228,10 @@ type executor struct {
 }
 
 // waitOutsideSlot runs a wait without holding an Engine slot, so that waits overlap
-// freely while Engine calls stay bounded by --parallel.
+// freely while Engine calls stay bounded by --parallel. With one slot the plan runs
+// strictly in order, waits included.
 func (x *executor) waitOutsideSlot(wait func() error) error {
-	if x.slots == nil {
+	if cap(x.slots) <= 1 {
 		return wait()
 	}
 	<-x.slots

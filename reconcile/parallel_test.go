@@ -24,6 +24,7 @@ type gatedEngine struct {
 	open    chan struct{}
 	timeout bool
 	started []string
+	onStart func(name string) // called as each start returns
 }
 
 func (g *gatedEngine) ContainerStart(ctx context.Context, id string, opts container.StartOptions) error {
@@ -51,6 +52,9 @@ func (g *gatedEngine) ContainerStart(ctx context.Context, id string, opts contai
 	g.mu.Lock()
 	g.started = append(g.started, name)
 	g.mu.Unlock()
+	if g.onStart != nil {
+		g.onStart(name)
+	}
 	return err
 }
 
@@ -135,4 +139,30 @@ func sameInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestParallelOneRunsInOrder: with one slot no two actions overlap, health waits
+// included: each service's start comes after the previous service's action ended.
+func TestParallelOneRunsInOrder(t *testing.T) {
+	m := newMemProject(t, "services:\n  a: {image: rasa-gitops/rasa-stub:dev}\n  b: {image: rasa-gitops/rasa-stub:dev}\n  c: {image: rasa-gitops/rasa-stub:dev}\n")
+	g := &gatedEngine{Engine: m.e, open: make(chan struct{})} // nothing gated: it only records starts
+	var mu sync.Mutex
+	var events []string
+	g.onStart = func(name string) { mu.Lock(); events = append(events, "start "+name); mu.Unlock() }
+	progress := func(r ActionResult) { mu.Lock(); events = append(events, "done "+r.Action.Target); mu.Unlock() }
+	run, err := Converge(context.Background(), g, m.render(), "main@sha1:test", RunOptions{Options: Options{Prune: true},
+		ApplyOptions: ApplyOptions{HealthTimeout: 20 * time.Second, StableFor: 50 * time.Millisecond, Parallel: 1, Progress: progress}})
+	if err != nil || run.Result.Err() != nil {
+		t.Fatalf("converge: %v %v", err, run.Result.Err())
+	}
+	open := 0 // actions started and not done
+	for _, e := range events {
+		if strings.HasPrefix(e, "start ") {
+			if open++; open > 1 {
+				t.Fatalf("two actions overlapped with --parallel 1: %v", events)
+			}
+		} else if open > 0 {
+			open--
+		}
+	}
 }
