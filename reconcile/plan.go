@@ -463,7 +463,9 @@ func keepStarts(actions []Action) []Action {
 // replaceAction swaps a container for a new one so that a failure leaves the old one
 // serving. Without host ports the new one starts beside the old one (same network
 // alias) and the old one is removed once the new one is healthy; with host ports the
-// old one must stop first, and is started again if the new one fails.
+// new one is created first, then the old one stops and the new one starts at once
+// (the shortest gap the Engine allows), and the old one is started again if the new
+// one fails.
 func replaceAction(project, name string, svc DesiredService, old Container) Action {
 	a := Action{Kind: KindRecreate, Target: "service:" + name, Service: name, Reason: ReasonHashChanged,
 		Before: "config " + shortHash(old.Hash()), After: "config " + shortHash(svc.Hash)}
@@ -483,9 +485,11 @@ func replaceAction(project, name string, svc DesiredService, old Container) Acti
 		a.NoReturn = 5
 		return a
 	}
+	// The new container is created (its image and config checked by the Engine) while
+	// the old one still serves: between stop and start nothing else happens.
 	a.Steps = []Step{
-		{Op: OpStop, Container: old.ID},
 		{Op: OpCreate, Container: SlotNew, Name: next},
+		{Op: OpStop, Container: old.ID},
 		{Op: OpStart, Container: SlotNew},
 		{Op: OpWaitHealthy, Container: SlotNew},
 		{Op: OpRemove, Container: old.ID},
