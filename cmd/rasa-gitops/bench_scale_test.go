@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+		"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+)
+
+// scaleEnvs is how many environments BenchmarkScale100 declares.
+const scaleEnvs = 100
+
+// BenchmarkScale100 declares 100 Rasa environments (the stand-in image, each serving a
+// model) and measures, as whole processes in one run beside `docker compose` on the
+// same rendered file: the first converge (`apply`, which waits until every server
+// answers and serves its model, against `docker compose up -d --wait`), a no-op
+// (`apply` against `up -d`), one environment changed (only that container replaced),
+// one model promoted (to model-synced, no restart), and `rasa-gitops serve` holding
+// the converged project: its RSS and its CPU per no-change poll.
+func BenchmarkScale100(b *testing.B) {
+	compose := testengine.ComposeV2(b)
+	cli := testengine.Connect(b)
+	testengine.EnsureStubImage(b, cli)
+	project := testengine.ProjectName(b)
+	testengine.CleanupProject(b, cli, project)
+	addr, port := testengine.FreeHostPort(b, cli)
+	bin := filepath.Join(b.TempDir(), "rasa-gitops")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v %s", err, out)
+	}
+	dir, state := b.TempDir(), b.TempDir()
+	files := testengine.QuickstartModels(b)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	for i := 0; i < scaleEnvs; i++ {
+		files[fmt.Sprintf("environments/env-%03d.yaml", i)] = "model: moodbot-v1\n"
+	}
+	writeTree(b, dir, files)
+	x := &scaleRun{b: b, bin: bin, compose: compose, project: project, dir: dir, state: state, addr: addr}
+	var first, firstCompose, noop, noopCompose, change, changeCompose, promote time.Duration
+	for b.Loop() {
+		x.down()
+		first = x.timed(x.apply())
+		noop = x.timed(x.apply())
+		x.edit("env-042", "model: moodbot-v1\nservice:\n  environment: {CHANGED: \"1\"}\n")
+		before := x.ids()
+		change = x.timed(x.apply())
+		x.assertTouched(before, x.ids(), 1)
+		x.edit("env-042", "model: moodbot-v2\nservice:\n  environment: {CHANGED: \"1\"}\n")
+		before = x.ids()
+		promote = x.timed(x.apply())
+		x.assertTouched(before, x.ids(), 0)
+		rendered := x.render()
+		x.down()
+		firstCompose = x.timed(x.up(rendered, "--wait"))
+		noopCompose = x.timed(x.up(rendered))
+		x.edit("env-042", "model: moodbot-v2\nservice:\n  environment: {CHANGED: \"2\"}\n")
+		changeCompose = x.timed(x.up(x.render()))
+	}
+	x.down()
+	x.timed(x.apply())
+	rss, cpu := x.serveCost()
+	x.down()
+	report := func(name string, d time.Duration) { b.ReportMetric(d.Seconds(), name) }
+	report("first-apply-s", first)
+	report("first-compose-up-wait-s", firstCompose)
+	report("noop-apply-s", noop)
+	report("noop-compose-up-s", noopCompose)
+	report("one-changed-apply-s", change)
+	report("one-changed-compose-up-s", changeCompose)
+	report("promote-to-synced-s", promote)
+	b.ReportMetric(rss, "serve-rss-MiB")
+	b.ReportMetric(cpu, "cpu-ms/poll")
+}
+
+// scaleRun runs the commands of BenchmarkScale100.
+type scaleRun struct {
+	b                                        *testing.B
+	bin, compose, project, dir, state, addr string
+}
+
+func (x *scaleRun) apply() *exec.Cmd {
+	return exec.Command(x.bin, "apply", x.dir, "--state-dir", x.state, "--listen", x.addr, "--health-timeout", "5m", "--model-timeout", "5m")
+}
+
+func (x *scaleRun) render() []byte {
+	out, err := exec.Command(x.bin, "render", x.dir, "--state-dir", x.state, "--show-secrets").Output()
+	if err != nil {
+		x.b.Fatalf("render: %v", err)
+	}
+	return out
+}
+
+func (x *scaleRun) up(rendered []byte, extra ...string) *exec.Cmd {
+	cmd := exec.Command(x.compose, append([]string{"-p", x.project, "--project-directory", x.dir, "-f", "-", "up", "-d"}, extra...)...)
+	cmd.Stdin = bytes.NewReader(rendered)
+	return cmd
+}
+
+func (x *scaleRun) down() {
+	if out, err := exec.Command(x.bin, "down", x.dir, "--state-dir", x.state).CombinedOutput(); err != nil {
+		x.b.Fatalf("down: %v %s", err, out)
+	}
+}
+
+func (x *scaleRun) timed(cmd *exec.Cmd) time.Duration {
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		x.b.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	return time.Since(start)
+}
+
+func (x *scaleRun) edit(env, body string) {
+	writeTree(x.b, x.dir, map[string]string{"environments/" + env + ".yaml": body})
+}
+
+// ids maps the project's container names to their IDs.
+func (x *scaleRun) ids() map[string]string {
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=com.docker.compose.project="+x.project, "--format", "{{.Names}} {{.ID}}").Output()
+	if err != nil {
+		x.b.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, id, ok := strings.Cut(line, " "); ok {
+			m[name] = id
+		}
+	}
+	return m
+}
+
+// assertTouched checks that exactly want containers changed ID.
+func (x *scaleRun) assertTouched(before, after map[string]string, want int) {
+	changed := 0
+	for name, id := range after {
+		if before[name] != id {
+			changed++
+		}
+	}
+	if changed != want || len(after) != scaleEnvs {
+		x.b.Fatalf("%d containers replaced (want %d), %d in all", changed, want, len(after))
+	}
+}
+
+// serveCost runs `rasa-gitops serve` on the converged project polling every second
+// and returns its RSS (MiB) once it has served a while, and its CPU (user + system)
+// per second of serving, which at --interval 1s is the CPU of one no-change poll and
+// its share of idle, read from /proc over a 10 s window after a 5 s settling time.
+func (x *scaleRun) serveCost() (rss, cpuPerPoll float64) {
+	cmd := exec.Command(x.bin, "serve", x.dir, "--state-dir", x.state, "--listen", x.addr, "--interval", "1s")
+	if err := cmd.Start(); err != nil {
+		x.b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}()
+	time.Sleep(5 * time.Second) // a measurement window, not synchronisation: the first run, then polls
+	cpu0 := cpuTicks(x.b, cmd.Process.Pid)
+	time.Sleep(10 * time.Second)
+	cpu1 := cpuTicks(x.b, cmd.Process.Pid)
+	return rssMiB(x.b, cmd.Process.Pid), float64(cpu1-cpu0) * 10 / 10 // 10 ms ticks, 10 polls
+}
+
+// cpuTicks is a process's user + system time in clock ticks (/proc/PID/stat).
+func cpuTicks(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return utime + stime
+}
+
+// rssMiB is a process's resident set (/proc/PID/status VmRSS) in MiB.
+func rssMiB(b *testing.B, pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
