@@ -31,7 +31,7 @@ func (h *host) config(flags *convergeFlags, models modelFlags, src pipeline.Sour
 	hc := flags.config()
 	hc.ModelServerListen = models.listen
 	cfg := pipeline.Config{
-		Source: src, Render: hc.Render, State: h.State, Engine: h.Engine, Store: h.Side.Store, Tags: h.Side.Tags,
+		Source: src, Render: hc.CachedRender(), State: h.State, Engine: h.Engine, Store: h.Side.Store, Tags: h.Side.Tags,
 		Run:       flags.runOptions(out, false),
 		Loader:    reconcile.LoaderOptions{Nudge: models.nudge, Timeout: models.syncTimeout, Observed: h.Side.Observed},
 		Retention: models.retention, Log: log,

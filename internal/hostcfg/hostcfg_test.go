@@ -267,3 +267,39 @@ func TestPreviewWithRelativeStateDir(t *testing.T) {
 		t.Errorf("the generated file is not where the printed file says: %v", err)
 	}
 }
+
+// TestCachedRenderReusesOnlyUnchangedInputs: a second render of unchanged inputs is
+// the first one (no work); a changed file, env file value or directory renders anew.
+func TestCachedRenderReusesOnlyUnchangedInputs(t *testing.T) {
+	clearTokenEnv(t)
+	decl := t.TempDir()
+	writeDir(t, decl, map[string]string{compose.SettingsFile: "version: 1\nproject: p\n", "environments/production.yaml": "service:\n  environment: {X: \"${X}\"}\n"})
+	envFile := filepath.Join(t.TempDir(), "env")
+	writeDir(t, filepath.Dir(envFile), map[string]string{"env": "X=1\n"})
+	render := Config{StateDir: t.TempDir(), EnvFile: envFile, Build: "test"}.CachedRender()
+	ctx := context.Background()
+	first, err := render(ctx, decl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := render(ctx, decl)
+	if err != nil || again.Rendered != first.Rendered {
+		t.Fatalf("unchanged inputs were rendered again (%v)", err)
+	}
+	writeDir(t, filepath.Dir(envFile), map[string]string{"env": "X=2\n"})
+	byEnv, err := render(ctx, decl)
+	if err != nil || byEnv.Rendered == first.Rendered {
+		t.Fatalf("a changed env file value reused the old rendering (%v)", err)
+	}
+	writeDir(t, decl, map[string]string{"environments/production.yaml": "service:\n  environment: {X: \"${X}\", Y: \"1\"}\n"})
+	byFile, err := render(ctx, decl)
+	if err != nil || byFile.Rendered == byEnv.Rendered {
+		t.Fatalf("a changed file reused the old rendering (%v)", err)
+	}
+	other := t.TempDir()
+	writeDir(t, other, map[string]string{compose.SettingsFile: "version: 1\nproject: p\n", "environments/production.yaml": "service:\n  environment: {X: \"${X}\", Y: \"1\"}\n"})
+	byDir, err := render(ctx, other)
+	if err != nil || byDir.Rendered == byFile.Rendered {
+		t.Fatalf("another directory with the same content reused the rendering, whose files live in the first (%v)", err)
+	}
+}
