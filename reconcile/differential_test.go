@@ -547,6 +547,8 @@ func bringUpBoth(t *testing.T, cli *client.Client, bin string, c diffCase) (ours
 	}
 	yml = withCreateHostPath(t, yml)
 	t.Cleanup(func() {
+		// Only logged: the project's CleanupProject (registered above, run after this)
+		// removes whatever down left.
 		cmd := exec.Command(bin, "-p", projectB, "down", "-v", "--timeout", "1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Logf("docker compose down: %v\n%s", err, out)
