@@ -68,7 +68,10 @@ func newServer(t *testing.T, b *backend, secret string) server {
 
 func (s server) do(t *testing.T, method, path, tok string, body string, header http.Header) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -80,7 +83,10 @@ func (s server) do(t *testing.T, method, path, tok string, body string, header h
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read the body: %v", method, path, err)
+	}
 	return resp.StatusCode, string(data)
 }
 

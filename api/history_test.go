@@ -31,7 +31,11 @@ func TestHistoryPagesByCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close the store: %v", err)
+		}
+	})
 	entries := make([]state.Entry, 2500)
 	for i := range entries {
 		entries[i] = state.Entry{Time: time.Date(2026, 11, 1, 0, 0, i, 0, time.UTC), Environment: "production", Action: "apply", Outcome: "ok", After: fmt.Sprint(i)}
@@ -80,7 +84,10 @@ func newServerWith(t *testing.T, b Backend) string {
 
 func get(t *testing.T, url string) (int, []state.Row, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

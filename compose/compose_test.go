@@ -112,7 +112,7 @@ func TestRenderRasaService(t *testing.T) {
 	if len(r.Files) != 1 || r.Files[0].Path != gen || !strings.Contains(string(r.Files[0].Content), "wait_time_between_pulls: 10\n") {
 		t.Errorf("generated files = %+v", r.Files)
 	}
-	worker, _ := r.Project.GetService("rasa-worker")
+	worker := mustService(t, r, "rasa-worker")
 	if len(worker.Ports) != 0 {
 		t.Errorf("worker publishes %v; it declared no publish", worker.Ports)
 	}
@@ -151,8 +151,8 @@ service:
 	)
 	dir := writeRepo(t, files)
 	_, r := renderForTest(t, dir, map[string]string{"PROD_TOKEN": "pa$$word$X"})
-	prod, _ := r.Project.GetService("rasa-production")
-	worker, _ := r.Project.GetService("rasa-worker")
+	prod := mustService(t, r, "rasa-production")
+	worker := mustService(t, r, "rasa-worker")
 	checks := []struct{ what, got, want string }{
 		{"prod SHARED", envVar(prod, "SHARED"), "template"},
 		{"prod OVERRIDDEN", envVar(prod, "OVERRIDDEN"), "environment"},
@@ -236,7 +236,7 @@ func TestConfigHash(t *testing.T) {
 	dir := writeRepo(t, files)
 	hashOf := func(r *Rendered, mutate func(*types.ServiceConfig), in HashInputs) string {
 		t.Helper()
-		svc, _ := r.Project.GetService("rasa-production")
+		svc := mustService(t, r, "rasa-production")
 		if mutate != nil {
 			mutate(&svc)
 		}
@@ -307,12 +307,15 @@ func TestDigestPathDirectory(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a/b/y.txt"), []byte("3"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	second, _ := DigestPath(filepath.Join(dir, "a"))
+	second, err := DigestPath(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if first == second {
 		t.Error("changing a nested file kept the directory digest")
 	}
-	if d, _ := DigestPath(filepath.Join(dir, "missing")); d != "absent" {
-		t.Errorf("missing path digest = %q", d)
+	if d, err := DigestPath(filepath.Join(dir, "missing")); err != nil || d != "absent" {
+		t.Errorf("missing path digest = %q, %v", d, err)
 	}
 }
 
@@ -403,7 +406,10 @@ func TestConfigHashIsTheSameInAnotherCheckout(t *testing.T) {
 	files := with(baseFiles(), "endpoints.yml", "models: {url: a}\n")
 	hash := func(dir string) string {
 		_, r := renderForTest(t, dir, nil)
-		digests, _ := r.MountDigests("rasa-production")
+		digests, err := r.MountDigests("rasa-production")
+		if err != nil {
+			t.Fatal(err)
+		}
 		h, err := ConfigHash(r.Project.Services["rasa-production"], HashInputs{MountDigests: digests, ImageID: "i", RepoRoot: r.Dir})
 		if err != nil {
 			t.Fatal(err)
@@ -414,7 +420,7 @@ func TestConfigHashIsTheSameInAnotherCheckout(t *testing.T) {
 	if hash(a) != hash(b) {
 		t.Error("the same revision checked out elsewhere hashes differently")
 	}
-	os.WriteFile(filepath.Join(b, "endpoints.yml"), []byte("models: {url: b}\n"), 0o644)
+	writeFiles(t, b, map[string]string{"endpoints.yml": "models: {url: b}\n"})
 	if hash(a) == hash(b) {
 		t.Error("different endpoints.yml content hashes the same")
 	}

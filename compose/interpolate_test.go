@@ -144,8 +144,8 @@ func TestParsePublish(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("%q → %+v, %v; want %+v", in, got, err, want)
 		}
-		if again, _ := parsePublish(got.String()); again != got {
-			t.Errorf("%q does not round-trip: %q", in, got.String())
+		if again, err := parsePublish(got.String()); err != nil || again != got {
+			t.Errorf("%q does not round-trip: %q, %v", in, got.String(), err)
 		}
 	}
 	for _, bad := range []string{"", "0", "65536", "host:80", "::1:80", "1.2.3.4:x"} {

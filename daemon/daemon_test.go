@@ -15,11 +15,13 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/pipeline"
 )
 
-// fakePipeline records every run; a run blocks while hold is set.
+// fakePipeline records every run and the context of the last; a run blocks while
+// hold is set.
 type fakePipeline struct {
 	mu      sync.Mutex
 	runs    chan pipeline.Request
 	hold    chan struct{}
+	ctx     context.Context
 	project string
 }
 
@@ -27,9 +29,10 @@ func newFake() *fakePipeline {
 	return &fakePipeline{runs: make(chan pipeline.Request, 100), project: "demo"}
 }
 
-func (f *fakePipeline) Run(_ context.Context, req pipeline.Request) pipeline.Report {
+func (f *fakePipeline) Run(ctx context.Context, req pipeline.Request) pipeline.Report {
 	f.mu.Lock()
 	hold := f.hold
+	f.ctx = ctx
 	f.mu.Unlock()
 	f.runs <- req
 	if hold != nil {
@@ -52,16 +55,22 @@ func (f *fakePipeline) next(t *testing.T) pipeline.Request {
 	}
 }
 
-func (f *fakePipeline) none(t *testing.T, d *Daemon, after int) {
+// nothingLeftOver asserts that no run or reason is left over from earlier triggers:
+// a marker triggered now is the next run, alone (a left-over run would come before
+// it, a left-over reason would merge into it).
+func (f *fakePipeline) nothingLeftOver(t *testing.T, d *Daemon) {
 	t.Helper()
-	if n := d.Runs(); n != after {
-		t.Errorf("%d runs, want %d", n, after)
+	d.Trigger("marker", false)
+	if r := f.next(t); strings.Join(r.Reasons, ",") != "marker" || r.Fetch {
+		t.Errorf("the run after the marker's trigger: %+v, want the marker alone", r)
 	}
-	select {
-	case r := <-f.runs:
-		t.Errorf("unexpected run %v", r.Reasons)
-	default:
-	}
+}
+
+// runContext is the context the last run was given.
+func (f *fakePipeline) runContext() context.Context {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ctx
 }
 
 func start(t *testing.T, cfg Config) (*Daemon, context.CancelFunc, chan error) {
@@ -110,7 +119,8 @@ func TestTriggersMergeIntoOneRun(t *testing.T) {
 		t.Errorf("merged run %+v", r)
 	}
 	waitRuns(t, d, 2)
-	f.none(t, d, 2)
+	f.nothingLeftOver(t, d)
+	waitRuns(t, d, 3)
 }
 
 func TestEventOnlyRunDoesNotFetch(t *testing.T) {
@@ -156,7 +166,7 @@ func TestBadPollScheduleIsAnError(t *testing.T) {
 func TestStopLetsTheRunInProgressFinish(t *testing.T) {
 	f := newFake()
 	f.hold = make(chan struct{})
-	_, cancel, done := start(t, Config{Pipeline: f})
+	_, cancel, done := start(t, Config{Pipeline: f, Grace: 10 * time.Millisecond})
 	r := f.next(t)
 	cancel()
 	select {
@@ -164,8 +174,19 @@ func TestStopLetsTheRunInProgressFinish(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the run was not told to stop")
 	}
+	// The daemon ends the run's context once the grace is over: it has acted on the
+	// stop, so Run had every chance to return early by now.
 	select {
-	case <-done:
+	case <-f.runContext().Done():
+	case err := <-done:
+		done <- err // for the cleanup
+		t.Fatalf("Run returned (%v) while a run was in progress", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run's context outlived the grace")
+	}
+	select {
+	case err := <-done:
+		done <- err // for the cleanup
 		t.Fatal("Run returned while a run was in progress")
 	default:
 	}
@@ -248,7 +269,9 @@ func TestCutEventStreamReconnects(t *testing.T) {
 	}
 	waitSubscribed(t, e)
 	id := managed(t, e, "demo", "demo-rasa-1")
-	e.RemoveForce(id)
+	if err := e.RemoveForce(id); err != nil {
+		t.Fatal(err)
+	}
 	if r := f.next(t); !strings.HasPrefix(r.Reasons[0], "docker:") {
 		t.Errorf("after reconnecting: %+v", r)
 	}

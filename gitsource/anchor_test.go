@@ -31,7 +31,10 @@ func TestPushAnchor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	other, _ := Open(Options{URL: remote.Bare, StateDir: t.TempDir()})
+	other, err := Open(Options{URL: remote.Bare, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := other.Anchors(ctx, AnchorRef)
 	if err != nil || string(got) != `{"rows":1}`+"\n"+`{"rows":2}`+"\n" {
 		t.Fatalf("anchors on the remote: %q, %v", got, err)
@@ -45,7 +48,7 @@ func TestPushAnchor(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "it was rewritten") || !strings.Contains(err.Error(), AnchorRef) {
 		t.Fatalf("push onto a rewritten ref: %v", err)
 	}
-	if got, _ := other.Anchors(ctx, AnchorRef); string(got) != `{"rows":1}`+"\n" {
-		t.Errorf("the refused push changed the remote: %q", got)
+	if got, err := other.Anchors(ctx, AnchorRef); err != nil || string(got) != `{"rows":1}`+"\n" {
+		t.Errorf("the refused push changed the remote: %q, %v", got, err)
 	}
 }

@@ -22,14 +22,21 @@ func BenchmarkFetchUnchanged(b *testing.B) {
 			remote := testgit.New(b)
 			files := map[string]string{}
 			root := "../examples/quickstart"
-			filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
-				if err == nil && info.Mode().IsRegular() {
-					rel, _ := filepath.Rel(root, p)
-					data, _ := os.ReadFile(p)
-					files[filepath.ToSlash(rel)] = string(data)
+			err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+				if err != nil || !info.Mode().IsRegular() {
+					return err
 				}
-				return nil
+				rel, err := filepath.Rel(root, p)
+				if err != nil {
+					return err
+				}
+				data, err := os.ReadFile(p)
+				files[filepath.ToSlash(rel)] = string(data)
+				return err
 			})
+			if err != nil {
+				b.Fatal(err)
+			}
 			remote.Commit(files, testgit.CommitOptions{})
 			if tc.commits > 0 {
 				remote.FastImport(tc.commits)

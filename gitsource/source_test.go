@@ -24,7 +24,9 @@ func TestFollowBranchOverGitDaemonAndHTTP(t *testing.T) {
 			} else {
 				url = remote.ServeHTTP("s3cret-git-token")
 				tokenFile := filepath.Join(t.TempDir(), "token")
-				os.WriteFile(tokenFile, []byte("s3cret-git-token\n"), 0o600)
+				if err := os.WriteFile(tokenFile, []byte("s3cret-git-token\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
 				opts.TokenFile = tokenFile
 			}
 			opts.URL = url
@@ -40,10 +42,10 @@ func TestFollowBranchOverGitDaemonAndHTTP(t *testing.T) {
 			if err := src.Checkout(rev); err != nil {
 				t.Fatal(err)
 			}
-			if data, _ := os.ReadFile(filepath.Join(src.Dir(), "rasa-gitops.yaml")); string(data) != "version: 1\n" {
-				t.Errorf("checkout: %q", data)
+			if data, err := os.ReadFile(filepath.Join(src.Dir(), "rasa-gitops.yaml")); err != nil || string(data) != "version: 1\n" {
+				t.Errorf("checkout: %q, %v", data, err)
 			}
-			tree1, _ := src.PathTree(rev)
+			tree1 := pathTree(t, src, rev)
 			if _, err := src.Fetch(ctx); !errors.Is(err, ErrUnchanged) {
 				t.Errorf("second fetch: %v, want ErrUnchanged", err)
 			}
@@ -54,14 +56,17 @@ func TestFollowBranchOverGitDaemonAndHTTP(t *testing.T) {
 			if err != nil || rev2.Hash != second {
 				t.Fatalf("fetch after push: %+v %v", rev2, err)
 			}
-			if tree2, _ := src.PathTree(rev2); tree2 != tree1 {
+			if tree2 := pathTree(t, src, rev2); tree2 != tree1 {
 				t.Error("a change outside --path changed the path tree")
 			}
 
 			// A change inside --path, then a force-push that rewrites it away.
 			third := remote.Commit(map[string]string{"deploy/rasa-gitops.yaml": "version: 1\nproject: x\n"}, testgit.CommitOptions{})
-			rev3, _ := src.Fetch(ctx)
-			if tree3, _ := src.PathTree(rev3); rev3.Hash != third || tree3 == tree1 {
+			rev3, err := src.Fetch(ctx)
+			if err != nil {
+				t.Fatalf("fetch after a change under --path: %v", err)
+			}
+			if tree3 := pathTree(t, src, rev3); rev3.Hash != third || tree3 == tree1 {
 				t.Fatalf("change under --path not seen: %+v", rev3)
 			}
 			remote.ResetHard(first)
@@ -73,11 +78,14 @@ func TestFollowBranchOverGitDaemonAndHTTP(t *testing.T) {
 			if err := src.Checkout(rev4); err != nil {
 				t.Fatal(err)
 			}
-			if data, _ := os.ReadFile(filepath.Join(src.Dir(), "rasa-gitops.yaml")); !strings.Contains(string(data), "rewritten") {
-				t.Errorf("checkout after force-push: %q", data)
+			if data, err := os.ReadFile(filepath.Join(src.Dir(), "rasa-gitops.yaml")); err != nil || !strings.Contains(string(data), "rewritten") {
+				t.Errorf("checkout after force-push: %q, %v", data, err)
 			}
 			// A new Source on the same state dir reuses the clone.
-			again, _ := Open(opts)
+			again, err := Open(opts)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
 			if rev5, err := again.Fetch(ctx); err != nil || rev5.Hash != rewritten {
 				t.Errorf("reopened source: %+v %v", rev5, err)
 			}
@@ -85,20 +93,37 @@ func TestFollowBranchOverGitDaemonAndHTTP(t *testing.T) {
 	}
 }
 
+func pathTree(t *testing.T, src *Source, rev Revision) string {
+	t.Helper()
+	tree, err := src.PathTree(rev)
+	if err != nil {
+		t.Fatalf("path tree of %s: %v", rev, err)
+	}
+	return tree
+}
+
 func TestWrongTokenAndRemoteDown(t *testing.T) {
 	remote := testgit.New(t)
 	remote.Commit(map[string]string{"a": "1"}, testgit.CommitOptions{})
 	url := remote.ServeHTTP("right-token")
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte("wrong-token-value"), 0o600)
-	src, _ := Open(Options{URL: url, StateDir: t.TempDir(), TokenFile: tokenFile})
-	_, err := src.Fetch(context.Background())
+	if err := os.WriteFile(tokenFile, []byte("wrong-token-value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(Options{URL: url, StateDir: t.TempDir(), TokenFile: tokenFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Fetch(context.Background())
 	if err == nil || strings.Contains(err.Error(), "wrong-token-value") {
 		t.Errorf("wrong token: %v", err)
 	}
 
 	d := remote.ServeDaemon()
-	src, _ = Open(Options{URL: d.URL, StateDir: t.TempDir()})
+	src, err = Open(Options{URL: d.URL, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := src.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +143,10 @@ func TestVerifySignatures(t *testing.T) {
 	alice, alicePub := testgit.NewKey(t, "alice")
 	_, malloryPub := testgit.NewKey(t, "mallory")
 	signed := remote.Commit(map[string]string{"a": "1"}, testgit.CommitOptions{Sign: alice})
-	src, _ := Open(Options{URL: remote.ServeDaemon().URL, StateDir: t.TempDir()})
+	src, err := Open(Options{URL: remote.ServeDaemon().URL, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rev, err := src.Fetch(context.Background())
 	if err != nil || rev.Hash != signed || !rev.Signed {
 		t.Fatalf("%+v %v", rev, err)
@@ -134,7 +162,10 @@ func TestVerifySignatures(t *testing.T) {
 		t.Errorf("alice as the second key of the ring: %q %v", id, err)
 	}
 	unsigned := remote.Commit(map[string]string{"a": "2"}, testgit.CommitOptions{})
-	rev2, _ := src.Fetch(context.Background())
+	rev2, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatalf("fetch of the unsigned commit: %v", err)
+	}
 	if _, err := src.Verify(rev2, alicePub); rev2.Hash != unsigned || err == nil || !strings.Contains(err.Error(), "not signed") {
 		t.Errorf("unsigned: %v", err)
 	}

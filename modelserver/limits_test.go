@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,24 +23,29 @@ func TestUploadOverTheSizeLimit(t *testing.T) {
 	f.store.MaxSize = 1 << 10
 	big := append(modelarchive.Rasa3Model("big"), make([]byte, 4<<10)...) // 4 KiB over the limit
 	for _, chunked := range []bool{false, true} {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		part, _ := mw.CreateFormFile("model", "big.tar.gz")
-		part.Write(big)
-		mw.Close()
-		var r io.Reader = &body
-		if chunked {
-			r = io.MultiReader(&body) // hides the length: sent chunked
+		body, contentType, err := multipartModel("big.tar.gz", big)
+		if err != nil {
+			t.Fatal(err)
 		}
-		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/models", r)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
+		var r io.Reader = body
+		if chunked {
+			r = io.MultiReader(body) // hides the length: sent chunked
+		}
+		req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/api/models", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Authorization", "Bearer api-token")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, _ := io.ReadAll(resp.Body)
+		msg, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("chunked=%v: read the answer: %v", chunked, err)
+		}
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(msg), "--max-model-size") {
 			t.Errorf("chunked=%v: %d %s, want 413 naming --max-model-size", chunked, resp.StatusCode, msg)
 		}
@@ -63,9 +67,9 @@ func TestDownloadOverTheSizeLimit(t *testing.T) {
 			} else {
 				w.(http.Flusher).Flush() // no length: chunked
 			}
-			w.Write(model)
+			w.Write(model) // the client hangs up on a model over the limit: the error is expected
 		}))
-		store, _ := NewStore(t.TempDir())
+		store := newStore(t)
 		store.Client, store.MaxSize = srv.Client(), 1<<10
 		err := store.Fetch(t.Context(), "m", digestOf(model), srv.URL+"/m.tar.gz", "")
 		srv.Close()
@@ -86,11 +90,15 @@ func TestDownloadNeedsFreeSpace(t *testing.T) {
 		}
 		t.Skipf("cannot mount a tiny tmpfs (needs root): %v", err)
 	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
 	model := bytes.Repeat([]byte("w"), 2<<20)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(model)))
-		w.Write(model)
+		w.Write(model) // refused before the body is read: the error is expected
 	}))
 	defer srv.Close()
 	store, err := NewStore(dir)

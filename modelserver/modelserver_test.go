@@ -71,7 +71,10 @@ func newFixture(t *testing.T) *fixture {
 // rasaGet sends exactly what Rasa's model-pulling client sends.
 func (f *fixture) rasaGet(t *testing.T, method, path, query string, inm string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest(method, f.srv.URL+path+query, nil)
+	req, err := http.NewRequest(method, f.srv.URL+path+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Accept-Encoding", "gzip, deflate")
 	if inm != "" {
 		req.Header.Set("If-None-Match", inm)
@@ -115,7 +118,10 @@ func TestModelServerProtocol(t *testing.T) {
 			if resp.StatusCode != tt.code {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.code)
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("read the body: %v", err)
+			}
 			if resp.Header.Get("Content-Encoding") != "" {
 				t.Errorf("Content-Encoding %q: Rasa would save a compressed body", resp.Header.Get("Content-Encoding"))
 			}
@@ -179,7 +185,10 @@ func TestRetagDuringDownloadFinishesWithTheOldModel(t *testing.T) {
 	if err := f.tags.Set(Table{Project: "rasa", Tags: map[string]Tag{"production": {Model: "moodbot-2", Digest: d2}}}); err != nil {
 		t.Fatal(err)
 	}
-	rest, _ := io.ReadAll(resp.Body)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read the rest of the download: %v", err)
+	}
 	if got := append(first, rest...); !bytes.Equal(got, f.model) {
 		t.Fatalf("the download in flight changed model (%d bytes)", len(got))
 	}
@@ -211,8 +220,17 @@ func TestTagsSeenByAnotherProcess(t *testing.T) {
 	t.Error("another Tags on the same state dir never saw the change")
 }
 
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	store, err := NewStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
 func TestStoreDigestMismatchStoresNothing(t *testing.T) {
-	store, _ := NewStore(t.TempDir())
+	store := newStore(t)
 	want := strings.Repeat("a", 64)
 	_, _, err := store.Put(strings.NewReader("not the model"), want)
 	if !errors.Is(err, ErrDigestMismatch) || !strings.Contains(err.Error(), "expected sha256 "+want) || !strings.Contains(err.Error(), "found "+digestOf([]byte("not the model"))) {
@@ -223,7 +241,10 @@ func TestStoreDigestMismatchStoresNothing(t *testing.T) {
 
 func assertEmptyStore(t *testing.T, store *Store) {
 	t.Helper()
-	entries, _ := os.ReadDir(filepath.Join(store.Dir(), "sha256"))
+	entries, err := os.ReadDir(filepath.Join(store.Dir(), "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(entries) != 0 {
 		var names []string
 		for _, e := range entries {
@@ -238,13 +259,21 @@ func TestStoreTruncatedDownload(t *testing.T) {
 	// A server that promises the whole model and hangs up halfway.
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(model)))
-		w.Write(model[:len(model)/2])
-		conn, _, _ := w.(http.Hijacker).Hijack()
-		conn.Close()
+		if _, err := w.Write(model[:len(model)/2]); err != nil {
+			t.Errorf("write half the model: %v", err)
+		}
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		if err := conn.Close(); err != nil {
+			t.Errorf("hang up: %v", err)
+		}
 	}))
 	srv.StartTLS()
 	defer srv.Close()
-	store, _ := NewStore(t.TempDir())
+	store := newStore(t)
 	store.Client = srv.Client()
 	err := store.Fetch(t.Context(), "m", digestOf(model), srv.URL+"/m.tar.gz?sig=secret", "")
 	if err == nil {
@@ -255,7 +284,11 @@ func TestStoreTruncatedDownload(t *testing.T) {
 	}
 	assertEmptyStore(t, store)
 	// The same source served whole is stored.
-	srv2 := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(model) }))
+	srv2 := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := w.Write(model); err != nil {
+			t.Errorf("serve the model: %v", err)
+		}
+	}))
 	defer srv2.Close()
 	store.Client = srv2.Client()
 	if err := store.Fetch(t.Context(), "m", digestOf(model), srv2.URL+"/m.tar.gz", ""); err != nil || !store.Has(digestOf(model)) {
@@ -271,7 +304,11 @@ func TestStoreDiskFull(t *testing.T) {
 		}
 		t.Skipf("cannot mount a tiny tmpfs (needs root): %v", err)
 	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
 	store, err := NewStore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -288,25 +325,48 @@ func TestStoreDiskFull(t *testing.T) {
 	}
 }
 
-func upload(t *testing.T, f *fixture, name string, content []byte, bearer string) (int, map[string]any) {
-	t.Helper()
+// multipartModel is a multipart/form-data body of one model file, and its content type.
+func multipartModel(name string, content []byte) (*bytes.Buffer, string, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	part, _ := mw.CreateFormFile("model", name)
-	part.Write(content)
-	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/models", &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	part, err := mw.CreateFormFile("model", name)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := part.Write(content); err != nil {
+		return nil, "", err
+	}
+	return &body, mw.FormDataContentType(), mw.Close()
+}
+
+// upload posts a model and returns the status and the JSON answer. Tests call it from
+// several goroutines, so it fails with t.Errorf (and status 0), never t.Fatal.
+func upload(t *testing.T, f *fixture, name string, content []byte, bearer string) (int, map[string]any) {
+	t.Helper()
+	body, contentType, err := multipartModel(name, content)
+	if err != nil {
+		t.Errorf("upload %s: build the body: %v", name, err)
+		return 0, nil
+	}
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+"/api/models", body)
+	if err != nil {
+		t.Errorf("upload %s: %v", name, err)
+		return 0, nil
+	}
+	req.Header.Set("Content-Type", contentType)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Errorf("upload %s: %v", name, err)
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Errorf("upload %s: the %d answer is not JSON: %v", name, resp.StatusCode, err)
+	}
 	return resp.StatusCode, out
 }
 
@@ -337,7 +397,10 @@ func TestUpload(t *testing.T) {
 // naming what is missing, and nothing is stored under its digest or its name.
 func TestUploadRefusesWhatIsNotAModel(t *testing.T) {
 	f := newFixture(t)
-	noComponents, _ := modelarchive.Build(map[string]string{"metadata.json": "{}"})
+	noComponents, err := modelarchive.Build(map[string]string{"metadata.json": "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		content []byte
 		says    string
@@ -387,7 +450,10 @@ func TestConcurrentUploadsOfOneModel(t *testing.T) {
 // assertNoIncoming fails when an upload left its temp file in the store.
 func assertNoIncoming(t *testing.T, store *Store) {
 	t.Helper()
-	entries, _ := os.ReadDir(filepath.Join(store.Dir(), "sha256"))
+	entries, err := os.ReadDir(filepath.Join(store.Dir(), "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".incoming") {
 			t.Errorf("temp file left: %s", e.Name())
@@ -396,13 +462,18 @@ func assertNoIncoming(t *testing.T, store *Store) {
 }
 
 func TestGCKeepsModelsInUseAndRecentOnes(t *testing.T) {
-	store, _ := NewStore(t.TempDir())
+	store := newStore(t)
 	var digests []string
 	for i := 0; i < 4; i++ {
-		d, _, _ := store.Put(strings.NewReader(fmt.Sprint("model ", i)), "")
+		d, _, err := store.Put(strings.NewReader(fmt.Sprint("model ", i)), "")
+		if err != nil {
+			t.Fatal(err)
+		}
 		digests = append(digests, d)
 		old := time.Now().Add(time.Duration(i-10) * time.Minute)
-		os.Chtimes(store.Path(d), old, old)
+		if err := os.Chtimes(store.Path(d), old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 	removed, err := store.GC(map[string]bool{digests[0]: true}, 1)
 	if err != nil {
@@ -417,7 +488,9 @@ func TestNudgeErrorsNeverCarryTokens(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// What Rasa answers when it cannot reach the model server: the URL, token included.
 		w.WriteHeader(http.StatusInternalServerError)
-		fmt.Fprintf(w, `{"message":"cannot GET http://models/tags/production?token=the-model-token"}`)
+		if _, err := fmt.Fprintf(w, `{"message":"cannot GET http://models/tags/production?token=the-model-token"}`); err != nil {
+			t.Errorf("answer: %v", err)
+		}
 	}))
 	defer srv.Close()
 	err := Nudge(t.Context(), srv.Client(), srv.URL, "the-auth-token", ModelServerConfig{URL: "http://models/tags/production", Token: "the-model-token"})
@@ -458,7 +531,10 @@ func TestConcurrentUploadsOfDifferentModelsUnderOneName(t *testing.T) {
 	if won < 0 {
 		t.Fatal("no upload won the name")
 	}
-	name, _ := os.ReadFile(filepath.Join(f.store.Dir(), "names", "contested.tar.gz"))
+	name, err := os.ReadFile(filepath.Join(f.store.Dir(), "names", "contested.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.TrimSpace(string(name)) != digestOf(modelarchive.Rasa3Model(strings.Repeat(fmt.Sprint("model ", won, " "), 4000))) {
 		t.Errorf("the name holds %q, not the winner's digest", name)
 	}

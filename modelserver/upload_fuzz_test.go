@@ -2,7 +2,6 @@ package modelserver
 
 import (
 	"bytes"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,12 +14,11 @@ import (
 // FuzzUpload: any body and content type sent to POST /api/models gets one of the
 // documented answers, never a panic; only a 201 adds a model to the store or a name.
 func FuzzUpload(f *testing.F) {
-	var good bytes.Buffer
-	mw := multipart.NewWriter(&good)
-	part, _ := mw.CreateFormFile("model", "bot.tar.gz")
-	part.Write(modelarchive.Rasa3Model("seed"))
-	mw.Close()
-	f.Add(good.Bytes(), mw.FormDataContentType())
+	good, contentType, err := multipartModel("bot.tar.gz", modelarchive.Rasa3Model("seed"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Bytes(), contentType)
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"model\"; filename=\"x.tar.gz\"\r\n\r\nnot a model\r\n--b--\r\n"), "multipart/form-data; boundary=b")
 	f.Add([]byte("{}"), "application/json")
 	state := f.TempDir()

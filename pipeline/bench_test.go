@@ -67,8 +67,14 @@ func newRealStack(b *testing.B) *realStack {
 	project := testengine.ProjectName(b)
 	testengine.CleanupProject(b, cli, project)
 	stateDir := b.TempDir()
-	store, _ := modelserver.NewStore(stateDir)
-	tags, _ := modelserver.OpenTags(stateDir)
+	store, err := modelserver.NewStore(stateDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tags, err := modelserver.OpenTags(stateDir)
+	if err != nil {
+		b.Fatal(err)
+	}
 	st, err := state.Open(context.Background(), stateDir)
 	if err != nil {
 		b.Fatal(err)
@@ -131,6 +137,6 @@ func (f *realStack) measure(b *testing.B, poll func()) {
 // cpuTime is the process's user + system CPU time.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // cannot fail for RUSAGE_SELF
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

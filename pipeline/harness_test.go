@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/internal/memengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
@@ -143,7 +145,11 @@ func newHarness(t *testing.T, envs map[string]string, pol *policy.Policy) *harne
 	if h.st, err = state.Open(context.Background(), stateDir); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.st.Close() })
+	t.Cleanup(func() {
+		if err := h.st.Close(); err != nil {
+			t.Errorf("close the state: %v", err)
+		}
+	})
 	if h.store, err = modelserver.NewStore(stateDir); err != nil {
 		t.Fatal(err)
 	}
@@ -253,12 +259,29 @@ func (h *harness) status(env string) state.EnvStatus {
 	return st
 }
 
+// containerID is the ID of env's container, "" when there is none.
 func (h *harness) containerID(env string) string {
+	h.t.Helper()
 	info, err := h.engine.ContainerInspect(context.Background(), reconcile.ContainerName(h.project, compose.ServiceName(env)))
-	if err != nil {
+	if cerrdefs.IsNotFound(err) {
 		return ""
 	}
+	if err != nil {
+		h.t.Fatalf("inspect %s's container: %v", env, err)
+	}
 	return info.ID
+}
+
+// removeContainer removes env's container as `docker rm -f` by hand does.
+func (h *harness) removeContainer(env string) {
+	h.t.Helper()
+	id := h.containerID(env)
+	if id == "" {
+		h.t.Fatalf("%s has no container to remove", env)
+	}
+	if err := h.engine.RemoveForce(id); err != nil {
+		h.t.Fatalf("remove %s's container: %v", env, err)
+	}
 }
 
 // waitLoaded waits until a background model load of env has ended and is recorded.

@@ -108,7 +108,7 @@ func TestDockerEventRunHealsWithoutRendering(t *testing.T) {
 	renders := 0
 	render := h.p.cfg.Render
 	h.p.cfg.Render = func(ctx context.Context, dir string) (Rendering, error) { renders++; return render(ctx, dir) }
-	h.engine.RemoveForce(h.containerID("worker"))
+	h.removeContainer("worker")
 	rep := h.run(Request{Reasons: []string{"docker:destroy"}})
 	if rep.Plan.Empty() || renders != 0 {
 		t.Fatalf("plan:\n%s renders %d", rep.Plan, renders)
@@ -170,7 +170,7 @@ func TestRefusedRevisionStillHealsWithLastGood(t *testing.T) {
 	h.files["models.yaml"] = "models: {"
 	h.commit()
 	h.poll()
-	h.engine.RemoveForce(h.containerID("experimental"))
+	h.removeContainer("experimental")
 	rep := h.poll()
 	if rep.Plan.Empty() || rep.Result.Err() != nil {
 		t.Fatalf("a refused revision stopped self-heal:\n%s", rep.Plan)
@@ -462,8 +462,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if rep.Plan.Empty() || len(h.engine.Mutations()) != 0 {
 		t.Fatalf("plan:\n%s mutations %v", rep.Plan, h.engine.Mutations())
 	}
-	if rows, _ := h.st.Statuses(context.Background()); len(rows) != 0 {
-		t.Errorf("a dry run recorded statuses: %+v", rows)
+	if rows, err := h.st.Statuses(context.Background()); err != nil || len(rows) != 0 {
+		t.Errorf("a dry run recorded statuses: %+v, %v", rows, err)
 	}
 }
 
@@ -529,7 +529,7 @@ func TestUnreachableSourceShownOnEveryEnvironmentAndHealsMeanwhile(t *testing.T)
 	h.src.mu.Lock()
 	h.src.err = errors.New("fetch git://git.example/deploy.git main: connection refused")
 	h.src.mu.Unlock()
-	h.engine.RemoveForce(h.containerID("worker"))
+	h.removeContainer("worker")
 	rep := h.poll()
 	if rep.Plan.Empty() {
 		t.Error("an unreachable Git server stopped self-heal")
@@ -583,8 +583,8 @@ func TestCommitOutsidePathIsNoNewRevision(t *testing.T) {
 	}
 	files["deploy/environments/production.yaml"] = "model: moodbot-v2\n"
 	remote.Commit(files, testgit.CommitOptions{})
-	if next, changed, _ := src.Next(context.Background(), true); !changed || next.Revision == first.Revision {
-		t.Errorf("a commit under --path is not a new revision: %v %s", changed, next.Revision)
+	if next, changed, err := src.Next(context.Background(), true); err != nil || !changed || next.Revision == first.Revision {
+		t.Errorf("a commit under --path is not a new revision: %v %s, %v", changed, next.Revision, err)
 	}
 }
 

@@ -12,7 +12,9 @@ func write(t *testing.T, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
-		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return filepath.Join(dir, "policy.yaml")
 }
@@ -30,7 +32,14 @@ func TestWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	prod := p.For("production")
-	at := func(s string) time.Time { tm, _ := time.Parse(time.RFC3339, s); return tm }
+	at := func(s string) time.Time {
+		t.Helper()
+		tm, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
 	cases := []struct {
 		t       string
 		allowed bool

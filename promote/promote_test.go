@@ -103,10 +103,12 @@ func (r *testRepo) refs(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = iter.ForEach(func(ref *plumbing.Reference) error {
+	if err := iter.ForEach(func(ref *plumbing.Reference) error {
 		b.WriteString(ref.String() + "\n")
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	head, err := r.repo.Storer.Reference(plumbing.HEAD)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +145,8 @@ func TestRunCommitsOnBranch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := f.Contents(); got != wantFile {
-		t.Errorf("committed file:\n%s\nwant:\n%s", got, wantFile)
+	if got, err := f.Contents(); err != nil || got != wantFile {
+		t.Errorf("committed file:\n%s\nwant:\n%s (%v)", got, wantFile, err)
 	}
 	assertOnlyChange(t, r, c, res.File)
 	if want := "promote(production): moodbot-v2\n\nPromotes model moodbot-v2 to environment production.\n"; c.Message != want {
@@ -199,8 +201,14 @@ func assertOnlyChange(t *testing.T, r *testRepo, c *object.Commit, file string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	from, _ := parent.Tree()
-	to, _ := c.Tree()
+	from, err := parent.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := c.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
 	changes, err := from.Diff(to)
 	if err != nil {
 		t.Fatal(err)

@@ -61,7 +61,9 @@ func writeKey(t *testing.T, e *openpgp.Entity, passphrase string, armored bool) 
 		if err := e.SerializePrivateWithoutSigning(w, nil); err != nil {
 			t.Fatal(err)
 		}
-		w.Close()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 	} else if err := e.SerializePrivateWithoutSigning(&b, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -319,7 +320,7 @@ func TestDifferentialCompose(t *testing.T) {
 	bin := testengine.ComposeV2(t)
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
-	t.Cleanup(removeDiffCgroupParent)
+	t.Cleanup(func() { removeDiffCgroupParent(t) })
 	applied := map[string]bool{}
 	ran := 0
 	for _, c := range diffCorpus {
@@ -366,11 +367,17 @@ func TestDifferentialCompose(t *testing.T) {
 }
 
 // removeDiffCgroupParent removes the (empty) cgroup the limits case names as its
-// cgroup_parent, which the Engine creates and leaves behind.
-func removeDiffCgroupParent() {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/rasa-gitops-differential")
+// cgroup_parent, which the Engine creates and leaves behind (under one hierarchy or
+// another, or none when the case was refused: a missing one is no error).
+func removeDiffCgroupParent(t *testing.T) {
+	dirs, err := filepath.Glob("/sys/fs/cgroup/*/rasa-gitops-differential")
+	if err != nil {
+		t.Error(err)
+	}
 	for _, d := range append(dirs, "/sys/fs/cgroup/rasa-gitops-differential") {
-		_ = os.Remove(d)
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("remove the cgroup %s: %v", d, err)
+		}
 	}
 }
 
@@ -397,7 +404,10 @@ func TestDifferentialBothRefuse(t *testing.T) {
 				}
 				t.Logf("rasa-gitops refuses it before anything changes:\n%v", err)
 			} else {
-				d, _ := compose.Load(dir, compose.LoadOptions{})
+				d, err := compose.Load(dir, compose.LoadOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
 				r, err := compose.Render(ctx, d, compose.RenderOptions{ModelToken: "model-token", DefaultToken: "rasa-token", GeneratedDir: gen})
 				if err != nil {
 					t.Fatal(err)
@@ -524,7 +534,7 @@ func bringUpBoth(t *testing.T, cli *client.Client, bin string, c diffCase) (ours
 		t.Fatalf("rasa-gitops apply failed:\n%v\nplan:\n%s", err, run.Plan)
 	}
 	ours = inspectDiffProject(t, cli, projectA)
-	removeDiffProject(ctx, cli, projectA)
+	removeDiffProject(t, ctx, cli, projectA)
 
 	writeDiffRepo(t, dir, projectB, c, ports, subnet)
 	renderedB, err := renderDiffRepo(dir, gen)
@@ -537,6 +547,8 @@ func bringUpBoth(t *testing.T, cli *client.Client, bin string, c diffCase) (ours
 	}
 	yml = withCreateHostPath(t, yml)
 	t.Cleanup(func() {
+		// Only logged: the project's CleanupProject (registered above, run after this)
+		// removes whatever down left.
 		cmd := exec.Command(bin, "-p", projectB, "down", "-v", "--timeout", "1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Logf("docker compose down: %v\n%s", err, out)
@@ -657,20 +669,37 @@ func inspectDiffProject(t *testing.T, cli *client.Client, project string) map[st
 	return out
 }
 
-// removeDiffProject removes a project's containers, networks and volumes now.
-func removeDiffProject(ctx context.Context, cli *client.Client, project string) {
+// removeDiffProject removes a project's containers, networks and volumes now, before
+// docker compose brings up the same case on the same ports and subnet.
+func removeDiffProject(t *testing.T, ctx context.Context, cli *client.Client, project string) {
+	t.Helper()
 	f := filters.NewArgs(filters.Arg("label", compose.LabelProject+"="+project))
-	cs, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cs {
-		_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			t.Fatalf("remove container %s of %s: %v", c.ID, project, err)
+		}
 	}
-	ns, _ := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range ns {
-		_ = cli.NetworkRemove(ctx, n.ID)
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil {
+			t.Fatalf("remove network %s of %s: %v", n.Name, project, err)
+		}
 	}
-	vs, _ := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range vs.Volumes {
-		_ = cli.VolumeRemove(ctx, v.Name, true)
+		if err := cli.VolumeRemove(ctx, v.Name, true); err != nil {
+			t.Fatalf("remove volume %s of %s: %v", v.Name, project, err)
+		}
 	}
 }
 
@@ -935,8 +964,10 @@ func TestDifferentialRequests(t *testing.T) {
 
 	noAlias := base
 	noAlias.Networks = map[string]*types.ServiceNetworkConfig{"default": {UseServiceNameAlias: new(bool)}}
-	if cfg, _ := containerConfig(p, noAlias, nil, "1.41"); strings.Join(cfg.Networking.EndpointsConfig["p_default"].Aliases, ",") != "p-s-1" {
-		t.Errorf("use_service_name_alias: false: %v", cfg.Networking.EndpointsConfig["p_default"].Aliases)
+	if cfg, err := containerConfig(p, noAlias, nil, "1.41"); err != nil {
+		t.Errorf("use_service_name_alias: false: %v", err)
+	} else if aliases := cfg.Networking.EndpointsConfig["p_default"].Aliases; strings.Join(aliases, ",") != "p-s-1" {
+		t.Errorf("use_service_name_alias: false: %v", aliases)
 	}
 
 	for spec, want := range map[string]string{

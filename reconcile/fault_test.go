@@ -2,7 +2,9 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,6 +33,9 @@ func newEngineProxy(t *testing.T) *engineProxy {
 	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
 		target = strings.TrimPrefix(h, "unix://")
 	} else if h != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("DOCKER_HOST %s is not a unix socket: the Engine proxy needs one in CI", h)
+		}
 		t.Skipf("DOCKER_HOST %s is not a unix socket", h)
 	}
 	p := &engineProxy{path: filepath.Join(t.TempDir(), "engine.sock"), target: target, conns: map[net.Conn]bool{}}
@@ -41,7 +46,9 @@ func newEngineProxy(t *testing.T) *engineProxy {
 
 func (p *engineProxy) up(t *testing.T) {
 	t.Helper()
-	os.Remove(p.path)
+	if err := os.Remove(p.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("unix", p.path)
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +76,14 @@ func (p *engineProxy) serve(c net.Conn) {
 	p.mu.Lock()
 	p.conns[c], p.conns[up] = true, true
 	p.mu.Unlock()
+	// Copy and Close errors are what down causes on purpose: the proxy only relays.
 	go func() { io.Copy(up, c); up.Close() }()
 	io.Copy(c, up)
 	c.Close()
 }
 
-// down drops the socket and every open connection: the Engine is gone.
+// down drops the socket and every open connection: the Engine is gone. Close errors
+// are ignored: a connection may have ended already.
 func (p *engineProxy) down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -119,7 +128,10 @@ func TestEngineGoneMidApply(t *testing.T) {
 	}()
 	// Take the Engine away once the first replacement container exists.
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(strings.Join(s.engine.mutations(), " "), "-next") {
+	for !strings.Contains(strings.Join(s.engine.mutations(), " "), "-next") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no replacement container within 20 s: %v", s.engine.mutations())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	proxy.down()

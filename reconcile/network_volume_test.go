@@ -101,17 +101,32 @@ func onDefault(s *types.ServiceConfig) {
 
 // TestNetworkVolumeHash: the hashes are deterministic, follow the declaration only,
 // and count an empty volume driver as local.
+func networkHash(t *testing.T, n types.NetworkConfig) string {
+	t.Helper()
+	h, err := compose.NetworkHash(n)
+	if err != nil {
+		t.Fatalf("hash of network %s: %v", n.Name, err)
+	}
+	return h
+}
+
+func volumeHash(t *testing.T, v types.VolumeConfig) string {
+	t.Helper()
+	h, err := compose.VolumeHash(v)
+	if err != nil {
+		t.Fatalf("hash of volume %s: %v", v.Name, err)
+	}
+	return h
+}
+
 func TestNetworkVolumeHash(t *testing.T) {
 	n := types.NetworkConfig{Name: "p_default", DriverOpts: types.Options{"a": "1", "b": "2", "c": "3"}, Labels: types.Labels{"x": "1", "y": "2"}}
-	h1, err := compose.NetworkHash(n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h1 := networkHash(t, n)
 	for range 20 {
 		// Fresh maps, built in another order, hash the same.
 		m := types.NetworkConfig{Name: "p_default", DriverOpts: types.Options{"c": "3", "b": "2", "a": "1"}, Labels: types.Labels{"y": "2", "x": "1"}}
 		m.CustomLabels = types.Labels{compose.LabelProject: "p"} // bookkeeping: not hashed
-		if h, _ := compose.NetworkHash(m); h != h1 {
+		if h := networkHash(t, m); h != h1 {
 			t.Fatalf("hash not deterministic: %s != %s", h, h1)
 		}
 	}
@@ -126,13 +141,13 @@ func TestNetworkVolumeHash(t *testing.T) {
 	} {
 		m := n
 		change(&m)
-		if h, _ := compose.NetworkHash(m); h == h1 {
+		if h := networkHash(t, m); h == h1 {
 			t.Errorf("a changed %s keeps the network hash", name)
 		}
 	}
-	v1, _ := compose.VolumeHash(types.VolumeConfig{Name: "p_data"})
-	v2, _ := compose.VolumeHash(types.VolumeConfig{Name: "p_data", Driver: "local"})
-	v3, _ := compose.VolumeHash(types.VolumeConfig{Name: "p_data", DriverOpts: types.Options{"type": "tmpfs"}})
+	v1 := volumeHash(t, types.VolumeConfig{Name: "p_data"})
+	v2 := volumeHash(t, types.VolumeConfig{Name: "p_data", Driver: "local"})
+	v3 := volumeHash(t, types.VolumeConfig{Name: "p_data", DriverOpts: types.Options{"type": "tmpfs"}})
 	if v1 != v2 || v1 == v3 || len(v1) != 64 {
 		t.Errorf("volume hashes: %s %s %s", v1, v2, v3)
 	}
@@ -263,7 +278,7 @@ func TestNetworkChangeRecreatesAndReconnects(t *testing.T) {
 	if now.ID == old.ID || now.Options["com.docker.network.driver.mtu"] != "1400" {
 		t.Fatalf("network not recreated: %s %v", now.ID, now.Options)
 	}
-	if h, _ := compose.NetworkHash(m.render().Project.Networks["default"]); now.Labels[compose.LabelConfigHash] != h {
+	if h := networkHash(t, m.render().Project.Networks["default"]); now.Labels[compose.LabelConfigHash] != h {
 		t.Errorf("hash label %q, want %q", now.Labels[compose.LabelConfigHash], h)
 	}
 	if _, ok := now.Containers[helper.ID]; !ok || len(now.Containers) != 2 {
@@ -364,7 +379,10 @@ func TestVolumeChangeRefused(t *testing.T) {
 	if mut := m.e.Mutations(); len(mut) != 0 {
 		t.Errorf("a refused volume change cost %v", mut)
 	}
-	after, _ := m.e.VolumeList(context.Background(), volume.ListOptions{})
+	after, err := m.e.VolumeList(context.Background(), volume.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(after.Volumes) != 1 || after.Volumes[0].Options["o"] != "size=10m" {
 		t.Errorf("the volume changed: %+v", after.Volumes)
 	}

@@ -155,7 +155,10 @@ func planSteps(plan Plan) string {
 
 func TestDownPlanKeepsVolumesUnlessAsked(t *testing.T) {
 	engine := &fakeEngine{containers: []container.Summary{running("db", "h", "running")}, networks: []network.Summary{projectNetwork()}, volumes: []*volume.Volume{projectVolume()}}
-	observed, _ := Observe(context.Background(), engine, project)
+	observed, err := Observe(context.Background(), engine, project)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got := DownPlan(project, observed, false).String(); strings.Contains(got, "volume:") || !strings.Contains(got, "service:db") || !strings.Contains(got, "network:demo_default") {
 		t.Errorf("down without --volumes:\n%s", got)
 	}
@@ -167,7 +170,9 @@ func TestDownPlanKeepsVolumesUnlessAsked(t *testing.T) {
 func golden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -46,12 +46,19 @@ func rechain(t *testing.T, s *Store) {
 		if err := rows.Scan(&id, &ts, &e.Revision, &e.Author, &e.Signer, &e.Environment, &e.Action, &e.Before, &e.After, &e.Outcome, &e.Error); err != nil {
 			t.Fatal(err)
 		}
-		e.Time, _ = time.Parse(time.RFC3339Nano, ts)
+		if e.Time, err = time.Parse(time.RFC3339Nano, ts); err != nil {
+			t.Fatal(err)
+		}
 		h := rowHash(prev, e)
 		fixes = append(fixes, fix{id, prev, h})
 		prev = h
 	}
-	rows.Close()
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range fixes {
 		if _, err := s.db.Exec("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", f.prev, f.hash, f.id); err != nil {
 			t.Fatal(err)

@@ -16,7 +16,9 @@ func BenchmarkRecordRun(b *testing.B) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	s.Record(ctx, entries(1000)...)
+	if err := s.Record(ctx, entries(1000)...); err != nil {
+		b.Fatal(err)
+	}
 	now := time.Now()
 	var statuses []EnvStatus
 	for _, env := range []string{"production", "worker", "experimental"} {

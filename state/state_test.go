@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,7 +22,11 @@ func openTest(t *testing.T) (*Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil { // Close is idempotent: a test may close it first
+			t.Errorf("close the store: %v", err)
+		}
+	})
 	return s, dir
 }
 
@@ -148,8 +153,8 @@ func TestAuditMasksSecrets(t *testing.T) {
 	if strings.Contains(buf.String(), "hunter2") || !strings.Contains(buf.String(), "token=********") || !strings.Contains(buf.String(), `"before":"abc"`) {
 		t.Errorf("export: %s", buf.String())
 	}
-	if _, broken, _ := s.Verify(ctx); broken != nil {
-		t.Errorf("masked rows do not verify: %v", broken)
+	if _, broken, err := s.Verify(ctx); err != nil || broken != nil {
+		t.Errorf("masked rows do not verify: %v, %v", broken, err)
 	}
 }
 
@@ -158,19 +163,30 @@ func TestHistoryFilters(t *testing.T) {
 	ctx := context.Background()
 	es := entries(4)
 	es[1].Environment = "worker"
-	s.Record(ctx, es...)
-	rows, _ := s.History(ctx, Filter{Environment: "production"})
-	if len(rows) != 3 || rows[0].ID != 4 {
-		t.Errorf("env filter: %d rows, newest %d", len(rows), rows[0].ID)
+	if err := s.Record(ctx, es...); err != nil {
+		t.Fatal(err)
 	}
-	rows, _ = s.History(ctx, Filter{Since: es[2].Time})
+	rows := history(t, s, Filter{Environment: "production"})
+	if len(rows) != 3 || rows[0].ID != 4 {
+		t.Errorf("env filter: %+v", rows)
+	}
+	rows = history(t, s, Filter{Since: es[2].Time})
 	if len(rows) != 2 {
 		t.Errorf("since filter: %d rows", len(rows))
 	}
-	rows, _ = s.History(ctx, Filter{Limit: 1})
+	rows = history(t, s, Filter{Limit: 1})
 	if len(rows) != 1 || rows[0].ID != 4 {
 		t.Errorf("limit: %+v", rows)
 	}
+}
+
+func history(t *testing.T, s *Store, f Filter) []Row {
+	t.Helper()
+	rows, err := s.History(context.Background(), f)
+	if err != nil {
+		t.Fatalf("history %+v: %v", f, err)
+	}
+	return rows
 }
 
 func TestStatusCommitAndForget(t *testing.T) {
@@ -182,13 +198,18 @@ func TestStatusCommitAndForget(t *testing.T) {
 	if err := s.Commit(ctx, []EnvStatus{st, w}, []Entry{{Action: "apply", Outcome: "done"}}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Statuses(ctx)
+	got, err := s.Statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != 2 || got[0].Name != "production" || got[0].Sync != Synced || !got[0].Since.Equal(now.UTC().Truncate(0)) && got[0].Since.Sub(now).Abs() > time.Millisecond {
 		t.Errorf("statuses %+v", got)
 	}
-	s.Forget(ctx, "p", map[string]bool{"production": true})
-	if got, _ := s.Statuses(ctx); len(got) != 1 {
-		t.Errorf("after forget: %+v", got)
+	if err := s.Forget(ctx, "p", map[string]bool{"production": true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Statuses(ctx); err != nil || len(got) != 1 {
+		t.Errorf("after forget: %+v, %v", got, err)
 	}
 }
 
@@ -196,19 +217,25 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 	ctx := context.Background()
 	t.Run("not sqlite", func(t *testing.T) {
 		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, FileName), []byte("hello, this is not a database at all"), 0o600)
+		if err := os.WriteFile(filepath.Join(dir, FileName), []byte("hello, this is not a database at all"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		_, err := Open(ctx, dir)
 		if err == nil || !strings.Contains(err.Error(), "is not an SQLite database") || !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
 			t.Fatalf("err = %v", err)
 		}
-		if data, _ := os.ReadFile(filepath.Join(dir, FileName)); !strings.HasPrefix(string(data), "hello") {
-			t.Error("the file was changed")
+		if data, err := os.ReadFile(filepath.Join(dir, FileName)); err != nil || !strings.HasPrefix(string(data), "hello") {
+			t.Errorf("the file was changed: %q, %v", data, err)
 		}
 	})
 	t.Run("newer schema", func(t *testing.T) {
 		s, dir := openTest(t)
-		s.db.Exec("PRAGMA user_version = 99")
-		s.Close()
+		if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 		_, err := Open(ctx, dir)
 		if err == nil || !strings.Contains(err.Error(), "schema v99, newer than this build") {
 			t.Fatalf("err = %v", err)
@@ -216,17 +243,31 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 	})
 	t.Run("fails integrity check", func(t *testing.T) {
 		s, dir := openTest(t)
-		s.Record(ctx, entries(200)...)
-		s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-		s.Close()
+		if err := s.Record(ctx, entries(200)...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 		path := filepath.Join(dir, FileName)
-		data, _ := os.ReadFile(path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) < 4096*3 {
+			t.Fatalf("the database is %d bytes: too small to scribble over its second and third pages", len(data))
+		}
 		// Scribble over the second page onwards (leave the header intact).
 		for i := 4096 + 100; i < len(data) && i < 4096*3; i++ {
 			data[i] = 0xA5
 		}
-		os.WriteFile(path, data, 0o600)
-		_, err := Open(ctx, dir)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(ctx, dir)
 		if err == nil || !strings.Contains(err.Error(), path) {
 			t.Fatalf("a corrupted file was accepted: %v", err)
 		}
@@ -242,7 +283,9 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reader beside a writer: %v", err)
 		}
-		r.Close()
+		if err := r.Close(); err != nil {
+			t.Errorf("close the reader: %v", err)
+		}
 	})
 }
 
@@ -254,7 +297,11 @@ func TestBeginFailsOnAFullDisk(t *testing.T) {
 		}
 		t.Skipf("cannot mount a tiny tmpfs (needs root): %v", err)
 	}
-	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
 	ctx := context.Background()
 	s, err := Open(ctx, dir)
 	if err != nil {
@@ -262,9 +309,17 @@ func TestBeginFailsOnAFullDisk(t *testing.T) {
 	}
 	defer s.Close()
 	// Fill the disk.
-	filler, _ := os.Create(filepath.Join(dir, "filler"))
-	filler.Write(bytes.Repeat([]byte("x"), 1<<20))
-	filler.Close()
+	// The filler is bigger than the disk: its write fails with ENOSPC, the point.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := filler.Write(bytes.Repeat([]byte("x"), 1<<20)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v, want ENOSPC", err)
+	}
+	if err := filler.Close(); err != nil {
+		t.Fatal(err)
+	}
 	_, err = s.Begin(ctx, "p", "r1", strings.Repeat("plan line\n", 20000))
 	if err == nil || !strings.Contains(err.Error(), "nothing was changed on the Engine") {
 		t.Fatalf("err = %v", err)
@@ -274,9 +329,17 @@ func TestBeginFailsOnAFullDisk(t *testing.T) {
 func TestJournal(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
-	done, _ := s.Begin(ctx, "p", "r1", "plan")
-	s.Finish(ctx, done, "done")
-	killed, _ := s.Begin(ctx, "p", "r2", "plan 2")
+	done, err := s.Begin(ctx, "p", "r1", "plan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx, done, "done"); err != nil {
+		t.Fatal(err)
+	}
+	killed, err := s.Begin(ctx, "p", "r2", "plan 2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	open, err := s.Unfinished(ctx)
 	if err != nil || len(open) != 1 || open[0].ID != killed || open[0].Revision != "r2" {
 		t.Fatalf("unfinished = %+v, %v", open, err)
@@ -284,10 +347,10 @@ func TestJournal(t *testing.T) {
 	if err := s.Interrupted(ctx, open[0]); err != nil {
 		t.Fatal(err)
 	}
-	if open, _ := s.Unfinished(ctx); len(open) != 0 {
-		t.Errorf("still unfinished: %+v", open)
+	if open, err := s.Unfinished(ctx); err != nil || len(open) != 0 {
+		t.Errorf("still unfinished: %+v, %v", open, err)
 	}
-	rows, _ := s.History(ctx, Filter{})
+	rows := history(t, s, Filter{})
 	if len(rows) != 1 || rows[0].Outcome != "interrupted" || rows[0].Revision != "r2" {
 		t.Errorf("audit: %+v", rows)
 	}

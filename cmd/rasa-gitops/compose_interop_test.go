@@ -67,7 +67,10 @@ func rasaXRepo(t testing.TB, project string) (string, []string) {
 	if out, err := exec.Command("cp", "-r", "../../examples/rasa-x/.", dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy examples/rasa-x: %v %s", err, out)
 	}
-	settings, _ := os.ReadFile(dir + "/rasa-gitops.yaml")
+	settings, err := os.ReadFile(dir + "/rasa-gitops.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	writeTree(t, dir, map[string]string{
 		"rasa-gitops.yaml":               strings.Replace(string(settings), "project: rasa\n", "project: "+project+"\n", 1),
 		"environments/production.yaml":   "",

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -86,7 +88,7 @@ func TestPlanApplyDown(t *testing.T) {
 	}
 }
 
-func containerID(t *testing.T, cli interface {
+func containerID(t testing.TB, cli interface {
 	ContainerInspect(context.Context, string) (container.InspectResponse, error)
 }, name string) string {
 	t.Helper()
@@ -109,7 +111,11 @@ func TestApplyStopsOnAFullStateDisk(t *testing.T) {
 		}
 		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
 	}
-	t.Cleanup(func() { exec.Command("umount", "-l", state).Run() })
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", state).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", state, err, out)
+		}
+	})
 	project := testengine.ProjectName(t)
 	testengine.CleanupProject(t, cli, project)
 	dir := t.TempDir()
@@ -122,10 +128,18 @@ func TestApplyStopsOnAFullStateDisk(t *testing.T) {
 		t.Fatalf("first apply: exit %d\n%s%s", code, out, errOut)
 	}
 	before := containerID(t, cli, project+"-rasa-production-1")
-	// Fill the disk, then declare a change.
-	filler, _ := os.Create(filepath.Join(state, "filler"))
-	filler.Write(make([]byte, 8<<20))
-	filler.Close()
+	// Fill the disk (the filler is bigger than it: its write fails with ENOSPC, the
+	// point), then declare a change.
+	filler, err := os.Create(filepath.Join(state, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := filler.Write(make([]byte, 8<<20)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the disk: %v, want ENOSPC", err)
+	}
+	if err := filler.Close(); err != nil {
+		t.Fatal(err)
+	}
 	writeTree(t, dir, map[string]string{"environments/production.yaml": "service:\n  environment: {CHANGED: \"1\"}\n"})
 	code, out, errOut := runCLI(t, args...)
 	if code != exitError || !strings.Contains(errOut, "no space left") {
@@ -134,7 +148,9 @@ func TestApplyStopsOnAFullStateDisk(t *testing.T) {
 	if after := containerID(t, cli, project+"-rasa-production-1"); after != before {
 		t.Error("the apply touched the Engine although it could not record its intent")
 	}
-	os.Remove(filepath.Join(state, "filler"))
+	if err := os.Remove(filepath.Join(state, "filler")); err != nil {
+		t.Fatal(err)
+	}
 	if code, out, errOut := runCLI(t, args...); code != exitOK || !strings.Contains(out, "recreate") {
 		t.Errorf("apply once the disk has room: exit %d\n%s%s", code, out, errOut)
 	}

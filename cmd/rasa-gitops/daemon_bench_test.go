@@ -55,7 +55,7 @@ func BenchmarkDaemon(b *testing.B) {
 	b.Run("retag-to-model-synced", func(b *testing.B) {
 		f := startDaemon(b, "@every 1h", nil, testgit.CommitOptions{})
 		f.waitFor("start", func(s map[string]state.EnvStatus) bool { return s["production"].Sync == state.Synced })
-		id := containerID(&testing.T{}, cli, f.project+"-rasa-production-1")
+		id := containerID(b, cli, f.project+"-rasa-production-1")
 		var got []time.Duration
 		for b.Loop() {
 			got = got[:0]
@@ -69,7 +69,7 @@ func BenchmarkDaemon(b *testing.B) {
 				got = append(got, time.Since(start))
 			}
 		}
-		if now := containerID(&testing.T{}, cli, f.project+"-rasa-production-1"); now != id {
+		if now := containerID(b, cli, f.project+"-rasa-production-1"); now != id {
 			b.Fatal("a retag restarted the container")
 		}
 		report(b, got)
@@ -83,12 +83,16 @@ func BenchmarkDaemon(b *testing.B) {
 			for b.Loop() {
 				got = got[:0]
 				for i := 0; i < samples; i++ {
-					before := containerID(&testing.T{}, cli, name)
+					before := containerID(b, cli, name)
 					start := time.Now()
 					if how == "stop" {
-						cli.ContainerStop(context.Background(), name, container.StopOptions{})
+						if err := cli.ContainerStop(context.Background(), name, container.StopOptions{}); err != nil {
+							b.Fatal(err)
+						}
 					} else {
-						cli.ContainerRemove(context.Background(), name, container.RemoveOptions{Force: true})
+						if err := cli.ContainerRemove(context.Background(), name, container.RemoveOptions{Force: true}); err != nil {
+							b.Fatal(err)
+						}
 						before = ""
 					}
 					waitRunning(b, cli, name, before, how == "stop")
@@ -146,7 +150,7 @@ func waitServing(b *testing.B, cli interface {
 }, f *daemonFixture, file string) {
 	deadline := time.Now().Add(30 * time.Second)
 	client := &http.Client{Timeout: time.Second}
-	token := strings.TrimSpace(readFile(f.state + "/secrets/rasa-token"))
+	token := strings.TrimSpace(readFile(b, f.state+"/secrets/rasa-token"))
 	for time.Now().Before(deadline) {
 		info, err := cli.ContainerInspect(context.Background(), f.project+"-rasa-production-1")
 		if err == nil {
@@ -184,7 +188,11 @@ func waitRunning(b *testing.B, cli interface {
 	b.Fatal("the container never ran again")
 }
 
-func readFile(p string) string {
-	data, _ := os.ReadFile(p)
+func readFile(b *testing.B, p string) string {
+	b.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
 	return string(data)
 }

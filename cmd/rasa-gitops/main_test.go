@@ -117,6 +117,13 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func writeFile(t testing.TB, path, content string, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeTree(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {

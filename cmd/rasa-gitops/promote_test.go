@@ -49,7 +49,10 @@ func newPromoteRepo(t *testing.T, dir string) *promoteRepo {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
@@ -190,8 +193,8 @@ func TestPromoteCommits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := f.Contents(); got != want {
-				t.Errorf("committed %s:\n%s\nwant:\n%s", envFile, got, want)
+			if got, err := f.Contents(); err != nil || got != want {
+				t.Errorf("committed %s:\n%s\nwant:\n%s (%v)", envFile, got, want, err)
 			}
 			assertOnlyChange(t, r, c, r.file(envFile))
 
@@ -268,8 +271,14 @@ func assertOnlyChange(t *testing.T, r *promoteRepo, c *object.Commit, file strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	from, _ := parent.Tree()
-	to, _ := c.Tree()
+	from, err := parent.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := c.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
 	changes, err := from.Diff(to)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +344,10 @@ func TestPromoteErrors(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(r.root, "README.md"), []byte("changed\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				wt, _ := r.repo.Worktree()
+				wt, err := r.repo.Worktree()
+				if err != nil {
+					t.Fatal(err)
+				}
 				if _, err := wt.Add("README.md"); err != nil {
 					t.Fatal(err)
 				}
@@ -400,11 +412,16 @@ func promoteRefs(t *testing.T, r *promoteRepo) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = refs.ForEach(func(ref *plumbing.Reference) error {
+	if err := refs.ForEach(func(ref *plumbing.Reference) error {
 		b.WriteString(ref.String() + "\n")
 		return nil
-	})
-	head, _ := r.repo.Storer.Reference(plumbing.HEAD)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	head, err := r.repo.Storer.Reference(plumbing.HEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.WriteString("HEAD " + head.String() + "\n")
 	return b.String()
 }
@@ -425,7 +442,9 @@ func promoteKey(t *testing.T, passphrase string) (public, keyFile string) {
 	if err := e.Serialize(w); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	if passphrase != "" {
 		if err := e.EncryptPrivateKeys([]byte(passphrase), nil); err != nil {
@@ -440,7 +459,9 @@ func promoteKey(t *testing.T, passphrase string) (public, keyFile string) {
 	if err := e.SerializePrivateWithoutSigning(w, nil); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	keyFile = filepath.Join(t.TempDir(), "key.asc")
 	if err := os.WriteFile(keyFile, priv.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
@@ -493,10 +514,10 @@ func TestPromoteSignedEncryptedKey(t *testing.T) {
 	}
 }
 
-// TestPromoteThroughCLI runs promote through run() once main.go registers it.
+// TestPromoteThroughCLI runs promote through run(), as the root command registers it.
 func TestPromoteThroughCLI(t *testing.T) {
 	if c, _, err := newRootCommand().Find([]string{"promote"}); err != nil || c.Name() != "promote" {
-		t.Skip("promote is not registered in the root command yet")
+		t.Fatalf("promote is not registered in the root command: %v", err)
 	}
 	r := newPromoteRepo(t, "")
 	code, out, errOut := runCLI(t, "promote", "moodbot-v2", "--to", "production", "--repo", r.root)

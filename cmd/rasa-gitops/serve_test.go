@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -45,16 +47,22 @@ func TestServe(t *testing.T) {
 
 	base := "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
 		if resp, err := http.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				break
 			}
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve was not ready within 60 s:\n%s", stderr.String())
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	token, _ := os.ReadFile(filepath.Join(state, "secrets", "model-token"))
+	token, err := os.ReadFile(filepath.Join(state, "secrets", "model-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.Get(base + "/api/projects/default/models/tags/production?token=" + strings.TrimSpace(string(token)))
 	if err != nil {
 		t.Fatal(err)
@@ -65,13 +73,26 @@ func TestServe(t *testing.T) {
 	}
 
 	// Upload over HTTP with the API token.
-	apiToken, _ := os.ReadFile(filepath.Join(state, "secrets", "api-token"))
+	apiToken, err := os.ReadFile(filepath.Join(state, "secrets", "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	part, _ := mw.CreateFormFile("model", "uploaded.tar.gz")
-	part.Write(modelarchive.Rasa3Model("an uploaded model"))
-	mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/models", &body)
+	part, err := mw.CreateFormFile("model", "uploaded.tar.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := part.Write(modelarchive.Rasa3Model("an uploaded model")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/api/models", &body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(apiToken)))
 	up, err := http.DefaultClient.Do(req)
@@ -118,7 +139,10 @@ func TestModelPush(t *testing.T) {
 	state := t.TempDir()
 	model := filepath.Join("..", "..", "examples", "quickstart", "models", "moodbot-v1.tar.gz")
 	code, out, errOut := runCLI(t, "model", "push", "--state-dir", state, model)
-	data, _ := os.ReadFile(model)
+	data, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "models:\n  moodbot-v1:\n    sha256: " + modelserver.Digest(data) + "\n"
 	if code != exitOK || out != want {
 		t.Fatalf("model push: exit %d\n%s%s", code, out, errOut)
@@ -127,20 +151,20 @@ func TestModelPush(t *testing.T) {
 		t.Errorf("not stored: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "model.zip")
-	os.WriteFile(bad, []byte("x"), 0o644)
+	writeFile(t, bad, "x", 0o644)
 	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, bad); code != exitError || !strings.Contains(errOut, ".tar.gz") {
 		t.Errorf("a .zip was pushed: exit %d %s", code, errOut)
 	}
 	junk := filepath.Join(t.TempDir(), "junk.tar.gz")
-	os.WriteFile(junk, []byte("notmodel"), 0o644)
+	writeFile(t, junk, "notmodel", 0o644)
 	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, junk); code != exitError || !strings.Contains(errOut, "junk.tar.gz") || !strings.Contains(errOut, "not a Rasa model archive: not gzip-compressed") {
 		t.Errorf("a file that is not a model was pushed: exit %d %s", code, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(state, "models", "sha256", modelserver.Digest([]byte("notmodel"))+".tar.gz")); err == nil {
-		t.Error("the refused file was stored")
+	if _, err := os.Stat(filepath.Join(state, "models", "sha256", modelserver.Digest([]byte("notmodel"))+".tar.gz")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused file was stored: %v", err)
 	}
 	upper := filepath.Join(t.TempDir(), "MoodBot.tar.gz")
-	os.WriteFile(upper, []byte("x"), 0o644)
+	writeFile(t, upper, "x", 0o644)
 	if code, _, errOut := runCLI(t, "model", "push", "--state-dir", state, upper); code != exitError || !strings.Contains(errOut, "not a DNS label") {
 		t.Errorf("a model name models.yaml would refuse was pushed: exit %d %s", code, errOut)
 	}
@@ -180,7 +204,10 @@ func TestApplyModels(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, "digest mismatch") {
 		t.Fatalf("apply with a wrong digest: exit %d\n%s%s", code, out, errOut)
 	}
-	tags, _ := os.ReadFile(filepath.Join(state, "models", "tags.json"))
+	tags, err := os.ReadFile(filepath.Join(state, "models", "tags.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(tags), `"model": "moodbot-v1"`) {
 		t.Errorf("the tag table changed although the model could not be had:\n%s", tags)
 	}

@@ -24,7 +24,9 @@ func TestAuditVerifyAndHistoryCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st.Close()
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	code, out, _ := runCLI(t, "audit", "verify", "--state-dir", dir)
 	if code != exitOK || !strings.Contains(out, "3 rows, chain intact") {
@@ -51,7 +53,9 @@ func TestAuditVerifyAndHistoryCommands(t *testing.T) {
 	if _, err := db.Exec("UPDATE audit SET after = 'v3' WHERE id = 2"); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	code, _, errOut := runCLI(t, "audit", "verify", "--state-dir", dir)
 	if code != exitError || !strings.Contains(errOut, "broken at audit row 2: its content was edited") {
 		t.Errorf("verify after an edit: exit %d %s", code, errOut)

@@ -35,11 +35,17 @@ func (f *daemonFixture) runCounts() (total, healed int) {
 			continue
 		}
 		_, v, _ := strings.Cut(line, "} ")
-		n, _ := strconv.Atoi(v)
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.t.Fatalf("/metrics: %q: %v", line, err)
+		}
 		total += n
 		if strings.Contains(line, `outcome="healed"`) {
 			healed += n
 		}
+	}
+	if err := sc.Err(); err != nil {
+		f.t.Fatalf("read /metrics: %v", err)
 	}
 	return total, healed
 }
@@ -178,7 +184,9 @@ func TestStatusTellsRefusedRevisionAndMissingAfterDown(t *testing.T) {
 	if code, out, errOut := runCLI(t, "down", dir, "--state-dir", f.state); code != exitOK {
 		t.Fatalf("down: %d %s%s", code, out, errOut)
 	}
-	_, out, _ = runCLI(t, "status", "--state-dir", f.state)
+	if code, out, errOut = runCLI(t, "status", "--state-dir", f.state); code != exitOK {
+		t.Fatalf("status after down: %d %s", code, errOut)
+	}
 	lines = statusLines(out)
 	for _, env := range []string{"production", "experimental"} {
 		if !strings.Contains(lines[env], "Missing") {

@@ -59,6 +59,24 @@ func (f *fakeModelServer) last() *http.Request {
 	return f.requests[len(f.requests)-1]
 }
 
+func (f *fakeModelServer) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.requests)
+}
+
+// waitRequests waits until the server has had n requests.
+func (f *fakeModelServer) waitRequests(t *testing.T, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for f.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests to the model server within %v, want %d", f.count(), within, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func quickstartModel(t *testing.T, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("../../examples/quickstart/models", name+".tar.gz"))
@@ -72,7 +90,9 @@ func startStub(t *testing.T, models *httptest.Server, interval string) string {
 	t.Helper()
 	dir := t.TempDir()
 	endpoints := filepath.Join(dir, "endpoints.yml")
-	os.WriteFile(endpoints, []byte("models:\n  url: ${STUB_MODEL_SERVER}/tags/production\n  token: ${STUB_MODEL_TOKEN}\n  wait_time_between_pulls: "+interval+"\n"), 0o644)
+	if err := os.WriteFile(endpoints, []byte("models:\n  url: ${STUB_MODEL_SERVER}/tags/production\n  token: ${STUB_MODEL_TOKEN}\n  wait_time_between_pulls: "+interval+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("STUB_MODEL_SERVER", models.URL)
 	t.Setenv("STUB_MODEL_TOKEN", "model-token")
 	cfg, err := parseArgs([]string{"run", "--enable-api", "--port", "1", "--auth-token", "secret", "--endpoints", endpoints, "--cors", "*"})
@@ -105,7 +125,9 @@ func getJSON(t *testing.T, url string) (int, map[string]any) {
 	}
 	defer resp.Body.Close()
 	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("GET %s: the %d answer is not JSON: %v", url, resp.StatusCode, err)
+	}
 	return resp.StatusCode, out
 }
 
@@ -150,9 +172,11 @@ func TestStubPullsLikeRasa(t *testing.T) {
 		t.Fatalf("after retag: %v", st)
 	}
 
-	// A broken model is not loaded and does not change the ETag sent back.
+	// A broken model is not loaded and does not change the ETag sent back. Pulls are
+	// sequential: the first after the retag gets the broken model, the second comes
+	// once the stub's load of it has failed.
 	models.set("broken.tar.gz", "etag-broken", []byte("not gzip"))
-	time.Sleep(2500 * time.Millisecond)
+	models.waitRequests(t, models.count()+2, 10*time.Second)
 	if _, st := getJSON(t, stub+"/status?token=secret"); st["model_id"] != "moodbot-v2" || st["fingerprint"] != "etag-v2" {
 		t.Fatalf("a failed load changed the served model: %v", st)
 	}
@@ -171,8 +195,11 @@ func TestStubRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "Hello from Rasa: 3.") {
 		t.Errorf("GET / = %d %q", resp.StatusCode, body)
 	}
@@ -183,7 +210,10 @@ func TestStubRoutes(t *testing.T) {
 	if code, _ := getJSON(t, stub+"/status?token=secret"); code != http.StatusConflict {
 		t.Errorf("/status without a model = %d, want 409", code)
 	}
-	parse, _ := http.Post(stub+"/model/parse?token=secret", "application/json", strings.NewReader(`{"text":"hi"}`))
+	parse, err := http.Post(stub+"/model/parse?token=secret", "application/json", strings.NewReader(`{"text":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if parse.StatusCode != http.StatusConflict {
 		t.Errorf("parse without a model = %d", parse.StatusCode)
 	}
@@ -191,7 +221,10 @@ func TestStubRoutes(t *testing.T) {
 
 	// PUT /model with a model server loads at once (the daemon's nudge).
 	models.set("moodbot-v1.tar.gz", "etag-v1", quickstartModel(t, "moodbot-v1"))
-	req, _ := http.NewRequest(http.MethodPut, stub+"/model?token=secret", strings.NewReader(`{"model_server":{"url":"`+srv.URL+`/tags/production","token":"model-token","wait_time_between_pulls":"5"}}`))
+	req, err := http.NewRequest(http.MethodPut, stub+"/model?token=secret", strings.NewReader(`{"model_server":{"url":"`+srv.URL+`/tags/production","token":"model-token","wait_time_between_pulls":"5"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	put, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +236,16 @@ func TestStubRoutes(t *testing.T) {
 	if _, st := getJSON(t, stub+"/status?token=secret"); st["model_id"] != "moodbot-v1" {
 		t.Errorf("after PUT /model: %v", st)
 	}
-	hook, _ := http.Post(stub+"/webhooks/rest/webhook", "application/json", strings.NewReader(`{"sender":"me","message":"hello"}`))
+	hook, err := http.Post(stub+"/webhooks/rest/webhook", "application/json", strings.NewReader(`{"sender":"me","message":"hello"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var replies []map[string]any
-	json.NewDecoder(hook.Body).Decode(&replies)
+	err = json.NewDecoder(hook.Body).Decode(&replies)
 	hook.Body.Close()
+	if err != nil {
+		t.Fatalf("webhook replies are not JSON: %v", err)
+	}
 	if len(replies) != 1 || replies[0]["recipient_id"] != "me" || !strings.Contains(replies[0]["text"].(string), "(v1)") {
 		t.Errorf("webhook replies %v", replies)
 	}

@@ -156,8 +156,8 @@ func TestDaemonImageCompose(t *testing.T) {
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := dc("logs", "--no-color")
-			t.Logf("the daemon's log:\n%s", out)
+			out, err := dc("logs", "--no-color")
+			t.Logf("the daemon's log (%v):\n%s", err, out)
 		}
 	})
 	if out, err := dc("up", "-d"); err != nil {
@@ -262,7 +262,7 @@ func TestDaemonImageCompose(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(stateDir, "git")); err != nil {
 		t.Errorf("the state directory has no clone: %v", err)
 	}
-	filepath.WalkDir(stateDir, func(p string, e fs.DirEntry, err error) error {
+	err = filepath.WalkDir(stateDir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			t.Error(err)
 			return nil
@@ -277,6 +277,9 @@ func TestDaemonImageCompose(t *testing.T) {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Error(err)
+	}
 
 	// `docker compose down` removes the daemon and leaves the Rasa servers serving.
 	if out, err := dc("down"); err != nil {
@@ -366,7 +369,9 @@ func checkImage(t *testing.T, cli *client.Client, root, tag string) {
 		}
 		var data []byte
 		if hdr.Typeflag == tar.TypeReg && hdr.Size < 1<<20 {
-			data, _ = io.ReadAll(tr)
+			if data, err = io.ReadAll(tr); err != nil {
+				t.Fatalf("read %s from the image: %v", hdr.Name, err)
+			}
 		}
 		entries[strings.TrimSuffix(hdr.Name, "/")] = entry{hdr, data}
 	}
@@ -431,7 +436,10 @@ func quickstart(t *testing.T, root string) map[string]string {
 			return err
 		}
 		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
 		files[filepath.ToSlash(rel)] = string(data)
 		return err
 	})
@@ -504,7 +512,10 @@ func (d *daemonAPI) do(req *http.Request, auth bool) (*http.Response, error) {
 }
 
 func (d *daemonAPI) get(path string, auth bool) int {
-	req, _ := http.NewRequest("GET", d.base+path, nil)
+	req, err := http.NewRequest("GET", d.base+path, nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	resp, err := d.do(req, auth)
 	if err != nil {
 		return 0
@@ -514,7 +525,10 @@ func (d *daemonAPI) get(path string, auth bool) int {
 }
 
 func (d *daemonAPI) statuses() map[string]state.EnvStatus {
-	req, _ := http.NewRequest("GET", d.base+"/api/status", nil)
+	req, err := http.NewRequest("GET", d.base+"/api/status", nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	resp, err := d.do(req, true)
 	if err != nil {
 		return nil
@@ -558,13 +572,19 @@ func (d *daemonAPI) waitStatus(what string, cond func(map[string]state.EnvStatus
 
 // metric is the value of an unlabelled series of the daemon's /metrics, -1 if absent.
 func (d *daemonAPI) metric(name string) float64 {
-	req, _ := http.NewRequest("GET", d.base+"/metrics", nil)
+	req, err := http.NewRequest("GET", d.base+"/metrics", nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	resp, err := d.do(req, false)
 	if err != nil {
 		return -1
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return -1
+	}
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
@@ -581,7 +601,10 @@ func (d *daemonAPI) webhook(secret string) int {
 	body := []byte(`{"ref":"refs/heads/main"}`)
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
-	req, _ := http.NewRequest("POST", d.base+"/api/webhooks/github", bytes.NewReader(body))
+	req, err := http.NewRequest("POST", d.base+"/api/webhooks/github", bytes.NewReader(body))
+	if err != nil {
+		d.t.Fatal(err)
+	}
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(m.Sum(nil)))
 	resp, err := d.do(req, false)

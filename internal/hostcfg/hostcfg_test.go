@@ -17,8 +17,10 @@ import (
 func clearTokenEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"RASA_GITOPS_MODEL_TOKEN", "RASA_GITOPS_MODEL_TOKEN_FILE", "RASA_GITOPS_API_TOKEN", "RASA_TOKEN"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
+		t.Setenv(k, "") // restores the variable after the test
+		if err := os.Unsetenv(k); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -68,8 +70,7 @@ func TestModelTokenFileWinsOverEnvironmentFile(t *testing.T) {
 	dir := t.TempDir()
 	flagFile := filepath.Join(dir, "flag-token")
 	envFile := filepath.Join(dir, "env-token")
-	os.WriteFile(flagFile, []byte("  from-flag-file\n"), 0o600)
-	os.WriteFile(envFile, []byte("from-env-file\n"), 0o600)
+	writeDir(t, dir, map[string]string{"flag-token": "  from-flag-file\n", "env-token": "from-env-file\n"})
 	env := map[string]string{"RASA_GITOPS_MODEL_TOKEN_FILE": envFile}
 
 	if got, err := (TokenStore{Dir: dir, Env: env, ModelTokenFile: flagFile}).ModelToken(); err != nil || got != "from-flag-file" {
@@ -83,7 +84,7 @@ func TestModelTokenFileWinsOverEnvironmentFile(t *testing.T) {
 		t.Errorf("with $RASA_GITOPS_MODEL_TOKEN: %q (%v), want from-env", got, err)
 	}
 	empty := filepath.Join(dir, "empty")
-	os.WriteFile(empty, []byte("\n"), 0o600)
+	writeDir(t, dir, map[string]string{"empty": "\n"})
 	if _, err := (TokenStore{Dir: dir, ModelTokenFile: empty}).ModelToken(); err == nil || !strings.Contains(err.Error(), "is empty") {
 		t.Errorf("an empty token file: %v, want an error", err)
 	}
@@ -92,7 +93,7 @@ func TestModelTokenFileWinsOverEnvironmentFile(t *testing.T) {
 func TestEnvFileWinsOverProcessEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "env")
-	os.WriteFile(envFile, []byte("HOSTCFG_TEST_VAR=from-file\n"), 0o600)
+	writeDir(t, dir, map[string]string{"env": "HOSTCFG_TEST_VAR=from-file\n"})
 	t.Setenv("HOSTCFG_TEST_VAR", "from-process")
 	t.Setenv("HOSTCFG_TEST_OTHER", "kept")
 	env, err := Config{EnvFile: envFile}.Environment()
@@ -151,7 +152,10 @@ func TestRenderInputsUseTheHostTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, _ := os.ReadFile(filepath.Join(stateDir, "secrets", "model-token"))
+	stored, err := os.ReadFile(filepath.Join(stateDir, "secrets", "model-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if opts.ModelToken == "" || opts.ModelToken != strings.TrimSpace(string(stored)) {
 		t.Errorf("model token %q, want the generated %q", opts.ModelToken, stored)
 	}
@@ -181,7 +185,7 @@ func TestSnapshotPathIsStablePerDirectory(t *testing.T) {
 
 func TestCheckDirAndProjectOf(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
-	os.WriteFile(file, nil, 0o644)
+	writeDir(t, filepath.Dir(file), map[string]string{"file": ""})
 	var notDir *NotDirError
 	if err := CheckDir(file); !errors.As(err, &notDir) || notDir.Dir != file {
 		t.Errorf("CheckDir(file) = %v, want a *NotDirError", err)
@@ -201,7 +205,7 @@ func TestSecretValuesAndDaemonSecrets(t *testing.T) {
 	clearTokenEnv(t)
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "env")
-	os.WriteFile(envFile, []byte("PLAIN_FROM_FILE=value-from-file\n"), 0o600)
+	writeDir(t, dir, map[string]string{"env": "PLAIN_FROM_FILE=value-from-file\n"})
 	t.Setenv("HOSTCFG_DB_PASSWORD", "hunter22")
 	t.Setenv("HOSTCFG_PLAIN", "not-a-secret")
 	t.Setenv("HOSTCFG_SHORT_TOKEN", "abc")
@@ -212,7 +216,7 @@ func TestSecretValuesAndDaemonSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiFile := filepath.Join(dir, "api")
-	os.WriteFile(apiFile, []byte("api-token-from-file\n"), 0o600)
+	writeDir(t, dir, map[string]string{"api": "api-token-from-file\n"})
 	m := state.NewMasker()
 	s, err := cfg.DaemonSecrets(side, m, apiFile, "")
 	if err != nil {
@@ -238,7 +242,10 @@ func TestPreviewMasksTokensUnlessShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _ := os.ReadFile(filepath.Join(cfg.StateDir, "secrets", "model-token"))
+	token, err := os.ReadFile(filepath.Join(cfg.StateDir, "secrets", "model-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tok := strings.TrimSpace(string(token)); tok == "" || strings.Contains(string(masked), tok) || !strings.Contains(string(shown), tok) {
 		t.Errorf("the model token must be masked unless shown (token %q)", tok)
 	}

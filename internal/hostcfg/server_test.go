@@ -38,7 +38,11 @@ func serveSide(t *testing.T, size int, timeouts Timeouts, stall time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Shutdown(time.Second) })
+	t.Cleanup(func() {
+		if err := srv.Shutdown(time.Second); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
 	return srv, side
 }
 
@@ -51,13 +55,23 @@ func TestServerDropsAStalledUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /api/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer api-token\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"model\"; filename=\"m.tar.gz\"\r\n\r\nabc")
+	start := time.Now()
+	if _, err := fmt.Fprintf(conn, "POST /api/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer api-token\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"model\"; filename=\"m.tar.gz\"\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
 	// The server must answer or hang up well before this bound; it never did.
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if err := conn.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Any other end (an answer, a reset) is the drop this test wants.
 	_, err = io.ReadAll(conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatal("a stalled upload held its connection for 20 s")
+	}
+	// Not an early refusal (of the token, say): the server waited for the body.
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("the connection ended after %v, before the stall timeout: the upload was refused, not dropped as stalled", waited)
 	}
 }
 
@@ -100,7 +114,12 @@ func TestSuperviseStopsWhenTheServerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	go func() { <-started; srv.ln.Close() }()
+	go func() {
+		<-started
+		if err := srv.ln.Close(); err != nil {
+			t.Errorf("close the listener: %v", err)
+		}
+	}()
 	err = srv.Supervise(context.Background(), func(ctx context.Context) error {
 		close(started)
 		<-ctx.Done()
@@ -110,7 +129,10 @@ func TestSuperviseStopsWhenTheServerFails(t *testing.T) {
 		t.Fatalf("Supervise = %v, want the server's error", err)
 	}
 	// A server shut down on purpose is no error.
-	srv2, _ := Serve("127.0.0.1:0", http.NotFoundHandler())
+	srv2, err := Serve("127.0.0.1:0", http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
 	err = srv2.Supervise(context.Background(), func(ctx context.Context) error { return srv2.Shutdown(time.Second) })
 	if err != nil {
 		t.Errorf("a shutdown was reported as a failure: %v", err)

@@ -70,7 +70,10 @@ func TestMaskedBeforeEncoding(t *testing.T) {
 	}
 	out := buf.String()
 	for _, s := range secrets {
-		escaped, _ := json.Marshal(s)
+		escaped, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, form := range []string{s, strings.Trim(string(escaped), `"`)} {
 			if strings.Contains(out, form) {
 				t.Errorf("secret %q reached the log as %q:\n%s", s, form, out)
