@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -73,10 +75,15 @@ func newGrowthStack(b *testing.B, n int) *growthStack {
 		r, err := compose.Render(ctx, d, opts)
 		return Rendering{Decl: d, Opts: opts, Rendered: r}, err
 	}
+	// One stand-in Rasa server for all: it serves no model (GET /status 409), as an
+	// environment without one answers. The in-memory Engine's addresses lead nowhere.
+	rasa := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusConflict) }))
+	b.Cleanup(rasa.Close)
 	src := &dirInputSource{}
 	src.set(Input{Revision: "main@sha1:" + fmt.Sprintf("%040d", 1), ID: fmt.Sprintf("%040d", 1), Tree: "t", Short: "main@sha1:000000000001", Dir: dir})
 	p := New(Config{Source: src, State: st, Engine: engine, Store: store, Tags: tags, Render: render, Resync: time.Hour,
-		Run: reconcile.RunOptions{Options: reconcile.Options{Prune: true}, ApplyOptions: reconcile.ApplyOptions{HealthTimeout: 5 * time.Second, StableFor: time.Millisecond, Parallel: 8}}})
+		Run: reconcile.RunOptions{Options: reconcile.Options{Prune: true}, ApplyOptions: reconcile.ApplyOptions{HealthTimeout: 5 * time.Second, StableFor: time.Millisecond, Parallel: 8}},
+		Loader: reconcile.LoaderOptions{Timeout: 2 * time.Second, Address: func(context.Context, string, compose.RenderedEnvironment) (string, error) { return rasa.URL, nil }}})
 	b.Cleanup(p.Close)
 	rep := p.Run(context.Background(), Request{Fetch: true, Reasons: []string{"bench"}})
 	if rep.Outcome != OutcomeApplied {

@@ -26,10 +26,14 @@ func (p *Pipeline) record(ctx context.Context, tgt *target, run reconcile.Run, c
 	entries := actionEntries(tgt, run, ph)
 	var statuses []state.EnvStatus
 	failed := convergeErr != nil || run.Result.Err() != nil
+	known, err := p.statusByName(ctx) // one query, not one per environment
+	if err != nil {
+		return err
+	}
 	for _, env := range r.Environments {
-		prev, err := p.cfg.State.Status(ctx, env.Name)
-		if err != nil {
-			return err
+		prev, ok := known[env.Name]
+		if !ok {
+			prev = state.EnvStatus{Name: env.Name}
 		}
 		prev.Project = r.Project.Name
 		ob := obs[env.Name]
@@ -49,6 +53,19 @@ func (p *Pipeline) record(ctx context.Context, tgt *target, run reconcile.Run, c
 	}
 	p.retry = failed || len(tgt.frozen) > 0
 	return p.closeRun(ctx, tgt, run, convergeErr, failed)
+}
+
+// statusByName reads every environment's status at once.
+func (p *Pipeline) statusByName(ctx context.Context) (map[string]state.EnvStatus, error) {
+	all, err := p.cfg.State.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]state.EnvStatus, len(all))
+	for _, st := range all {
+		out[st.Name] = st
+	}
+	return out, nil
 }
 
 // loadEntries audits a model the Rasa server was first seen serving, whichever
