@@ -291,6 +291,16 @@ func (m *Metrics) ObserveFetch(d time.Duration, err error) {
 	}
 }
 
+// CountDockerEvents exports the daemon's Docker event counts: events that asked for a
+// heal run, and events of the daemon's own actions that asked for none.
+func (m *Metrics) CountDockerEvents(counts func() (heal, own int64)) {
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rasa_gitops_docker_events_total", Help: "Docker events of the project's containers, by kind: heal (asked for a heal run) or own (caused by the daemon's own actions; no run).", ConstLabels: prometheus.Labels{"kind": "heal"}},
+			func() float64 { h, _ := counts(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rasa_gitops_docker_events_total", Help: "Docker events of the project's containers, by kind: heal (asked for a heal run) or own (caused by the daemon's own actions; no run).", ConstLabels: prometheus.Labels{"kind": "own"}},
+			func() float64 { _, o := counts(); return float64(o) }))
+}
+
 // SetAuditHead publishes the audit chain's anchor; err is a failed push of it.
 func (m *Metrics) SetAuditHead(a state.Anchor, err error) {
 	m.AuditRows.Set(float64(a.Rows))

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -66,6 +67,16 @@ type Daemon struct {
 	mu      sync.Mutex
 	pending *trigger
 	runs    int
+
+	// events counts Docker events by what became of them: "heal" (a run was asked
+	// for) or "own" (caused by the pipeline's own actions, dropped).
+	events struct{ heal, own atomic.Int64 }
+}
+
+// EventCounts says how many Docker events of the project asked for a heal run and how
+// many were the pipeline's own (a replace) and asked for none: the metrics export them.
+func (d *Daemon) EventCounts() (heal, own int64) {
+	return d.events.heal.Load(), d.events.own.Load()
 }
 
 type trigger struct {
@@ -219,8 +230,10 @@ func (d *Daemon) forward(ctx context.Context, msgs <-chan events.Message, errs <
 				continue
 			}
 			if d.cfg.Pipeline.OwnEvent(m.Actor.ID, string(m.Action)) {
+				d.events.own.Add(1)
 				continue
 			}
+			d.events.heal.Add(1)
 			d.Trigger("docker:"+string(m.Action)+":"+m.Actor.Attributes["name"], false)
 		case err := <-errs:
 			if ctx.Err() == nil {

@@ -87,6 +87,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 		dc.Events = h.Engine
 	}
 	d := daemon.New(dc)
+	metrics.CountDockerEvents(d.EventCounts)
 	srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
 		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, MaxWebhookBody: int64(flags.maxWebhookBody), Metrics: metrics,
 		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(),

@@ -243,3 +243,83 @@ func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// eventCounts reads rasa_gitops_docker_events_total{kind} from the daemon's /metrics.
+func (f *daemonFixture) eventCounts() (heal, own int) {
+	f.t.Helper()
+	resp, err := http.Get(f.base + "/metrics")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "rasa_gitops_docker_events_total{") {
+			continue
+		}
+		_, v, _ := strings.Cut(line, "} ")
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			f.t.Fatalf("/metrics: %q: %v", line, err)
+		}
+		switch {
+		case strings.Contains(line, `kind="heal"`):
+			heal = int(n)
+		case strings.Contains(line, `kind="own"`):
+			own = int(n)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		f.t.Fatalf("read /metrics: %v", err)
+	}
+	return heal, own
+}
+
+// TestDaemonOwnEventsStartNoRun: on the real Engine, the die, stop and destroy events
+// of the container a pushed change replaces are recognised as the daemon's own and ask
+// for no heal run, while a `docker stop` from outside still does.
+func TestDaemonOwnEventsStartNoRun(t *testing.T) {
+	f := startDaemon(t, "@every 1h", nil, testgit.CommitOptions{})
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool {
+		return s["production"].Sync == state.Synced && s["experimental"].Sync == state.Synced
+	})
+	healBefore, ownBefore := f.eventCounts()
+	cli := testengine.Connect(t)
+	name := f.project + "-rasa-production-1"
+	old, err := cli.ContainerInspect(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.files["environments/production.yaml"] = "model: moodbot-v1\nservice:\n  environment: {REPLACED: \"1\"}\n"
+	rev := f.remote.Commit(f.files, testgit.CommitOptions{Message: "replace production"})
+	f.webhook(true)
+	f.waitFor("the replace", func(s map[string]state.EnvStatus) bool {
+		return s["production"].LastApplied == "main@sha1:"+rev && s["production"].Sync == state.Synced
+	})
+	// The old container's destroy is the last of its events: wait until it is counted.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, own := f.eventCounts(); own-ownBefore >= 3 { // die, stop, destroy
+			break
+		}
+		if time.Now().After(deadline) {
+			_, own := f.eventCounts()
+			t.Fatalf("the replaced container %s sent %d events the daemon recognised, want die, stop and destroy", old.ID[:12], own-ownBefore)
+		}
+	}
+	if heal, _ := f.eventCounts(); heal != healBefore {
+		t.Errorf("the replace's own events asked for %d heal runs", heal-healBefore)
+	}
+	// An outside stop still heals.
+	if err := cli.ContainerStop(context.Background(), f.project+"-rasa-experimental-1", container.StopOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if heal, _ := f.eventCounts(); heal > healBefore {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an outside docker stop asked for no heal run")
+		}
+	}
+}
