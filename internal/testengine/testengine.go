@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +153,49 @@ func EnsureRasaXImages(t testing.TB, cli *client.Client) {
 	for _, ref := range RasaXImages {
 		tag(FakeServiceImage, ref)
 	}
+}
+
+// EnsureProbeImage builds cmd/fake-service (which has the probe mode, `fake-service
+// probe URL...`) under a tag named by the digest of its sources, when that tag is not
+// on the Engine yet, and returns it: a change to the probe builds a new image, and the
+// FakeServiceImage that other tests run (and hash) is never rebuilt under them.
+func EnsureProbeImage(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, dir := range []string{"cmd/fake-service", "internal/probe"} {
+		files, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(strings.TrimPrefix(f, root)), len(data))
+			h.Write(data)
+		}
+	}
+	ref := "rasa-gitops/fake-service:probe-" + hex.EncodeToString(h.Sum(nil))[:12]
+	buildOnce.Lock()
+	defer buildOnce.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := cli.ImageInspect(ctx, ref); err == nil {
+		return ref
+	}
+	if err := buildImage(ctx, cli, "fake-service", ref, fakeServiceDockerfile, "/bin/fake-service", "/bin/pg_isready", "/bin/rabbitmq-diagnostics", "/bin/redis-cli"); err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
+	return ref
 }
 
 const fakeServiceDockerfile = "FROM scratch\nCOPY bin/ /bin/\nENV PATH=/bin\nENTRYPOINT [\"/bin/fake-service\"]\n"
