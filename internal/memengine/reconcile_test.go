@@ -224,11 +224,13 @@ func TestReconcileConvergeAndReplace(t *testing.T) {
 		t.Errorf("replacement %s %s %v", replaced.ID, replaced.Name, replaced.Config.Labels)
 	}
 
-	// With a host port the old container stops first (side by side, the new one could
-	// not bind the port: the Engine would refuse the start).
+	// With a host port the old container stops before the new one starts (side by
+	// side, the new one could not bind the port: the Engine would refuse the start);
+	// the new one is created first, while the old one serves.
 	converge(rendered("rasa/rasa:3.6", withPorts), "main@sha1:4")
 	run = converge(rendered("rasa/rasa:3.6", withPorts, withLabel("ported")), "main@sha1:5")
-	if len(run.Plan.Actions) != 1 || run.Plan.Actions[0].Steps[0].Op != reconcile.OpStop {
+	if len(run.Plan.Actions) != 1 || len(run.Plan.Actions[0].Steps) < 3 || run.Plan.Actions[0].Steps[0].Op != reconcile.OpCreate ||
+		run.Plan.Actions[0].Steps[1].Op != reconcile.OpStop || run.Plan.Actions[0].Steps[2].Op != reconcile.OpStart {
 		t.Fatalf("host-port replace plan:\n%s", run.Plan)
 	}
 	if p := running(t, e).NetworkSettings.Ports; len(p) != 1 {
