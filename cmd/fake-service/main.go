@@ -5,18 +5,21 @@
 // check commands (pg_isready, rabbitmq-diagnostics, redis-cli) it reports healthy.
 // internal/testengine builds it FROM scratch with those names linked to it.
 //
-// Run as `fake-service probe URL [URL...]` it is a probe (internal/probe): it GETs
-// each URL every 10 ms, each request on a fresh connection (every address the name
-// resolves to is tried in turn), until SIGTERM or SIGINT; then it prints one JSON line
-// to stdout and exits 0:
+// Run as `fake-service probe URL [URL...]` it is a probe (internal/probe): it starts a
+// GET of each URL every 10 ms, without waiting for the last one to end, each request
+// on a fresh connection (every address the name resolves to is tried in turn), until
+// SIGTERM or SIGINT; then it lets the requests in flight end (10 s at most: give
+// `docker stop` a longer grace period), prints one JSON line to stdout and exits 0:
 //
 //	{"ok":N,"failed":N,"pending":N,"slow":N,"slowest_ms":N,"errors":[…]}
 //
 // A request fails without a 2xx answer within 10 s; slow counts the successes that
-// took 1 s or more; errors holds the first few failures. The requests to a URL before
-// its first success are pending, not failed (stderr says "probe: GET URL answered" at
-// that first success). Inside a project's network it asks a service by its network
-// alias while the service is replaced; `docker stop` then `docker logs` read the counts.
+// took 1 s or more; errors holds the first few failures, each with the addresses the
+// name resolved to and how each connection attempt ended. The requests to a URL begun
+// before its first success are pending, not failed (stderr says "probe: GET URL
+// answered" at that first success). Inside a project's network it asks a service by
+// its network alias while the service is replaced; `docker stop -t 30` then `docker
+// logs` read the counts.
 package main
 
 import (

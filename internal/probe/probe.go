@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -64,13 +66,15 @@ const Timeout = 10 * time.Second
 // SlowAfter is the duration from which a successful request counts as slow.
 const SlowAfter = time.Second
 
-// Run asks every target once per interval, each target on its own, until stop is
-// done, and returns the counts. Every request opens a fresh connection (no
-// keep-alive), so each one resolves the name again and dials anew — Go's dialer tries
-// each address the lookup returns in turn — as a new client would. A request in flight
-// when stop is done is finished and counted, never cut short. started, when set, is
-// called once per target at its first success (from that target's goroutine): from
-// then on its failures count.
+// Run starts a request to every target once per interval, until stop is done, and
+// returns the counts. Requests do not wait for one another: a slow or hanging one
+// does not hold the next back, so every interval counts, as clients arriving every
+// interval would. Every request opens a fresh connection (no keep-alive), so each one
+// resolves the name again and dials anew — Go's dialer tries each address the lookup
+// returns in turn — as a new client would. Requests in flight when stop is done are
+// finished and counted, never cut short (Run returns within Timeout). started, when
+// set, is called once per target at its first success: the target's requests begun
+// before then are pending, those begun after count.
 func Run(stop context.Context, interval time.Duration, targets []Target, started func(Target)) Result {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DisableKeepAlives = true
@@ -90,54 +94,86 @@ func Run(stop context.Context, interval time.Duration, targets []Target, started
 			total.Pending += r.Pending
 			total.Slow += r.Slow
 			total.SlowestMS = max(total.SlowestMS, r.SlowestMS)
-			for _, e := range r.Errors {
-				if len(total.Errors) < MaxErrors {
-					total.Errors = append(total.Errors, e)
-				}
-			}
+			total.Errors = append(total.Errors, r.Errors...)
 		}()
 	}
 	wg.Wait()
+	sort.Strings(total.Errors) // each begins with its time
+	if len(total.Errors) > MaxErrors {
+		total.Errors = total.Errors[:MaxErrors]
+	}
 	return total
 }
 
+// failure is one failed request, kept until it is known whether it began before the
+// target's first success.
+type failure struct {
+	begin time.Time
+	text  string
+}
+
 func runOne(stop context.Context, client *http.Client, interval time.Duration, t Target, onStart func(Target)) Result {
-	var r Result
-	started := false
+	var (
+		mu        sync.Mutex
+		r         Result
+		firstOK   time.Time // when the first success began
+		failures  []failure
+		inflight  sync.WaitGroup
+		announced bool
+	)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+loop:
 	for {
 		select {
 		case <-stop.Done():
-			return r
+			break loop
 		case <-tick.C:
 		}
-		begin := time.Now()
-		err := ask(client, t)
-		took := time.Since(begin)
-		switch {
-		case err == nil:
-			if !started && onStart != nil {
-				onStart(t)
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			begin := time.Now()
+			err := ask(client, t)
+			took := time.Since(begin)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failures = append(failures, failure{begin, fmt.Sprintf("%s %s after %s: %v", begin.UTC().Format("15:04:05.000"), t, took.Round(time.Millisecond), err)})
+				return
 			}
-			started = true
 			r.OK++
 			r.SlowestMS = max(r.SlowestMS, took.Milliseconds())
 			if took >= SlowAfter {
 				r.Slow++
 			}
-		case !started:
-			r.Pending++
-		default:
-			r.Failed++
-			if len(r.Errors) < MaxErrors {
-				r.Errors = append(r.Errors, fmt.Sprintf("%s %s after %s: %v", begin.UTC().Format("15:04:05.000"), t, took.Round(time.Millisecond), err))
+			if firstOK.IsZero() || begin.Before(firstOK) {
+				firstOK = begin
 			}
-		}
+			if !announced && onStart != nil {
+				announced = true
+				onStart(t)
+			}
+		}()
 	}
+	inflight.Wait()
+	for _, f := range failures {
+		if firstOK.IsZero() || f.begin.Before(firstOK) {
+			r.Pending++
+			continue
+		}
+		r.Failed++
+		r.Errors = append(r.Errors, f.text)
+	}
+	sort.Strings(r.Errors)
+	if len(r.Errors) > MaxErrors {
+		r.Errors = r.Errors[:MaxErrors]
+	}
+	return r
 }
 
-// ask makes one request; any answer but a 2xx is a failure.
+// ask makes one request; any answer but a 2xx is a failure. A failure says which
+// addresses the name resolved to and how each connection attempt ended.
 func ask(client *http.Client, t Target) error {
 	method := t.Method
 	if method == "" {
@@ -147,24 +183,62 @@ func ask(client *http.Client, t Target) error {
 	if t.Body != nil {
 		body = bytes.NewReader(t.Body)
 	}
-	req, err := http.NewRequest(method, t.URL, body)
+	var (
+		mu    sync.Mutex
+		trail []string
+	)
+	begin := time.Now()
+	note := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		trail = append(trail, fmt.Sprintf("+%dms ", time.Since(begin).Milliseconds())+fmt.Sprintf(format, args...))
+	}
+	trace := &httptrace.ClientTrace{
+		DNSDone: func(i httptrace.DNSDoneInfo) {
+			if i.Err != nil {
+				note("lookup: %v", i.Err)
+				return
+			}
+			addrs := make([]string, len(i.Addrs))
+			for n, a := range i.Addrs {
+				addrs[n] = a.String()
+			}
+			note("resolved %s", strings.Join(addrs, " "))
+		},
+		ConnectDone: func(_, addr string, err error) {
+			if err != nil {
+				note("connect %s: %v", addr, err)
+				return
+			}
+			note("connected %s", addr)
+		},
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, t.URL, body)
 	if err != nil {
 		return err
 	}
 	if t.Body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	fail := func(err error) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(trail) == 0 {
+			return err
+		}
+		return fmt.Errorf("%w [%s]", err, strings.Join(trail, "; "))
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			return uerr.Err // the URL is in the target already, its query left out
+			err = uerr.Err // the URL is in the target already, its query left out
 		}
-		return err
+		return fail(err)
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return fmt.Errorf("read body: %w", err)
+		return fail(fmt.Errorf("read body: %w", err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("status %d", resp.StatusCode)
