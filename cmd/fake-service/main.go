@@ -7,9 +7,10 @@
 //
 // Run as `fake-service probe URL [URL...]` it is a probe (internal/probe): it starts a
 // GET of each URL every 10 ms, without waiting for the last one to end, each request
-// on a fresh connection (every address the name resolves to is tried in turn), until
-// SIGTERM or SIGINT; then it lets the requests in flight end (10 s at most: give
-// `docker stop` a longer grace period), prints one JSON line to stdout and exits 0:
+// on a fresh connection (every address the name resolves to is tried in turn, one
+// that does not answer given up after 3 s), until SIGTERM or SIGINT; then it lets the
+// requests in flight end (10 s at most: give `docker stop` a longer grace period),
+// prints one JSON line to stdout and exits 0:
 //
 //	{"ok":N,"failed":N,"pending":N,"slow":N,"slowest_ms":N,"errors":[…]}
 //

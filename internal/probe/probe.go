@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -58,10 +59,15 @@ type Result struct {
 const MaxErrors = 5
 
 // Timeout bounds one request, DNS lookup and every address tried included: a request
-// with no 2xx answer within it has failed. It is long enough for Go's dialer, which
-// gives the first of two addresses half of it (at least 2 s), to go on to the second
-// when the first does not answer at all.
+// with no 2xx answer within it has failed.
 const Timeout = 10 * time.Second
+
+// DialTimeout bounds the connection attempts of one request. Go's dialer shares it
+// among the addresses the name resolves to (at least 2 s each), so with two addresses
+// one that does not answer at all is given up after 3 s and the other is tried, well
+// within Timeout. (Go's default, 30 s, would give the first address 15 s: the request
+// would time out before the second address is tried.)
+const DialTimeout = 6 * time.Second
 
 // SlowAfter is the duration from which a successful request counts as slow.
 const SlowAfter = time.Second
@@ -78,6 +84,7 @@ const SlowAfter = time.Second
 func Run(stop context.Context, interval time.Duration, targets []Target, started func(Target)) Result {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.DisableKeepAlives = true
+	transport.DialContext = (&net.Dialer{Timeout: DialTimeout}).DialContext
 	client := &http.Client{Transport: transport, Timeout: Timeout}
 	var mu sync.Mutex
 	var total Result
