@@ -14,6 +14,7 @@ func reportPhase(b *testing.B, tool string, p zdPhase) {
 	b.ReportMetric(float64(p.Slow), tool+"-slow-requests")
 	b.ReportMetric(float64(p.SlowestMS), tool+"-slowest-ms")
 	b.ReportMetric(float64(p.Restarts), tool+"-container-restarts")
+	b.ReportMetric(p.Took.Seconds(), tool+"-changes-s")
 }
 
 // BenchmarkZeroDowntimeSideBySide counts, in one run, the requests that fail while a

@@ -27,15 +27,16 @@ import (
 type zdPhase struct {
 	probe.Result
 	Changes  int
-	Restarts int // new container IDs plus restarts of a container
+	Restarts int           // new container IDs plus restarts of a container
+	Took     time.Duration // from the first change to the last one done
 }
 
 // Requests is every request counted (those before the first success are not).
 func (p zdPhase) Requests() int { return p.OK + p.Failed }
 
 func (p zdPhase) String() string {
-	return fmt.Sprintf("%d changes: %d of %d requests failed (%d before the first answer not counted), %d slow (≥ %s), slowest %d ms, %d container restarts; errors %q",
-		p.Changes, p.Failed, p.Requests(), p.Pending, p.Slow, probe.SlowAfter, p.SlowestMS, p.Restarts, p.Errors)
+	return fmt.Sprintf("%d changes in %s: %d of %d requests failed (%d before the first answer not counted), %d slow (≥ %s), slowest %d ms, %d container restarts; errors %q",
+		p.Changes, p.Took.Round(10*time.Millisecond), p.Failed, p.Requests(), p.Pending, p.Slow, probe.SlowAfter, p.SlowestMS, p.Restarts, p.Errors)
 }
 
 // zdProject is one test project: a declaration directory, a state directory and the
@@ -232,6 +233,7 @@ func sideBySide(tb testing.TB, changes int, compose string) (ours, theirs zdPhas
 	np.waitAnswered()
 	probeID, _ := p.container("probe")
 	rasa := p.countRestarts("rasa-production")
+	begin := time.Now()
 	for i := 0; i < changes; i++ {
 		declare()
 		out := p.apply()
@@ -239,12 +241,14 @@ func sideBySide(tb testing.TB, changes int, compose string) (ours, theirs zdPhas
 			tb.Fatalf("apply %d did not replace rasa-production:\n%s", i+1, out)
 		}
 	}
-	ours = zdPhase{Result: np.stop(), Changes: changes, Restarts: rasa.count}
+	ours = zdPhase{Changes: changes, Restarts: rasa.count, Took: time.Since(begin)}
+	ours.Result = np.stop()
 	if compose == "" {
 		return ours, theirs
 	}
 	np.start()
 	rasa = p.countRestarts("rasa-production")
+	begin = time.Now()
 	for i := 0; i < changes; i++ {
 		declare()
 		p.composeUp(compose)
@@ -257,7 +261,8 @@ func sideBySide(tb testing.TB, changes int, compose string) (ours, theirs zdPhas
 	if id, _ := p.container("probe"); id != probeID {
 		tb.Fatal("docker compose up -d recreated the probe: its counts are lost")
 	}
-	theirs = zdPhase{Result: np.stop(), Changes: changes, Restarts: rasa.count}
+	theirs = zdPhase{Changes: changes, Restarts: rasa.count, Took: time.Since(begin)}
+	theirs.Result = np.stop()
 	return ours, theirs
 }
 
@@ -362,6 +367,7 @@ func promotion(tb testing.TB, changes int, compose string) (ours, theirs zdPhase
 	}
 	rasa := p.countRestarts("rasa-production")
 	h := startHostProbe(tb, base, token)
+	begin := time.Now()
 	for i := 1; i <= changes; i++ {
 		env(model(i), "")
 		out := p.apply("--listen", addr)
@@ -370,7 +376,8 @@ func promotion(tb testing.TB, changes int, compose string) (ours, theirs zdPhase
 		}
 		rasa.observe()
 	}
-	ours = zdPhase{Result: h.result(), Changes: changes, Restarts: rasa.count}
+	ours = zdPhase{Changes: changes, Restarts: rasa.count, Took: time.Since(begin)}
+	ours.Result = h.result()
 	if compose == "" {
 		return ours, theirs
 	}
@@ -399,6 +406,7 @@ func promotion(tb testing.TB, changes int, compose string) (ours, theirs zdPhase
 	defer srv.Close()
 	h = startHostProbe(tb, base, token)
 	rasa = p.countRestarts("rasa-production")
+	begin = time.Now()
 	for i := changes + 1; i <= 2*changes; i++ {
 		mu.Lock()
 		serving = model(i)
@@ -410,7 +418,8 @@ func promotion(tb testing.TB, changes int, compose string) (ours, theirs zdPhase
 			tb.Fatalf("docker compose up -d %d did not recreate rasa-production", i-changes)
 		}
 	}
-	theirs = zdPhase{Result: h.result(), Changes: changes, Restarts: rasa.count}
+	theirs = zdPhase{Changes: changes, Restarts: rasa.count, Took: time.Since(begin)}
+	theirs.Result = h.result()
 	return ours, theirs
 }
 
