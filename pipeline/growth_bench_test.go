@@ -82,7 +82,7 @@ func newGrowthStack(b *testing.B, n int) *growthStack {
 	src := &dirInputSource{}
 	src.set(Input{Revision: "main@sha1:" + fmt.Sprintf("%040d", 1), ID: fmt.Sprintf("%040d", 1), Tree: "t", Short: "main@sha1:000000000001", Dir: dir})
 	p := New(Config{Source: src, State: st, Engine: engine, Store: store, Tags: tags, Render: render, Resync: time.Hour,
-		Run: reconcile.RunOptions{Options: reconcile.Options{Prune: true}, ApplyOptions: reconcile.ApplyOptions{HealthTimeout: 5 * time.Second, StableFor: time.Millisecond, Parallel: 8}},
+		Run:    reconcile.RunOptions{Options: reconcile.Options{Prune: true}, ApplyOptions: reconcile.ApplyOptions{HealthTimeout: 5 * time.Second, StableFor: time.Millisecond, Parallel: 8}},
 		Loader: reconcile.LoaderOptions{Timeout: 2 * time.Second, Address: func(context.Context, string, compose.RenderedEnvironment) (string, error) { return rasa.URL, nil }}})
 	b.Cleanup(p.Close)
 	rep := p.Run(context.Background(), Request{Fetch: true, Reasons: []string{"bench"}})

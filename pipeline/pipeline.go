@@ -60,7 +60,7 @@ type Config struct {
 	ModelWaiting func(env, model string, waited time.Duration)
 	// ModelWaitEvery is how often ModelWaiting is called (default 5s).
 	ModelWaitEvery time.Duration
-	Metrics       Metrics
+	Metrics        Metrics
 	// LoadRecorded, when set, is called once a background model load's outcome is in
 	// the state (or will be written by the run that started it, which is still going).
 	LoadRecorded func(reconcile.LoadResult)

@@ -78,7 +78,8 @@ type ApplyOptions struct {
 	// (default 60s).
 	HealthTimeout time.Duration
 	// StableFor is how long a container without a health check (and not a Rasa server)
-	// must run without restarting to count as healthy (default 3s).
+	// must run without restarting to count as healthy, and how long a container must
+	// have served before a side-by-side replace withdraws it (default 3s).
 	StableFor time.Duration
 	// Progress, when set, is called as each action finishes (never concurrently).
 	Progress func(ActionResult)
@@ -298,8 +299,8 @@ func (x *executor) fail(a Action, newID string, start time.Time, err error) Acti
 				continue // nothing was created
 			}
 			_, rbErr := x.step(ctx, a, step, newID)
-			if rbErr != nil && (step.Op == OpRemove && cerrdefs.IsNotFound(rbErr) || step.Op == OpConnect && alreadyConnected(rbErr)) {
-				continue // nothing to undo: already gone, or never disconnected
+			if rbErr != nil && (step.Op == OpRemove && cerrdefs.IsNotFound(rbErr) || step.Op == OpConnect && alreadyConnected(rbErr) || step.Op == OpRename && sameName(rbErr)) {
+				continue // nothing to undo: already gone, never disconnected, never renamed
 			}
 			if rbErr != nil {
 				rbErrs = append(rbErrs, rbErr)
@@ -353,6 +354,8 @@ func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (st
 		}
 	case OpWaitHealthy:
 		return "", x.waitOutsideSlot(func() error { return x.waitHealthy(ctx, id, x.desired.Services[a.Service]) })
+	case OpWaitServed:
+		return "", x.waitOutsideSlot(func() error { return x.waitServed(ctx, id) })
 	case OpConnect:
 		service := s.Service
 		if service == "" {
@@ -426,6 +429,12 @@ func (x *executor) connect(ctx context.Context, service, id, networkName string)
 		return fmt.Errorf("connect %s to %s: %w", short(id), networkName, err)
 	}
 	return nil
+}
+
+// sameName says a rename failed because the container has that name already (the
+// Engine answers 400 "Renaming a container with the same name as its current name").
+func sameName(err error) bool {
+	return cerrdefs.IsInvalidArgument(err) && strings.Contains(strings.ToLower(err.Error()), "same name")
 }
 
 // alreadyConnected says a connect failed because the container is on the network
@@ -592,6 +601,36 @@ func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredServic
 		case <-time.After(interval):
 		}
 		interval = min(interval*3/2, 500*time.Millisecond)
+	}
+}
+
+// waitServed waits until a running container has run StableFor, before a side-by-side
+// replace withdraws it. The Engine's DNS names a container as soon as its endpoint
+// exists, a moment before its address answers: a client that resolved it then (its
+// ARP request or SYN lost) connects on its retry, a second or two later, and finds it
+// gone if it was replaced right after starting — when changes come one after another.
+// A container that is not running (or that has run long enough) costs no wait.
+func (x *executor) waitServed(ctx context.Context, id string) error {
+	info, err := x.engine.ContainerInspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", short(id), err)
+	}
+	if info.State == nil || !info.State.Running || info.State.Paused {
+		return nil
+	}
+	started, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	if err != nil {
+		return nil
+	}
+	left := x.opts.StableFor - time.Since(started)
+	if left <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for %s to serve %s: %w", short(id), x.opts.StableFor, ctx.Err())
+	case <-time.After(left):
+		return nil
 	}
 }
 

@@ -126,6 +126,7 @@ const (
 	OpRemove        Op = "remove"
 	OpRename        Op = "rename"
 	OpWaitHealthy   Op = "wait-healthy"
+	OpWaitServed    Op = "wait-served"
 	OpRemoveNetwork Op = "remove-network"
 	OpRemoveVolume  Op = "remove-volume"
 	OpConnect       Op = "connect-network"
@@ -207,6 +208,10 @@ func ContainerName(project, service string) string { return project + "-" + serv
 
 // nextName is the temporary name of a replacement container while the old one runs.
 func nextName(project, service string) string { return ContainerName(project, service) + "-next" }
+
+// oldName is the name a side-by-side replace gives the old container, once the new
+// one is healthy, to free the service's name while both still serve.
+func oldName(project, service string) string { return ContainerName(project, service) + "-old" }
 
 // MakePlan compares desired with observed. It is pure: the same inputs always give
 // the same plan.
@@ -296,22 +301,28 @@ func planService(p *types.Project, name string, svc DesiredService, containers [
 	var actions []Action
 	next := nextName(project, name)
 	if current == nil {
-		// A replacement that was healthy when its old container was removed, but not
-		// yet renamed (the run died, or the rename failed): it serves; keep it.
-		for i, c := range extras {
-			if c.Name == next && upToDate(c, svc) && c.State == "running" {
-				adopted := c
-				current = &adopted
-				extras = append(extras[:i:i], extras[i+1:]...)
-				actions = append(actions, Action{Kind: KindRename, Target: target, Service: name, Reason: ReasonAdopt,
-					Before: c.Name, After: final, Steps: []Step{{Op: OpRename, Container: c.ID, Name: final}}})
-				break
+		// A run died (or a rename failed) in the middle of a side-by-side replace, after
+		// the old container was renamed away: a replacement that was healthy then
+		// serves, so it is kept; failing that, the old container, if it still runs, takes
+		// its name back (and is replaced as usual if out of date).
+		adopt := func(want string, ok func(Container) bool) {
+			for i, c := range extras {
+				if current == nil && c.Name == want && c.State == "running" && ok(c) {
+					adopted := c
+					current = &adopted
+					extras = append(extras[:i:i], extras[i+1:]...)
+					actions = append(actions, Action{Kind: KindRename, Target: target, Service: name, Reason: ReasonAdopt,
+						Before: c.Name, After: final, Steps: []Step{{Op: OpRename, Container: c.ID, Name: final}}})
+					return
+				}
 			}
 		}
+		adopt(next, func(c Container) bool { return upToDate(c, svc) })
+		adopt(oldName(project, name), func(Container) bool { return true })
 	}
 	for _, c := range extras {
 		reason := fmt.Sprintf(ReasonDuplicate, c.Name)
-		if c.Name == nextName(project, name) {
+		if c.Name == next || c.Name == oldName(project, name) {
 			reason = ReasonInterrupted
 		}
 		// A replacement left by an interrupted run: if there is no container under the
@@ -462,18 +473,41 @@ func keepStarts(actions []Action) []Action {
 
 // replaceAction swaps a container for a new one so that a failure leaves the old one
 // serving. Without host ports the new one starts beside the old one (same network
-// alias) and the old one is removed once the new one is healthy; with host ports the
-// new one is created first, then the old one stops and the new one starts at once
-// (the shortest gap the Engine allows), and the old one is started again if the new
-// one fails.
+// alias); once it is healthy, and once the old one has served StableFor (wait-served),
+// the old one is renamed away and the new one takes the service's name — each rename
+// while the other container answers the alias, since the Engine's DNS forgets a
+// container's aliases for a moment while it renames it — and only then is the old one
+// stopped and removed (an old container that serves nothing, paused or dead, is
+// removed first). With host ports the new one is created first, then the old one
+// stops and the new one starts at once (the shortest gap the Engine allows), and the
+// old one is started again if the new one fails.
 func replaceAction(project, name string, svc DesiredService, old Container) Action {
 	a := Action{Kind: KindRecreate, Target: "service:" + name, Service: name, Reason: ReasonHashChanged,
 		Before: "config " + shortHash(old.Hash()), After: "config " + shortHash(svc.Hash)}
 	next := nextName(project, name)
 	final := ContainerName(project, name)
-	// Either way, a failure before the old container is removed brings it back.
+	if SideBySide(svc.Config) && old.State == "running" {
+		a.Steps = []Step{
+			{Op: OpCreate, Container: SlotNew, Name: next},
+			{Op: OpStart, Container: SlotNew},
+			{Op: OpWaitHealthy, Container: SlotNew},
+			{Op: OpWaitServed, Container: old.ID},
+			{Op: OpRename, Container: old.ID, Name: oldName(project, name)},
+			{Op: OpRename, Container: SlotNew, Name: final},
+			{Op: OpStop, Container: old.ID},
+			{Op: OpRemove, Container: old.ID},
+		}
+		// Until the old container is removed, a failure brings it back under its name
+		// (a rename to the name it has already is no change).
+		a.Rollback = []Step{{Op: OpRemove, Container: SlotNew}, {Op: OpRename, Container: old.ID, Name: final},
+			{Op: OpStart, Container: old.ID}, {Op: OpWaitHealthy, Container: old.ID}}
+		return a
+	}
+	// A failure before the old container is removed brings it back.
 	a.Rollback = []Step{{Op: OpRemove, Container: SlotNew}, {Op: OpStart, Container: old.ID}, {Op: OpWaitHealthy, Container: old.ID}}
 	if SideBySide(svc.Config) {
+		// The old container serves nothing (paused, dead, stopped): the new one takes
+		// its name once it is gone.
 		a.Steps = []Step{
 			{Op: OpCreate, Container: SlotNew, Name: next},
 			{Op: OpStart, Container: SlotNew},

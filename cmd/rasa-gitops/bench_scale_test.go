@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-		"fmt"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,7 +91,7 @@ func BenchmarkScale100(b *testing.B) {
 
 // scaleRun runs the commands of BenchmarkScale100.
 type scaleRun struct {
-	b                                        *testing.B
+	b                                       *testing.B
 	bin, compose, project, dir, state, addr string
 }
 

@@ -188,7 +188,7 @@ func waitRunning(b *testing.B, cli interface {
 	b.Fatal("the container never ran again")
 }
 
-func readFile(b *testing.B, p string) string {
+func readFile(b testing.TB, p string) string {
 	b.Helper()
 	data, err := os.ReadFile(p)
 	if err != nil {

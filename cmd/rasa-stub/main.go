@@ -93,7 +93,8 @@ func parseArgs(args []string) (config, error) {
 }
 
 // serve pulls the first model, then opens the HTTP port and keeps pulling until ctx
-// ends. ready, when set, receives the listening address (for tests).
+// ends; then it stops accepting and returns once the requests in flight have ended
+// (5 s at most). ready, when set, receives the listening address (for tests).
 func serve(ctx context.Context, cfg config, logger *log.Logger, ready chan<- string) error {
 	endpoints, err := readEndpoints(cfg.endpoints)
 	if err != nil {
@@ -111,7 +112,9 @@ func serve(ctx context.Context, cfg config, logger *log.Logger, ready chan<- str
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: newHandler(cfg, agent), ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -124,6 +127,9 @@ func serve(ctx context.Context, cfg config, logger *log.Logger, ready chan<- str
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Serve returns as soon as the shutdown begins: the requests in flight end first,
+	// as on Rasa's server, or the process would exit under them.
+	<-stopped
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -261,5 +262,60 @@ func TestParseArgsRejectsNonRun(t *testing.T) {
 	cfg, err := parseArgs([]string{"run", "--enable-api", "--port", "6000", "--auth-token", "t", "--endpoints", "/app/e.yml", "--credentials", "/app/c.yml", "--cors", "*", "--debug"})
 	if err != nil || cfg.port != 6000 || cfg.authToken != "t" || cfg.endpoints != "/app/e.yml" || !cfg.enableAPI {
 		t.Errorf("cfg %+v err %v", cfg, err)
+	}
+}
+
+// TestShutdownFinishesRequestsInFlight: on SIGTERM the server stops accepting, then lets
+// the requests in flight end before serve returns (and the process exits), as Rasa's
+// server does: a client whose request the old container of a replace is handling gets
+// its answer. The request here is a PUT /model whose pull the model server holds.
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	pulling, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	models := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(pulling)
+		<-release
+		w.WriteHeader(http.StatusNotFound) // no model: the load changes nothing
+	}))
+	defer models.Close()
+	defer once.Do(func() { close(release) }) // before Close, which waits for the handler
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready, errc := make(chan string, 1), make(chan error, 1)
+	cfg := config{port: 0, enableAPI: true, modelDir: t.TempDir(), endpoints: filepath.Join(t.TempDir(), "none.yml")}
+	go func() { errc <- serve(ctx, cfg, log.New(io.Discard, "", 0), ready) }()
+	addr := <-ready
+	answer := make(chan *http.Response, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/model", strings.NewReader(`{"model_server": {"url": "`+models.URL+`"}}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("the request in flight got no answer: %v", err)
+		}
+		answer <- resp
+	}()
+	<-pulling
+	cancel()
+	for { // until the listener is closed: new connections are refused
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("serve returned (%v) with a request in flight", err)
+	default:
+	}
+	once.Do(func() { close(release) })
+	if resp := <-answer; resp != nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("serve: %v", err)
 	}
 }

@@ -224,12 +224,13 @@ func TestReconcileConvergeAndReplace(t *testing.T) {
 		t.Errorf("replacement %s %s %v", replaced.ID, replaced.Name, replaced.Config.Labels)
 	}
 
-	// With a host port the new container is created while the old one serves, then
-	// the old one stops before the new one starts (side by side, the new one could not
-	// bind the port: the Engine would refuse the start).
+	// With a host port the old container stops before the new one starts (side by
+	// side, the new one could not bind the port: the Engine would refuse the start);
+	// the new one is created first, while the old one serves.
 	converge(rendered("rasa/rasa:3.6", withPorts), "main@sha1:4")
 	run = converge(rendered("rasa/rasa:3.6", withPorts, withLabel("ported")), "main@sha1:5")
-	if steps := run.Plan.Actions[0].Steps; len(run.Plan.Actions) != 1 || steps[0].Op != reconcile.OpCreate || steps[1].Op != reconcile.OpStop || steps[2].Op != reconcile.OpStart {
+	if len(run.Plan.Actions) != 1 || len(run.Plan.Actions[0].Steps) < 3 || run.Plan.Actions[0].Steps[0].Op != reconcile.OpCreate ||
+		run.Plan.Actions[0].Steps[1].Op != reconcile.OpStop || run.Plan.Actions[0].Steps[2].Op != reconcile.OpStart {
 		t.Fatalf("host-port replace plan:\n%s", run.Plan)
 	}
 	if p := running(t, e).NetworkSettings.Ports; len(p) != 1 {
@@ -262,5 +263,72 @@ func TestReconcileConvergeAndReplace(t *testing.T) {
 	}
 	if m := e.Mutations(); strings.Join(m, " ") != "ImagePull" {
 		t.Errorf("mutations of a failed prepare: %v", m)
+	}
+}
+
+// TestSideBySideKeepsAYoungContainerServing: a replace that comes right after the last
+// one stops the old container only once it has run StableFor. The Engine names a new
+// container in its DNS a moment before its address answers, so a client that resolved
+// it then connects on its retry, a second or so later: the container must still be
+// there, even when the next change has already come.
+func TestSideBySideKeepsAYoungContainerServing(t *testing.T) {
+	e := memengine.New()
+	e.AddImageWithHealthcheck("rasa/rasa:3.6", "CMD", "true") // healthy at once
+	opts := reconcile.RunOptions{Options: reconcile.Options{Prune: true}, ApplyOptions: applyOpts}
+	opts.StableFor = 300 * time.Millisecond
+	converge := func(r *compose.Rendered, rev string) {
+		t.Helper()
+		run, err := reconcile.Converge(ctx, e, r, rev, opts)
+		must(t, err)
+		if err := run.Result.Err(); err != nil {
+			t.Fatalf("converge:\n%s: %v", run.Plan, err)
+		}
+	}
+	// A container that has served an hour is replaced at once.
+	e.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
+	converge(rendered("rasa/rasa:3.6"), "main@sha1:1")
+	e.SetClock(time.Now)
+	begin := time.Now()
+	converge(rendered("rasa/rasa:3.6", withLabel("next")), "main@sha1:2")
+	if took := time.Since(begin); took >= opts.StableFor {
+		t.Errorf("replacing a container that has served an hour took %s", took)
+	}
+	// Its replacement, replaced at once, serves StableFor first.
+	young := running(t, e)
+	started, err := time.Parse(time.RFC3339Nano, young.State.StartedAt)
+	must(t, err)
+	converge(rendered("rasa/rasa:3.6", withLabel("again")), "main@sha1:3")
+	if served := time.Since(started); served < opts.StableFor {
+		t.Errorf("the old container was withdrawn after serving %s, less than StableFor %s", served, opts.StableFor)
+	}
+	if now := running(t, e); now.ID == young.ID || now.Config.Labels["tier"] != "again" {
+		t.Errorf("not replaced: %s %v", now.ID, now.Config.Labels)
+	}
+}
+
+// TestSideBySideRollbackAfterRenames: a replace that fails once the old container has
+// been renamed away (here its stop) gives the old container its name back and keeps
+// it serving; one that fails before (the new container's start) leaves its name as is.
+func TestSideBySideRollbackAfterRenames(t *testing.T) {
+	e := memengine.New()
+	e.AddImageWithHealthcheck("rasa/rasa:3.6", "CMD", "true") // healthy at once
+	opts := reconcile.RunOptions{Options: reconcile.Options{Prune: true}, ApplyOptions: applyOpts}
+	run, err := reconcile.Converge(ctx, e, rendered("rasa/rasa:3.6"), "main@sha1:1", opts)
+	must(t, err)
+	must(t, run.Result.Err())
+	old := running(t, e)
+	for _, fail := range []string{"ContainerStop", "ContainerStart"} {
+		e.FailNext(fail, errors.New("boom"))
+		run, err = reconcile.Converge(ctx, e, rendered("rasa/rasa:3.6", withLabel("back")), "main@sha1:2", opts)
+		must(t, err)
+		if a := run.Result.Actions; len(a) != 1 || a[0].Outcome != reconcile.OutcomeFailed || !a[0].RolledBack || !strings.Contains(a[0].Err.Error(), "boom") {
+			t.Fatalf("%s failing: %+v", fail, run.Result.Actions)
+		}
+		if now := running(t, e); now.ID != old.ID || now.Name != "/demo-web-1" {
+			t.Errorf("%s failing: %s %s serves", fail, now.ID, now.Name)
+		}
+		if got := list(t, e, true); len(got) != 1 {
+			t.Errorf("%s failing left %v", fail, names(got))
+		}
 	}
 }

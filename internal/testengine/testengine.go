@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +153,75 @@ func EnsureRasaXImages(t testing.TB, cli *client.Client) {
 	for _, ref := range RasaXImages {
 		tag(FakeServiceImage, ref)
 	}
+}
+
+// EnsureProbeImage builds cmd/fake-service (which has the probe mode, `fake-service
+// probe URL...`) under a tag named by the digest of its sources, when that tag is not
+// on the Engine yet, and returns it: a change to the probe builds a new image, and the
+// FakeServiceImage that other tests run (and hash) is never rebuilt under them.
+func EnsureProbeImage(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	ref := "rasa-gitops/fake-service:probe-" + sourceDigest(t, "cmd/fake-service", "internal/probe")
+	ensureBuilt(t, cli, ref, func(ctx context.Context) error {
+		return buildImage(ctx, cli, "fake-service", ref, fakeServiceDockerfile, "/bin/fake-service", "/bin/pg_isready", "/bin/rabbitmq-diagnostics", "/bin/redis-cli")
+	})
+	return ref
+}
+
+// EnsureCurrentStubImage is the stand-in Rasa image built from cmd/rasa-stub as it is
+// now, under a tag named by the digest of its sources (built when absent), for tests
+// whose measure depends on how the stand-in behaves; StubImage may be older, and is
+// never rebuilt under the tests that run it.
+func EnsureCurrentStubImage(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	ref := "rasa-gitops/rasa-stub:src-" + sourceDigest(t, "cmd/rasa-stub")
+	ensureBuilt(t, cli, ref, func(ctx context.Context) error { return BuildStubImage(ctx, cli, ref) })
+	return ref
+}
+
+// ensureBuilt runs build unless ref is on the Engine already.
+func ensureBuilt(t testing.TB, cli *client.Client, ref string, build func(context.Context) error) {
+	t.Helper()
+	buildOnce.Lock()
+	defer buildOnce.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := cli.ImageInspect(ctx, ref); err == nil {
+		return
+	}
+	if err := build(ctx); err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
+}
+
+// sourceDigest is 12 hex digits of the digest of the Go sources (tests left out) and
+// Dockerfiles in the module's directories dirs.
+func sourceDigest(t testing.TB, dirs ...string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(root, dir, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if base := filepath.Base(f); base != "Dockerfile" && (!strings.HasSuffix(base, ".go") || strings.HasSuffix(base, "_test.go")) {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(strings.TrimPrefix(f, root)), len(data))
+			h.Write(data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 const fakeServiceDockerfile = "FROM scratch\nCOPY bin/ /bin/\nENV PATH=/bin\nENTRYPOINT [\"/bin/fake-service\"]\n"
