@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -83,18 +81,7 @@ func TestDownloadOverTheSizeLimit(t *testing.T) {
 // TestDownloadNeedsFreeSpace: a download whose size does not fit on the store's file
 // system is refused before it is read, saying how much is needed and free.
 func TestDownloadNeedsFreeSpace(t *testing.T) {
-	dir := t.TempDir()
-	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot mount a tiny tmpfs in CI: %v", err)
-		}
-		t.Skipf("cannot mount a tiny tmpfs (needs root): %v", err)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-		}
-	})
+	dir := tinyTmpfs(t, "1m")
 	model := bytes.Repeat([]byte("w"), 2<<20)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(len(model)))

@@ -19,33 +19,44 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
-// runCounts reads rasa_gitops_runs_total from the daemon's /metrics: all runs, and
-// the runs with outcome "healed".
-func (f *daemonFixture) runCounts() (total, healed int) {
+// metricLines reads the daemon's /metrics and returns, for each sample of the metric
+// name, its label text and value.
+func (f *daemonFixture) metricLines(name string) map[string]float64 {
 	f.t.Helper()
 	resp, err := http.Get(f.base + "/metrics")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "rasa_gitops_runs_total{") {
+		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}
-		_, v, _ := strings.Cut(line, "} ")
-		n, err := strconv.Atoi(v)
+		labels, v, _ := strings.Cut(line, "} ")
+		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			f.t.Fatalf("/metrics: %q: %v", line, err)
 		}
-		total += n
-		if strings.Contains(line, `outcome="healed"`) {
-			healed += n
-		}
+		out[labels[len(name)+1:]] = n
 	}
 	if err := sc.Err(); err != nil {
 		f.t.Fatalf("read /metrics: %v", err)
+	}
+	return out
+}
+
+// runCounts reads rasa_gitops_runs_total from the daemon's /metrics: all runs, and
+// the runs with outcome "healed".
+func (f *daemonFixture) runCounts() (total, healed int) {
+	f.t.Helper()
+	for labels, n := range f.metricLines("rasa_gitops_runs_total") {
+		total += int(n)
+		if strings.Contains(labels, `outcome="healed"`) {
+			healed += int(n)
+		}
 	}
 	return total, healed
 }
@@ -247,33 +258,8 @@ func sha256Hex(s string) string {
 // eventCounts reads rasa_gitops_docker_events_total{kind} from the daemon's /metrics.
 func (f *daemonFixture) eventCounts() (heal, own int) {
 	f.t.Helper()
-	resp, err := http.Get(f.base + "/metrics")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "rasa_gitops_docker_events_total{") {
-			continue
-		}
-		_, v, _ := strings.Cut(line, "} ")
-		n, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			f.t.Fatalf("/metrics: %q: %v", line, err)
-		}
-		switch {
-		case strings.Contains(line, `kind="heal"`):
-			heal = int(n)
-		case strings.Contains(line, `kind="own"`):
-			own = int(n)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		f.t.Fatalf("read /metrics: %v", err)
-	}
-	return heal, own
+	m := f.metricLines("rasa_gitops_docker_events_total")
+	return int(m[`kind="heal"`]), int(m[`kind="own"`])
 }
 
 // TestDaemonOwnEventsStartNoRun: on the real Engine, the die, stop and destroy events
