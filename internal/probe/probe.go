@@ -179,6 +179,54 @@ loop:
 	return r
 }
 
+// trail records, with the time since the request began, what a request's name
+// resolved to and how each connection attempt ended, for its failure message.
+type trail struct {
+	mu    sync.Mutex
+	begin time.Time
+	lines []string
+}
+
+func (tr *trail) note(format string, args ...any) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.lines = append(tr.lines, fmt.Sprintf("+%dms ", time.Since(tr.begin).Milliseconds())+fmt.Sprintf(format, args...))
+}
+
+// trace is the client trace that fills the trail.
+func (tr *trail) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		DNSDone: func(i httptrace.DNSDoneInfo) {
+			if i.Err != nil {
+				tr.note("lookup: %v", i.Err)
+				return
+			}
+			addrs := make([]string, len(i.Addrs))
+			for n, a := range i.Addrs {
+				addrs[n] = a.String()
+			}
+			tr.note("resolved %s", strings.Join(addrs, " "))
+		},
+		ConnectDone: func(_, addr string, err error) {
+			if err != nil {
+				tr.note("connect %s: %v", addr, err)
+				return
+			}
+			tr.note("connected %s", addr)
+		},
+	}
+}
+
+// fail is err with the trail, when there is one.
+func (tr *trail) fail(err error) error {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.lines) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w [%s]", err, strings.Join(tr.lines, "; "))
+}
+
 // ask makes one request; any answer but a 2xx is a failure. A failure says which
 // addresses the name resolved to and how each connection attempt ended.
 func ask(client *http.Client, t Target) error {
@@ -190,50 +238,13 @@ func ask(client *http.Client, t Target) error {
 	if t.Body != nil {
 		body = bytes.NewReader(t.Body)
 	}
-	var (
-		mu    sync.Mutex
-		trail []string
-	)
-	begin := time.Now()
-	note := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		trail = append(trail, fmt.Sprintf("+%dms ", time.Since(begin).Milliseconds())+fmt.Sprintf(format, args...))
-	}
-	trace := &httptrace.ClientTrace{
-		DNSDone: func(i httptrace.DNSDoneInfo) {
-			if i.Err != nil {
-				note("lookup: %v", i.Err)
-				return
-			}
-			addrs := make([]string, len(i.Addrs))
-			for n, a := range i.Addrs {
-				addrs[n] = a.String()
-			}
-			note("resolved %s", strings.Join(addrs, " "))
-		},
-		ConnectDone: func(_, addr string, err error) {
-			if err != nil {
-				note("connect %s: %v", addr, err)
-				return
-			}
-			note("connected %s", addr)
-		},
-	}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, t.URL, body)
+	tr := &trail{begin: time.Now()}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), tr.trace()), method, t.URL, body)
 	if err != nil {
 		return err
 	}
 	if t.Body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	fail := func(err error) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(trail) == 0 {
-			return err
-		}
-		return fmt.Errorf("%w [%s]", err, strings.Join(trail, "; "))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -241,11 +252,11 @@ func ask(client *http.Client, t Target) error {
 		if errors.As(err, &uerr) {
 			err = uerr.Err // the URL is in the target already, its query left out
 		}
-		return fail(err)
+		return tr.fail(err)
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return fail(fmt.Errorf("read body: %w", err))
+		return tr.fail(fmt.Errorf("read body: %w", err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("status %d", resp.StatusCode)
