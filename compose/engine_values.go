@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,7 +119,7 @@ func processProblems(s types.ServiceConfig) []valueProblem {
 	if len(s.Hostname) > 64 {
 		add(refused(steps("hostname"), "the kernel allows at most 64 characters, this one has %d", len(s.Hostname)))
 	}
-	for _, k := range sortedKeys(s.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
 		if k == "" {
 			add(refused(steps("environment", ""), "a variable needs a name: write NAME=value"))
 		}
@@ -243,12 +244,12 @@ func securityProblems(s types.ServiceConfig) []valueProblem {
 			add(p)
 		}
 	}
-	for _, name := range sortedKeys(s.Sysctls) {
+	for _, name := range slices.Sorted(maps.Keys(s.Sysctls)) {
 		if reason := sysctlProblem(name); reason != "" {
 			add(valueProblem{path: steps("sysctls", name), msg: refusedByEngine + reason, noValue: true})
 		}
 	}
-	for _, name := range sortedKeys(s.Ulimits) {
+	for _, name := range slices.Sorted(maps.Keys(s.Ulimits)) {
 		if reason := ulimitProblem(name, s.Ulimits[name]); reason != "" {
 			add(valueProblem{path: steps("ulimits", name), msg: refusedByEngine + reason, noValue: true})
 		}
@@ -260,7 +261,7 @@ func securityProblems(s types.ServiceConfig) []valueProblem {
 func networkingProblems(s types.ServiceConfig) []valueProblem {
 	var out []valueProblem
 	add := func(p valueProblem) { out = append(out, p) }
-	for _, host := range sortedKeys(s.ExtraHosts) {
+	for _, host := range slices.Sorted(maps.Keys(s.ExtraHosts)) {
 		for _, ip := range s.ExtraHosts[host] {
 			if _, err := opts.ValidateExtraHost(host + ":" + ip); err != nil { // as containerConfig joins them
 				add(refused(steps("extra_hosts", host), "the address must be an IP address or host-gateway"))
@@ -287,7 +288,7 @@ func networkingProblems(s types.ServiceConfig) []valueProblem {
 			add(refused(steps("mac_address"), "it is not a MAC address, such as 02:42:ac:11:00:02"))
 		}
 	}
-	for _, key := range sortedKeys(s.Networks) {
+	for _, key := range slices.Sorted(maps.Keys(s.Networks)) {
 		n := s.Networks[key]
 		if n == nil {
 			continue
@@ -604,7 +605,7 @@ func logOptionProblems(driver string, o map[string]string) []valueProblem {
 			known[k] = true
 		}
 	}
-	for _, k := range sortedKeys(o) {
+	for _, k := range slices.Sorted(maps.Keys(o)) {
 		if !known[k] {
 			out = append(out, valueProblem{path: at(k), msg: refusedByEngine + fmt.Sprintf("%s is not an option of the %s log driver", clip(k), driver), noValue: true})
 		}
@@ -760,7 +761,7 @@ func crossNamespaceProblems(s types.ServiceConfig) []valueProblem {
 			conflict(steps("expose"), "exposed ports")
 		}
 	}
-	for _, name := range sortedKeys(s.Sysctls) {
+	for _, name := range slices.Sorted(maps.Keys(s.Sysctls)) {
 		var host string
 		switch sysctlNamespace(name) {
 		case "net":
@@ -788,7 +789,7 @@ func crossNamespaceProblems(s types.ServiceConfig) []valueProblem {
 // validates it) and the addresses services ask for on them.
 func projectProblems(p *types.Project) (networks map[string][]valueProblem, services map[string][]valueProblem) {
 	networks, services = map[string][]valueProblem{}, map[string][]valueProblem{}
-	for _, key := range sortedKeys(p.Networks) {
+	for _, key := range slices.Sorted(maps.Keys(p.Networks)) {
 		n := p.Networks[key]
 		if bool(n.External) {
 			continue
@@ -824,9 +825,9 @@ func projectProblems(p *types.Project) (networks map[string][]valueProblem, serv
 			}
 		}
 	}
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
-		for _, key := range sortedKeys(s.Networks) {
+		for _, key := range slices.Sorted(maps.Keys(s.Networks)) {
 			sn := s.Networks[key]
 			n, ok := p.Networks[key]
 			if sn == nil || !ok || bool(n.External) {
@@ -1130,7 +1131,7 @@ func checkRendered(d *Declaration, p *types.Project) error {
 		}
 	}
 	networks, addresses := projectProblems(p)
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		s := p.Services[name]
 		layers := d.serviceLayers[name]
 		what := "services." + name
@@ -1152,7 +1153,7 @@ func checkRendered(d *Declaration, p *types.Project) error {
 		}
 		put(layers, name, what, problems)
 	}
-	for _, key := range sortedKeys(networks) {
+	for _, key := range slices.Sorted(maps.Keys(networks)) {
 		put(d.networkLayers[key], "", "networks."+key, networks[key])
 	}
 	return c.err()
@@ -1165,14 +1166,4 @@ func coveredPaths(p []string, unsupported []valueProblem) bool {
 		}
 	}
 	return false
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -83,7 +85,7 @@ func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string) Converge
 	for name, s := range d.Services {
 		c.AlwaysPull = c.AlwaysPull || s.Config.PullPolicy == "always"
 		c.Images[s.Config.Image] = s.ImageID
-		c.Services[name] = ConvergedService{Image: s.Config.Image, Hash: s.Hash, DependsOn: sortedKeys(s.Config.DependsOn), HostPorts: len(s.Config.Ports) > 0}
+		c.Services[name] = ConvergedService{Image: s.Config.Image, Hash: s.Hash, DependsOn: slices.Sorted(maps.Keys(s.Config.DependsOn)), HostPorts: len(s.Config.Ports) > 0}
 	}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -239,7 +240,7 @@ func macAddresses(s types.ServiceConfig, primary, api string) (string, map[strin
 		return "", endpoints, nil
 	}
 	if len(endpoints) > 1 {
-		return "", nil, fmt.Errorf("a MAC address is declared for networks %s, which needs Docker Engine 25 or later (API 1.44); this Engine speaks API %s", strings.Join(sortedKeys(endpoints), ", "), api)
+		return "", nil, fmt.Errorf("a MAC address is declared for networks %s, which needs Docker Engine 25 or later (API 1.44); this Engine speaks API %s", strings.Join(slices.Sorted(maps.Keys(endpoints)), ", "), api)
 	}
 	if primaryMAC != "" {
 		return primaryMAC, endpoints, nil
@@ -452,7 +453,7 @@ func devices(r *container.Resources, s types.ServiceConfig) {
 // ulimits are the container's ulimits, by name.
 func ulimits(s types.ServiceConfig) []*container.Ulimit {
 	var out []*container.Ulimit
-	for _, name := range sortedKeys(s.Ulimits) {
+	for _, name := range slices.Sorted(maps.Keys(s.Ulimits)) {
 		u := s.Ulimits[name]
 		soft, hard := u.Single, u.Single
 		if u.Soft != 0 {
@@ -591,7 +592,7 @@ func parsePlatform(spec string) (*ocispec.Platform, error) {
 // Compose leaves to the Engine as well.
 func environment(env types.MappingWithEquals) []string {
 	out := make([]string, 0, len(env))
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if v := env[k]; v != nil {
 			out = append(out, k+"="+*v)
 		} else {
@@ -603,7 +604,7 @@ func environment(env types.MappingWithEquals) []string {
 
 func extraHosts(h types.HostsList) []string {
 	var out []string
-	for _, host := range sortedKeys(h) {
+	for _, host := range slices.Sorted(maps.Keys(h)) {
 		for _, ip := range h[host] {
 			out = append(out, host+":"+ip)
 		}

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -181,7 +183,7 @@ func TestDifferentialFieldsAccountedFor(t *testing.T) {
 		}
 		accounted[f] = "not run"
 	}
-	for _, f := range sortedKeys(serviceSchemaProperties(t)) {
+	for _, f := range slices.Sorted(maps.Keys(serviceSchemaProperties(t))) {
 		if accounted[f] == "" {
 			t.Errorf("service field %s is neither in the corpus, refused, nor in diffNotRun with a reason", f)
 		}
@@ -194,7 +196,7 @@ func TestDifferentialRefused(t *testing.T) {
 	t.Parallel()
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
-	for _, field := range sortedKeys(diffRefused) {
+	for _, field := range slices.Sorted(maps.Keys(diffRefused)) {
 		t.Run(field, func(t *testing.T) {
 			dir, gen := t.TempDir(), t.TempDir()
 			project := testengine.ProjectName(t)
@@ -360,7 +362,7 @@ func TestDifferentialCompose(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d distinct service fields applied as docker compose applies them: %v", len(applied), sortedKeys(applied))
+	t.Logf("%d distinct service fields applied as docker compose applies them: %v", len(applied), slices.Sorted(maps.Keys(applied)))
 	if ran == len(diffCorpus) && len(applied) < 60 && !t.Failed() {
 		t.Errorf("only %d distinct service fields were compared, want at least 60", len(applied))
 	}
@@ -753,7 +755,7 @@ func unionKeys[V any](a, b map[string]V) []string {
 	for k := range b {
 		keys[k] = true
 	}
-	return sortedKeys(keys)
+	return slices.Sorted(maps.Keys(keys))
 }
 
 // keptComposeLabels are the bookkeeping labels both sides must set alike; every other

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -218,7 +219,7 @@ func oldName(project, service string) string { return ContainerName(project, ser
 func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 	p := Plan{Project: desired.Project.Name}
 	var changed []string // networks whose configuration changed, by key
-	for _, name := range sortedKeys(desired.Project.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(desired.Project.Networks)) {
 		n := desired.Project.Networks[name]
 		if bool(n.External) {
 			continue
@@ -235,7 +236,7 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 			changed = append(changed, name)
 		}
 	}
-	for _, name := range sortedKeys(desired.Project.Volumes) {
+	for _, name := range slices.Sorted(maps.Keys(desired.Project.Volumes)) {
 		v := desired.Project.Volumes[name]
 		if bool(v.External) {
 			continue
@@ -251,7 +252,7 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 	// new service needs (as Compose removes orphans before it creates).
 	pruned := map[string]bool{}
 	if opts.Prune {
-		for _, name := range sortedKeys(observed.Containers) {
+		for _, name := range slices.Sorted(maps.Keys(observed.Containers)) {
 			if _, declared := desired.Services[name]; declared || opts.Frozen[name] {
 				continue
 			}
@@ -400,7 +401,7 @@ func reconnect(p *types.Project, name string, svc DesiredService, c Container) [
 		on[n] = true
 	}
 	var out []Action
-	for _, key := range sortedKeys(svc.Config.Networks) {
+	for _, key := range slices.Sorted(maps.Keys(svc.Config.Networks)) {
 		n, ok := p.Networks[key]
 		if !ok || on[n.Name] {
 			continue
@@ -429,7 +430,7 @@ func recreateNetwork(desired Desired, key string, observed Observed, pruned, fro
 		}
 	}
 	var attached []Container
-	for _, service := range sortedKeys(observed.Containers) {
+	for _, service := range slices.Sorted(maps.Keys(observed.Containers)) {
 		for _, c := range sortedContainers(observed.Containers[service]) {
 			if pruned[c.ID] || c.State == "removing" || c.State == "dead" || !slices.Contains(c.Networks, n.Name) {
 				continue
@@ -563,7 +564,7 @@ func removeAction(service string, c Container, reason string) Action {
 // dependencyOrder lists services so that each comes after what it depends_on; ties
 // (and cycles, which compose-go already refuses) are broken by name.
 func dependencyOrder(p *types.Project) []string {
-	names := sortedKeys(p.Services)
+	names := slices.Sorted(maps.Keys(p.Services))
 	done := make(map[string]bool, len(names))
 	visiting := map[string]bool{}
 	var order []string
@@ -573,7 +574,7 @@ func dependencyOrder(p *types.Project) []string {
 			return
 		}
 		visiting[n] = true
-		for _, dep := range sortedKeys(p.Services[n].DependsOn) {
+		for _, dep := range slices.Sorted(maps.Keys(p.Services[n].DependsOn)) {
 			if _, ok := p.Services[dep]; ok {
 				visit(dep)
 			}
@@ -586,15 +587,6 @@ func dependencyOrder(p *types.Project) []string {
 		visit(n)
 	}
 	return order
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func sortedContainers(cs []Container) []Container {
@@ -612,18 +604,18 @@ func sortedContainers(cs []Container) []Container {
 // volumes only when asked (they hold data).
 func DownPlan(project string, observed Observed, volumes bool) Plan {
 	p := Plan{Project: project}
-	for _, name := range sortedKeys(observed.Containers) {
+	for _, name := range slices.Sorted(maps.Keys(observed.Containers)) {
 		for _, c := range sortedContainers(observed.Containers[name]) {
 			p.Actions = append(p.Actions, removeAction(name, c, "down"))
 		}
 	}
-	for _, name := range sortedKeys(observed.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(observed.Networks)) {
 		n := observed.Networks[name]
 		p.Actions = append(p.Actions, Action{Kind: KindRemove, Target: "network:" + name, Reason: "down",
 			Steps: []Step{{Op: OpRemoveNetwork, Container: n.ID, Name: name}}})
 	}
 	if volumes {
-		for _, name := range sortedKeys(observed.Volumes) {
+		for _, name := range slices.Sorted(maps.Keys(observed.Volumes)) {
 			p.Actions = append(p.Actions, Action{Kind: KindRemove, Target: "volume:" + name, Reason: "down --volumes",
 				Steps: []Step{{Op: OpRemoveVolume, Name: name}}})
 		}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -35,7 +37,7 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 	p := r.Project
 	d := Desired{Project: p, Services: make(map[string]DesiredService, len(p.Services)), Revision: revision}
 	var refused []string
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		// compose.Load and compose.Render refuse these at their keys already; this is the
 		// safety net for a project that did not come through them.
 		if fields := compose.UnsupportedFields(p.Services[name]); len(fields) > 0 {
@@ -61,7 +63,7 @@ func Prepare(ctx context.Context, engine Engine, r *compose.Rendered, revision s
 		healthPorts[env.Service] = env.Port
 	}
 	imageIDs := map[string]string{}
-	for _, name := range sortedKeys(p.Services) {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
 		svc := p.Services[name]
 		id, ok := imageIDs[svc.Image]
 		if !ok {
@@ -115,7 +117,7 @@ func resourceHashes(p *types.Project) (networks, volumes map[string]string, err 
 // servicesUsing names the services that use an image, for error messages.
 func servicesUsing(services types.Services, ref string) string {
 	var names []string
-	for _, name := range sortedKeys(services) {
+	for _, name := range slices.Sorted(maps.Keys(services)) {
 		if services[name].Image == ref {
 			names = append(names, name)
 		}

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -39,7 +41,7 @@ func RefuseChangedVolumes(ctx context.Context, engine Engine, p *types.Project, 
 		}
 	}
 	var changed []string
-	for _, key := range sortedKeys(hashes) {
+	for _, key := range slices.Sorted(maps.Keys(hashes)) {
 		want := p.Volumes[key]
 		have, ok := byName[want.Name]
 		if !ok {
@@ -104,7 +106,7 @@ func mapDiff(old, new map[string]string) string {
 		keys[k] = true
 	}
 	var out []string
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		o, hadOld := old[k]
 		n, hasNew := new[k]
 		if hadOld == hasNew && o == n {

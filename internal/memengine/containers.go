@@ -3,8 +3,10 @@ package memengine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,7 +195,7 @@ func (e *Engine) createEndpoints(c *ctr, networking *network.NetworkingConfig) e
 	if err := e.attach(c, first, configs[mode.NetworkName()]); err != nil {
 		return err
 	}
-	for _, key := range sortedKeys(configs) {
+	for _, key := range slices.Sorted(maps.Keys(configs)) {
 		if key == mode.NetworkName() {
 			continue
 		}
@@ -405,7 +407,7 @@ func (e *Engine) exit(c *ctr, code int, kill string) {
 	ran := now.Sub(c.startedAt)
 	c.status, c.exitCode, c.finishedAt, c.pid = container.StateExited, code, now, 0
 	e.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
-	for _, id := range sortedKeys(c.endpoints) {
+	for _, id := range slices.Sorted(maps.Keys(c.endpoints)) {
 		e.deactivate(c, c.endpoints[id])
 	}
 	for _, m := range c.mounts {

@@ -3,7 +3,9 @@ package memengine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -133,7 +135,7 @@ func (e *Engine) findNetwork(ref string) (*netw, error) {
 // active lists the running containers with an endpoint on n, by ID.
 func (e *Engine) active(n *netw) []*ctr {
 	var out []*ctr
-	for _, id := range sortedKeys(e.containers) {
+	for _, id := range slices.Sorted(maps.Keys(e.containers)) {
 		c := e.containers[id]
 		if ep, ok := c.endpoints[n.id]; ok && ep.active {
 			out = append(out, c)

@@ -2,7 +2,9 @@ package memengine
 
 import (
 	"context"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -58,7 +60,7 @@ func (v *vol) view() *volume.Volume {
 // users lists the IDs of the containers (in any state) that mount a volume.
 func (e *Engine) users(name string) []string {
 	var out []string
-	for _, id := range sortedKeys(e.containers) {
+	for _, id := range slices.Sorted(maps.Keys(e.containers)) {
 		for _, m := range e.containers[id].mounts {
 			if m.Type == "volume" && m.Name == name {
 				out = append(out, id)
