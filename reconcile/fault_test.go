@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasa-gitops/rasa-gitops/internal/needs"
+
 	"github.com/docker/docker/client"
 )
 
@@ -33,10 +35,7 @@ func newEngineProxy(t *testing.T) *engineProxy {
 	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
 		target = strings.TrimPrefix(h, "unix://")
 	} else if h != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("DOCKER_HOST %s is not a unix socket: the Engine proxy needs one in CI", h)
-		}
-		t.Skipf("DOCKER_HOST %s is not a unix socket", h)
+		needs.Missing(t, "DOCKER_HOST %s is not a unix socket: the Engine proxy needs one", h)
 	}
 	p := &engineProxy{path: filepath.Join(t.TempDir(), "engine.sock"), target: target, conns: map[net.Conn]bool{}}
 	p.up(t)

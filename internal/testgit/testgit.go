@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasa-gitops/rasa-gitops/internal/needs"
+
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -42,10 +44,7 @@ type Remote struct {
 func New(t testing.TB) *Remote {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("git is needed to serve test repositories: %v", err)
-		}
-		t.Skipf("git is needed to serve test repositories: %v", err)
+		needs.Missing(t, "git is needed to serve test repositories: %v", err)
 	}
 	root := t.TempDir()
 	r := &Remote{t: t, Root: root, Name: "deploy", Bare: filepath.Join(root, "deploy.git"), Work: t.TempDir(), Branch: "main"}
