@@ -342,69 +342,9 @@ func (l *repoLoader) settings(n *yaml.Node) {
 				d.Project = s
 			}
 		},
-		"rasa": func(_, v *yaml.Node) {
-			l.c.fields(file, v, "rasa", map[string]field{
-				"image": func(_, v *yaml.Node) {
-					if s, ok := r.str("rasa.image", v); ok {
-						l.checkImage(file, v, s)
-						d.Rasa.Image = s
-					}
-				},
-				"port": func(_, v *yaml.Node) {
-					if p, ok := r.integer("rasa.port", v, 1, 65535); ok {
-						d.Rasa.Port = p
-					}
-				},
-				"pullInterval": func(_, v *yaml.Node) {
-					if p, ok := r.duration("rasa.pullInterval", v); ok {
-						d.Rasa.PullInterval = p
-					}
-				},
-				"service": func(_, v *yaml.Node) {
-					d.Rasa.Service = l.serviceFragment(file, v, "rasa.service")
-					if d.Rasa.Service != nil {
-						l.templateAt = v
-					}
-				},
-			})
-		},
-		"modelServer": func(_, v *yaml.Node) {
-			l.c.fields(file, v, "modelServer", map[string]field{
-				"url": func(_, v *yaml.Node) {
-					if s, ok := r.str("modelServer.url", v); ok {
-						u, err := url.Parse(s)
-						if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-							l.c.at(file, v, "modelServer.url must be an http:// or https:// base URL without credentials or query, such as %s", defaultModelURL)
-							return
-						}
-						d.ModelServerURL = strings.TrimRight(s, "/")
-					}
-				},
-			})
-		},
-		"compose": func(_, v *yaml.Node) {
-			l.c.fields(file, v, "compose", map[string]field{
-				"files": func(_, v *yaml.Node) {
-					files, _ := r.strings("compose.files", v)
-					for i, f := range files {
-						at := resolveAlias(v.Content[i])
-						if f == "" {
-							continue
-						}
-						clean := path.Clean(filepath.ToSlash(f))
-						if _, err := resolveInside(l.root, filepath.FromSlash(clean)); err != nil {
-							if errors.Is(err, fs.ErrNotExist) {
-								l.c.at(file, at, "compose file %s does not exist in the repository", literal(at, f))
-							} else {
-								l.c.at(file, at, "compose file %s leads outside the repository: use a path inside it", literal(at, f))
-							}
-							continue
-						}
-						d.ComposeFiles = append(d.ComposeFiles, clean)
-					}
-				},
-			})
-		},
+		"rasa":        func(_, v *yaml.Node) { l.rasaSettings(r, v) },
+		"modelServer": func(_, v *yaml.Node) { l.modelServerSettings(r, v) },
+		"compose":     func(_, v *yaml.Node) { l.composeSettings(r, v) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return // reported by fields
@@ -415,6 +355,79 @@ func (l *repoLoader) settings(n *yaml.Node) {
 	if !sawProject {
 		l.c.at(file, n, "missing key \"project\": name the Compose project, such as 'project: rasa'")
 	}
+}
+
+// rasaSettings reads the rasa: section: image, port, pull interval, service template.
+func (l *repoLoader) rasaSettings(r reader, v *yaml.Node) {
+	const file = SettingsFile
+	d := l.decl
+	l.c.fields(file, v, "rasa", map[string]field{
+		"image": func(_, v *yaml.Node) {
+			if s, ok := r.str("rasa.image", v); ok {
+				l.checkImage(file, v, s)
+				d.Rasa.Image = s
+			}
+		},
+		"port": func(_, v *yaml.Node) {
+			if p, ok := r.integer("rasa.port", v, 1, 65535); ok {
+				d.Rasa.Port = p
+			}
+		},
+		"pullInterval": func(_, v *yaml.Node) {
+			if p, ok := r.duration("rasa.pullInterval", v); ok {
+				d.Rasa.PullInterval = p
+			}
+		},
+		"service": func(_, v *yaml.Node) {
+			d.Rasa.Service = l.serviceFragment(file, v, "rasa.service")
+			if d.Rasa.Service != nil {
+				l.templateAt = v
+			}
+		},
+	})
+}
+
+// modelServerSettings reads the modelServer: section: the base URL containers use.
+func (l *repoLoader) modelServerSettings(r reader, v *yaml.Node) {
+	const file = SettingsFile
+	l.c.fields(file, v, "modelServer", map[string]field{
+		"url": func(_, v *yaml.Node) {
+			if s, ok := r.str("modelServer.url", v); ok {
+				u, err := url.Parse(s)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+					l.c.at(file, v, "modelServer.url must be an http:// or https:// base URL without credentials or query, such as %s", defaultModelURL)
+					return
+				}
+				l.decl.ModelServerURL = strings.TrimRight(s, "/")
+			}
+		},
+	})
+}
+
+// composeSettings reads the compose: section: Compose files inside the repository.
+func (l *repoLoader) composeSettings(r reader, v *yaml.Node) {
+	const file = SettingsFile
+	l.c.fields(file, v, "compose", map[string]field{
+		"files": func(_, v *yaml.Node) {
+			files, _ := r.strings("compose.files", v)
+			for i, f := range files {
+				at := resolveAlias(v.Content[i])
+				if f == "" {
+					continue
+				}
+				clean := path.Clean(filepath.ToSlash(f))
+				if _, err := resolveInside(l.root, filepath.FromSlash(clean)); err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						l.c.at(file, at, "compose file %s does not exist in the repository", literal(at, f))
+					} else {
+						l.c.at(file, at, "compose file %s leads outside the repository: use a path inside it", literal(at, f))
+					}
+					continue
+				}
+				l.decl.ComposeFiles = append(l.decl.ComposeFiles, clean)
+			}
+		},
+	})
 }
 
 // checkImage rejects image references Docker would refuse, at their position.
