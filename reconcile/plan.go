@@ -285,86 +285,100 @@ func MakePlan(desired Desired, observed Observed, opts Options) Plan {
 
 // planService decides what one declared service needs.
 func planService(p *types.Project, name string, svc DesiredService, containers []Container) ([]Action, bool) {
-	project := p.Name
-	target := "service:" + name
-	final := ContainerName(project, name)
-	var current *Container
-	var extras []Container
-	for _, c := range sortedContainers(containers) {
-		switch {
-		case c.Name == final && current == nil:
-			c := c
-			current = &c
-		default:
-			extras = append(extras, c)
-		}
-	}
+	current, extras := splitCurrent(ContainerName(p.Name, name), containers)
 	var actions []Action
-	next := nextName(project, name)
 	if current == nil {
-		// A run died (or a rename failed) in the middle of a side-by-side replace, after
-		// the old container was renamed away: a replacement that was healthy then
-		// serves, so it is kept; failing that, the old container, if it still runs, takes
-		// its name back (and is replaced as usual if out of date).
-		adopt := func(want string, ok func(Container) bool) {
-			for i, c := range extras {
-				if current == nil && c.Name == want && c.State == "running" && ok(c) {
-					adopted := c
-					current = &adopted
-					extras = append(extras[:i:i], extras[i+1:]...)
-					actions = append(actions, Action{Kind: KindRename, Target: target, Service: name, Reason: ReasonAdopt,
-						Before: c.Name, After: final, Steps: []Step{{Op: OpRename, Container: c.ID, Name: final}}})
-					return
-				}
-			}
-		}
-		adopt(next, func(c Container) bool { return upToDate(c, svc) })
-		adopt(oldName(project, name), func(Container) bool { return true })
+		current, extras, actions = adoptInterrupted(p.Name, name, svc, extras)
 	}
+	next, old := nextName(p.Name, name), oldName(p.Name, name)
 	for _, c := range extras {
 		reason := fmt.Sprintf(ReasonDuplicate, c.Name)
-		if c.Name == next || c.Name == oldName(project, name) {
+		if c.Name == next || c.Name == old {
 			reason = ReasonInterrupted
 		}
 		// A replacement left by an interrupted run: if there is no container under the
 		// final name, it is removed all the same and the service created afresh.
 		actions = append(actions, removeAction(name, c, reason))
 	}
-	create := []Step{{Op: OpCreate, Container: SlotNew, Name: final}, {Op: OpStart, Container: SlotNew}, {Op: OpWaitHealthy, Container: SlotNew}}
+	actions = append(actions, currentActions(p, name, svc, current)...)
+	return actions, len(actions) > 0
+}
+
+// splitCurrent finds the container under the service's final name; every other
+// container of the service is an extra.
+func splitCurrent(final string, containers []Container) (current *Container, extras []Container) {
+	for _, c := range sortedContainers(containers) {
+		if c.Name == final && current == nil {
+			c := c
+			current = &c
+			continue
+		}
+		extras = append(extras, c)
+	}
+	return current, extras
+}
+
+// adoptInterrupted handles a run that died (or a rename that failed) in the middle of
+// a side-by-side replace, after the old container was renamed away: a replacement
+// that was healthy then serves, so it is kept; failing that, the old container, if it
+// still runs, takes its name back (and is replaced as usual if out of date).
+func adoptInterrupted(project, name string, svc DesiredService, extras []Container) (*Container, []Container, []Action) {
+	final := ContainerName(project, name)
+	for _, cand := range []struct {
+		name string
+		ok   func(Container) bool
+	}{
+		{nextName(project, name), func(c Container) bool { return upToDate(c, svc) }},
+		{oldName(project, name), func(Container) bool { return true }},
+	} {
+		for i, c := range extras {
+			if c.Name == cand.name && c.State == "running" && cand.ok(c) {
+				rest := append(extras[:i:i], extras[i+1:]...)
+				rename := Action{Kind: KindRename, Target: "service:" + name, Service: name, Reason: ReasonAdopt,
+					Before: c.Name, After: final, Steps: []Step{{Op: OpRename, Container: c.ID, Name: final}}}
+				return &c, rest, []Action{rename}
+			}
+		}
+	}
+	return nil, extras, nil
+}
+
+// currentActions brings the service's current container (nil: none) to the desired
+// state: create, replace, reconnect, start, or nothing.
+func currentActions(p *types.Project, name string, svc DesiredService, current *Container) []Action {
+	target := "service:" + name
 	// Only an explicit restart: "no" marks a one-shot job; a service without a policy is
 	// long-running, and healed when stopped by hand.
 	oneShot := svc.Config.Restart == "no"
 	switch {
 	case current == nil:
 		// A container removed by hand and one never created look alike: both are missing.
-		actions = append(actions, Action{Kind: KindCreate, Target: target, Service: name, Reason: ReasonMissing,
+		create := []Step{{Op: OpCreate, Container: SlotNew, Name: ContainerName(p.Name, name)}, {Op: OpStart, Container: SlotNew}, {Op: OpWaitHealthy, Container: SlotNew}}
+		return []Action{{Kind: KindCreate, Target: target, Service: name, Reason: ReasonMissing,
 			Before: "(no container)", After: "config " + shortHash(svc.Hash),
-			Steps: create, Rollback: []Step{{Op: OpRemove, Container: SlotNew}}})
+			Steps: create, Rollback: []Step{{Op: OpRemove, Container: SlotNew}}}}
 	case !upToDate(*current, svc):
-		actions = append(actions, replaceAction(project, name, svc, *current))
+		return []Action{replaceAction(p.Name, name, svc, *current)}
 	case current.State == "exited" && current.ExitCode == 0 && oneShot:
-		// A one-shot job (restart: no) that finished successfully is done, not down.
+		return nil // a one-shot job (restart: no) that finished successfully is done, not down
 	case current.State == "running":
-		actions = append(actions, reconnect(p, name, svc, *current)...)
-	case current.State != "running":
-		state := current.State
-		if state == "" {
-			state = "stopped"
-		}
-		if state == "restarting" || state == "removing" {
-			return actions, len(actions) > 0 // the Engine is already acting on it
-		}
-		steps := []Step{{Op: OpStart, Container: current.ID}, {Op: OpWaitHealthy, Container: current.ID}}
-		if state == "paused" || state == "dead" {
-			// A paused or dead container cannot simply be started: replace it.
-			a := replaceAction(project, name, svc, *current)
-			a.Reason = fmt.Sprintf(ReasonExited, state)
-			return append(actions, a), true
-		}
-		actions = append(actions, Action{Kind: KindStart, Target: target, Service: name, Reason: fmt.Sprintf(ReasonExited, state),
-			Before: state, After: "running", Steps: steps})
+		return reconnect(p, name, svc, *current)
 	}
-	return actions, len(actions) > 0
+	state := current.State
+	if state == "" {
+		state = "stopped"
+	}
+	switch state {
+	case "restarting", "removing":
+		return nil // the Engine is already acting on it
+	case "paused", "dead":
+		// A paused or dead container cannot simply be started: replace it.
+		a := replaceAction(p.Name, name, svc, *current)
+		a.Reason = fmt.Sprintf(ReasonExited, state)
+		return []Action{a}
+	}
+	return []Action{{Kind: KindStart, Target: target, Service: name, Reason: fmt.Sprintf(ReasonExited, state),
+		Before: state, After: "running", Steps: []Step{{Op: OpStart, Container: current.ID}, {Op: OpWaitHealthy, Container: current.ID}}}}
 }
 
 // Hash is the container's hash of rasa-gitops when it has one, else Compose's.
