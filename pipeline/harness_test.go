@@ -285,13 +285,22 @@ func (h *harness) removeContainer(env string) {
 }
 
 // waitLoaded waits until a background model load of env has ended and is recorded.
+// waitLoaded waits for the end of env's load of the model it declares now; the
+// outcome of an earlier load (its hook may run just after the run that waited for it
+// returned) is passed over.
 func (h *harness) waitLoaded(env string) reconcile.LoadResult {
 	h.t.Helper()
+	declared := ""
+	for _, line := range strings.Split(h.files["environments/"+env+".yaml"], "\n") {
+		if m, ok := strings.CutPrefix(line, "model: "); ok {
+			declared = strings.TrimSpace(m)
+		}
+	}
 	timeout := time.After(5 * time.Second)
 	for {
 		select {
 		case res := <-h.loads:
-			if res.Environment == env {
+			if res.Environment == env && (declared == "" || res.Model == declared) {
 				return res
 			}
 		case <-timeout:

@@ -12,9 +12,7 @@ func TestEveryModelLoadIsAudited(t *testing.T) {
 		h.files["environments/production.yaml"] = "model: moodbot-v2\n"
 		h.commit()
 		h.poll()
-		// The channel may still hold an earlier load of production: wait for this one.
-		for h.waitLoaded("production").Model != "moodbot-v2" {
-		}
+		h.waitLoaded("production")
 		rows := h.audit("load model")
 		// experimental and production loaded at the first converge, production again now.
 		want := map[string]int{"experimental moodbot-v2.tar.gz": 1, "production moodbot-v1.tar.gz": 1, "production moodbot-v2.tar.gz": 1}
