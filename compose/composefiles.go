@@ -278,13 +278,6 @@ func checkRepoPath(c *collector, root, file, base string, n *yaml.Node, env map[
 	return rel, true
 }
 
-// checkServiceFragment validates Compose service fields embedded in a declaration file
-// against the Compose schema, placing each problem at its node.
-func checkServiceFragment(c *collector, root, file string, node *yaml.Node, what string, frag map[string]any, env map[string]string) {
-	checkServicePaths(c, root, file, ".", node, env)
-	probeService(c, root, file, node, what, frag, env)
-}
-
 // withLabelFilesIn makes a fragment's relative label_file paths absolute under root:
 // the probe loads without resolving paths, and compose-go reads label files while it
 // loads (relative to the process's directory otherwise).

@@ -3,6 +3,7 @@ package compose
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,9 @@ type Declaration struct {
 	// network, highest precedence first, to place problems of the rendered project.
 	serviceLayers map[string][]layer
 	networkLayers map[string][]layer
+	// probedClean holds the service fragments (as JSON) compose-go accepted without a
+	// problem in this load.
+	probedClean map[string]bool
 }
 
 // SecretValues are the values of every daemon variable the repository interpolates and
@@ -231,6 +235,9 @@ type repoLoader struct {
 	// serviceLayers and networkLayers become the Declaration's.
 	serviceLayers map[string][]layer
 	networkLayers map[string][]layer
+	// probedClean holds the service fragments (as JSON) compose-go accepted without a
+	// problem in this load.
+	probedClean map[string]bool
 }
 
 // lookup resolves a variable and remembers that the repository used it, so the
@@ -462,8 +469,28 @@ func (l *repoLoader) serviceFragment(file string, v *yaml.Node, what string) map
 	if len(m) == 0 {
 		return nil
 	}
-	checkServiceFragment(&l.c, l.root, file, v, what, m, l.opts.Env)
+	checkServicePaths(&l.c, l.root, file, ".", v, l.opts.Env)
+	l.probeFragment(file, v, what, m)
 	return m
+}
+
+// probeFragment runs probeService once per distinct fragment: environments often
+// carry the same service fields, and fields compose-go accepted once without a
+// problem are accepted again (only the positions of problems depend on the file, so a
+// fragment with problems is probed for each file that has it).
+func (l *repoLoader) probeFragment(file string, v *yaml.Node, what string, frag map[string]any) {
+	key, err := json.Marshal(frag)
+	if err == nil && l.probedClean[string(key)] {
+		return
+	}
+	before := len(l.c.problems)
+	probeService(&l.c, l.root, file, v, what, frag, l.opts.Env)
+	if err == nil && len(l.c.problems) == before {
+		if l.probedClean == nil {
+			l.probedClean = map[string]bool{}
+		}
+		l.probedClean[string(key)] = true
+	}
 }
 
 func (l *repoLoader) models() {

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -50,8 +51,9 @@ func FuzzLoad(f *testing.F) {
 		target := targets[int(which)%len(targets)]
 		files[target] = string(data)
 		dir := writeRepo(t, files)
-		_, err := Validate(context.Background(), dir, LoadOptions{Env: map[string]string{"SET": "1"}, Limits: Limits{MaxFileSize: 1 << 16, MaxNodes: 20000, MaxEnvironments: 10}})
+		d, err := Validate(context.Background(), dir, LoadOptions{Env: map[string]string{"SET": "1"}, Limits: Limits{MaxFileSize: 1 << 16, MaxNodes: 20000, MaxEnvironments: 10}})
 		if err == nil {
+			sameRenderEitherWay(t, d)
 			return
 		}
 		var problems Problems
@@ -64,4 +66,23 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameRenderEitherWay fails when stamping environments from a template (stamp.go)
+// renders d differently from loading each service through compose-go.
+func sameRenderEitherWay(t *testing.T, d *Declaration) {
+	t.Helper()
+	var out [2][]byte
+	for i, each := range []bool{false, true} {
+		r, err := Render(context.Background(), d, RenderOptions{ModelToken: "m", DefaultToken: "t", GeneratedDir: "/gen", loadEachService: each})
+		if err != nil {
+			t.Fatalf("render (each service loaded: %v) failed after Validate passed: %v", each, err)
+		}
+		if out[i], err = r.ComposeYAML(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out[0], out[1]) {
+		t.Fatalf("stamped render differs\n--- stamped\n%s\n--- each service\n%s", out[0], out[1])
+	}
 }

@@ -46,6 +46,8 @@ type RenderOptions struct {
 	// GeneratedDir is an absolute directory the caller writes Rendered.Files into before
 	// starting containers; required when the repository has no endpoints.yml.
 	GeneratedDir string
+	// loadEachService turns stamping off (stamp.go), for tests that compare the two.
+	loadEachService bool
 }
 
 // GeneratedFile is a file the daemon must write before the rendered project can run.
@@ -91,6 +93,12 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 		return nil, fmt.Errorf("render: a model token and a default Rasa token are required")
 	}
 	out := &Rendered{RepoMounts: map[string][]string{}, Models: d.Models, Dir: d.Dir}
+	tokenOf := func(env Environment) string {
+		if env.Token == "" {
+			return opts.DefaultToken
+		}
+		return env.Token
+	}
 	endpoints := filepath.Join(d.Dir, EndpointsFile)
 	if !d.HasEndpoints {
 		if opts.GeneratedDir == "" || !filepath.IsAbs(opts.GeneratedDir) {
@@ -100,48 +108,12 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 		out.Files = append(out.Files, GeneratedFile{Path: endpoints, Content: GeneratedEndpoints(d.Rasa.PullInterval.Seconds())})
 	}
 
-	// Each rasa service is merged here, base → rasa.service → the environment's own
-	// service fields, with compose-go's override rules; handing compose-go one file per
-	// environment would make it re-merge and re-validate the whole model per file.
-	services := make(map[string]any, len(d.Environments))
 	for _, env := range d.Environments {
-		name := ServiceName(env.Name)
-		token := env.Token
-		if token == "" {
-			token = opts.DefaultToken
-		}
-		re := RenderedEnvironment{
-			Name: env.Name, Service: name, Token: token, Model: env.Model, Port: d.Rasa.Port,
-			URL: "http://" + name + ":" + strconv.Itoa(d.Rasa.Port),
-		}
-		if env.Model != "" {
-			re.SHA256 = d.Models[env.Model].SHA256
-		}
-		out.Environments = append(out.Environments, re)
-		svc, err := mergeService(name, escapeDollars(baseService(d, env, token, opts.ModelToken, endpoints)).(map[string]any), d.Rasa.Service, env.Service)
-		if err != nil {
-			c := &collector{}
-			c.at(env.File, nil, "cannot merge the service fields of %s: %v", name, err)
-			return nil, c.err()
-		}
-		services[name] = svc
+		out.Environments = append(out.Environments, renderedEnvironment(d, env, tokenOf(env)))
 	}
-
-	files := make([]types.ConfigFile, 0, len(d.ComposeFiles)+1)
-	for _, f := range d.ComposeFiles {
-		files = append(files, types.ConfigFile{Filename: filepath.Join(d.Dir, filepath.FromSlash(f))})
-	}
-	files = append(files, types.ConfigFile{Filename: generatedFileName, Config: map[string]any{"services": services}})
-
-	project, err := loader.LoadWithContext(ctx, types.ConfigDetails{
-		WorkingDir:  d.Dir,
-		ConfigFiles: files,
-		Environment: types.Mapping(d.env),
-	}, func(o *loader.Options) {
-		o.SetProjectName(d.Project, true)
-	})
+	project, err := loadProject(ctx, d, tokenOf, opts, endpoints)
 	if err != nil {
-		return nil, composeProblems(d, err)
+		return nil, err
 	}
 
 	for name, svc := range project.Services {
@@ -166,6 +138,92 @@ func Render(ctx context.Context, d *Declaration, opts RenderOptions) (*Rendered,
 	}
 	out.Project = project
 	return out, nil
+}
+
+// renderedEnvironment is what the model server and Rasa X need to know of env.
+func renderedEnvironment(d *Declaration, env Environment, token string) RenderedEnvironment {
+	name := ServiceName(env.Name)
+	re := RenderedEnvironment{
+		Name: env.Name, Service: name, Token: token, Model: env.Model, Port: d.Rasa.Port,
+		URL: "http://" + name + ":" + strconv.Itoa(d.Rasa.Port),
+	}
+	if env.Model != "" {
+		re.SHA256 = d.Models[env.Model].SHA256
+	}
+	return re
+}
+
+// loadProject loads the rendered project with compose-go: the services of
+// compose.files, and one rasa-<env> service per environment, stamped from a template
+// where environments share a shape (stamp.go). When stamping cannot be used, or the
+// template load reports a problem, every service is loaded as itself, so problems are
+// placed at the environment they are about.
+func loadProject(ctx context.Context, d *Declaration, tokenOf func(Environment) string, opts RenderOptions, endpoints string) (*types.Project, error) {
+	modelToken := opts.ModelToken
+	if direct, shapes, ok := planShapes(d); ok && len(shapes) > 0 && !opts.loadEachService {
+		services, err := generatedServices(d, direct, shapes, tokenOf, modelToken, endpoints)
+		if err == nil {
+			project, err := loadServices(ctx, d, services)
+			if err == nil && stampServices(d, project, shapes, tokenOf) {
+				return project, nil
+			}
+		}
+	}
+	services, err := generatedServices(d, d.Environments, nil, tokenOf, modelToken, endpoints)
+	if err != nil {
+		return nil, err
+	}
+	project, err := loadServices(ctx, d, services)
+	if err != nil {
+		return nil, composeProblems(d, err)
+	}
+	return project, nil
+}
+
+// generatedServices are the rasa services of the generated Compose file: direct
+// environments as themselves, and one template service per shape. Each is merged
+// here, base → rasa.service → the environment's own service fields, with compose-go's
+// override rules; handing compose-go one file per environment would make it re-merge
+// and re-validate the whole model per file.
+func generatedServices(d *Declaration, direct []Environment, shapes []*shape, tokenOf func(Environment) string, modelToken, endpoints string) (map[string]any, error) {
+	services := make(map[string]any, len(direct)+len(shapes))
+	add := func(name string, env Environment, token string) error {
+		svc, err := mergeService(name, escapeDollars(baseService(d, env, token, modelToken, endpoints)).(map[string]any), d.Rasa.Service, env.Service)
+		if err != nil {
+			c := &collector{}
+			c.at(env.File, nil, "cannot merge the service fields of %s: %v", ServiceName(env.Name), err)
+			return c.err()
+		}
+		services[name] = svc
+		return nil
+	}
+	for _, env := range direct {
+		if err := add(ServiceName(env.Name), env, tokenOf(env)); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range shapes {
+		if err := add(s.template, s.templateEnvironment(), placeholderToken); err != nil {
+			return nil, err
+		}
+	}
+	return services, nil
+}
+
+// loadServices runs compose-go's loader over compose.files and the generated services.
+func loadServices(ctx context.Context, d *Declaration, services map[string]any) (*types.Project, error) {
+	files := make([]types.ConfigFile, 0, len(d.ComposeFiles)+1)
+	for _, f := range d.ComposeFiles {
+		files = append(files, types.ConfigFile{Filename: filepath.Join(d.Dir, filepath.FromSlash(f))})
+	}
+	files = append(files, types.ConfigFile{Filename: generatedFileName, Config: map[string]any{"services": services}})
+	return loader.LoadWithContext(ctx, types.ConfigDetails{
+		WorkingDir:  d.Dir,
+		ConfigFiles: files,
+		Environment: types.Mapping(d.env),
+	}, func(o *loader.Options) {
+		o.SetProjectName(d.Project, true)
+	})
 }
 
 // labelResources marks the project's own networks and volumes as managed, as its
@@ -246,7 +304,7 @@ func baseService(d *Declaration, env Environment, token, modelToken, endpoints s
 		volumes = append(volumes, map[string]any{"type": "bind", "source": filepath.Join(d.Dir, CredentialsFile), "target": ContainerCredentials, "read_only": true})
 	}
 	command = append(command, "--cors", "*")
-	dbName := "rasa_" + strings.ReplaceAll(env.Name, "-", "_")
+	dbName := databaseName(env.Name)
 	svc := map[string]any{
 		"image":   image,
 		"command": command,
@@ -273,6 +331,9 @@ func baseService(d *Declaration, env Environment, token, modelToken, endpoints s
 	}
 	return svc
 }
+
+// databaseName is the database (and, with _events, the queue) of environment env.
+func databaseName(env string) string { return "rasa_" + strings.ReplaceAll(env, "-", "_") }
 
 // escapeDollars protects generated values (tokens may contain $) from compose-go's
 // interpolation, which runs over every file it loads.
