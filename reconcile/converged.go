@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -132,17 +135,38 @@ func StillConverged(ctx context.Context, engine Engine, c Converged, opts Option
 	if err != nil || !MakePlan(c.desired(), observed, opts).Empty() {
 		return false
 	}
+	return stillServed(ctx, engine, c, client)
+}
+
+// stillServed asks every Rasa server of the snapshot, concurrently, whether it still
+// serves the snapshot's model; their addresses come from one container list.
+func stillServed(ctx context.Context, engine Engine, c Converged, client *http.Client) bool {
+	listed := containerAddresses(ctx, engine, c.Project)
+	var stale atomic.Bool
+	var wg sync.WaitGroup
 	for _, env := range c.Environments {
-		addr, err := rasaAddress(ctx, engine, c.Project, compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port})
-		if err != nil {
-			return false
-		}
-		served, err := modelserver.RasaStatus(ctx, client, addr, env.Token)
-		if err != nil || served != env.ModelFile {
-			return false
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			re := compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port}
+			addr := ""
+			if ip := listed[ContainerName(c.Project, env.Service)]; ip != "" {
+				addr = "http://" + ip + ":" + strconv.Itoa(env.Port)
+			} else if a, err := rasaAddress(ctx, engine, c.Project, re); err == nil {
+				addr = a
+			}
+			if addr == "" {
+				stale.Store(true)
+				return
+			}
+			served, err := modelserver.RasaStatus(ctx, client, addr, env.Token)
+			if err != nil || served != env.ModelFile {
+				stale.Store(true)
+			}
+		}()
 	}
-	return true
+	wg.Wait()
+	return !stale.Load()
 }
 
 // LoadConverged reads a snapshot; a missing or unreadable one is simply absent.

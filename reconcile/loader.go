@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -60,6 +61,8 @@ type LoadResult struct {
 type Loader struct {
 	opts   LoaderOptions
 	engine Engine
+	// defaultAddress: Rasa servers are found on the Engine (Address was not given).
+	defaultAddress bool
 
 	mu    sync.Mutex
 	jobs  map[string]*loadJob // running loads
@@ -97,6 +100,7 @@ func NewLoader(engine Engine, opts LoaderOptions) *Loader {
 	}
 	l := &Loader{opts: opts, engine: engine, jobs: map[string]*loadJob{}, last: map[string]*loadJob{}, fails: map[string]failure{}}
 	if l.opts.Address == nil {
+		l.defaultAddress = true
 		l.opts.Address = func(ctx context.Context, project string, env compose.RenderedEnvironment) (string, error) {
 			return rasaAddress(ctx, engine, project, env)
 		}
@@ -317,11 +321,12 @@ func (l *Loader) ServedModels(ctx context.Context, project string, envs []compos
 	errs := map[string]error{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	listed := l.listAddresses(ctx, project)
 	for _, env := range envs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			file, err := l.servedModel(ctx, project, env)
+			file, err := l.servedModel(ctx, project, env, listed[ContainerName(project, env.Service)])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -335,12 +340,29 @@ func (l *Loader) ServedModels(ctx context.Context, project string, envs []compos
 	return served, errs
 }
 
-func (l *Loader) servedModel(ctx context.Context, project string, env compose.RenderedEnvironment) (string, error) {
+// servedModel asks one Rasa server what it serves, at the address the container
+// list gave (listed) or, without one, at the one Address finds.
+func (l *Loader) servedModel(ctx context.Context, project string, env compose.RenderedEnvironment, listed string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	addr, err := l.opts.Address(ctx, project, env)
-	if err != nil {
-		return "", err
+	addr := ""
+	if listed != "" {
+		addr = "http://" + listed + ":" + strconv.Itoa(env.Port)
+	} else {
+		var err error
+		if addr, err = l.opts.Address(ctx, project, env); err != nil {
+			return "", err
+		}
 	}
 	return modelserver.RasaStatus(ctx, l.opts.HTTPClient, addr, env.Token)
+}
+
+// listAddresses is containerAddresses when Rasa servers are found on the Engine,
+// and empty when Address was given (tests without an Engine): servedModel then
+// uses Address.
+func (l *Loader) listAddresses(ctx context.Context, project string) map[string]string {
+	if !l.defaultAddress {
+		return nil
+	}
+	return containerAddresses(ctx, l.engine, project)
 }

@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
@@ -128,5 +130,74 @@ func TestEngineModelPulledWithinIntervalWithoutNudge(t *testing.T) {
 	got := synced(s.convergeModels(false))
 	if !strings.Contains(got, "serves moodbot-v2.tar.gz: model-synced") {
 		t.Fatalf("without a nudge the stand-in did not pull within its 1s interval:\n%s", got)
+	}
+}
+
+// inspectCounter is an Engine that counts container inspects and lists.
+type inspectCounter struct {
+	Engine
+	inspects, lists atomic.Int32
+}
+
+func (e *inspectCounter) ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error) {
+	e.inspects.Add(1)
+	return e.Engine.ContainerInspect(ctx, id)
+}
+
+func (e *inspectCounter) ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error) {
+	e.lists.Add(1)
+	return e.Engine.ContainerList(ctx, options)
+}
+
+// TestEngineServedModelsListsOnce: asking every Rasa server what it serves finds
+// them all with one container list, not an inspect each (100 inspects made a no-op
+// apply of 100 environments wait on the Engine).
+func TestEngineServedModelsListsOnce(t *testing.T) {
+	t.Parallel()
+	s := newModelStack(t, map[string]string{"production": "model: moodbot-v1\n", "worker": "model: moodbot-v2\n"})
+	s.mustConverge()
+	s.convergeModels(true)
+	engine := &inspectCounter{Engine: s.cli}
+	loader := NewLoader(engine, LoaderOptions{})
+	defer loader.Close()
+	r := s.render()
+	served, errs := loader.ServedModels(context.Background(), r.Project.Name, r.Environments)
+	if len(errs) > 0 || served["production"] != "moodbot-v1.tar.gz" || served["worker"] != "moodbot-v2.tar.gz" {
+		t.Fatalf("served %v, errors %v", served, errs)
+	}
+	if n, l := engine.inspects.Load(), engine.lists.Load(); n != 0 || l != 1 {
+		t.Fatalf("%d container inspects and %d lists to ask 2 servers; want 0 and 1", n, l)
+	}
+}
+
+// TestEngineStillConverged: the snapshot check of a no-op apply answers true while
+// every Rasa server serves its model, false once one serves another, and finds the
+// servers with one container list (it inspected each container, one after another).
+func TestEngineStillConverged(t *testing.T) {
+	t.Parallel()
+	s := newModelStack(t, map[string]string{"production": "model: moodbot-v1\n", "worker": "model: moodbot-v2\n"})
+	s.mustConverge()
+	s.convergeModels(true)
+	r := s.render()
+	run, err := Converge(context.Background(), s.cli, r, "main@sha1:test", RunOptions{Options: Options{Prune: true}})
+	if err != nil || !run.Plan.Empty() {
+		t.Fatalf("converge again: %v\n%s", err, run.Plan)
+	}
+	snap := Snapshot(run.Desired, r, "fingerprint", s.side.tags.FileDigest())
+	engine := &inspectCounter{Engine: s.cli}
+	client := &http.Client{Timeout: 5 * time.Second}
+	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
+		t.Fatal("a converged host is not StillConverged")
+	}
+	if n := engine.inspects.Load(); n != 0 {
+		t.Fatalf("%d container inspects to find 2 Rasa servers; want 0", n)
+	}
+	for i := range snap.Environments {
+		if snap.Environments[i].Name == "worker" {
+			snap.Environments[i].ModelFile = "moodbot-v1.tar.gz"
+		}
+	}
+	if StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
+		t.Fatal("StillConverged although worker serves another model than the snapshot's")
 	}
 }
