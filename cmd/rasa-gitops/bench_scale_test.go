@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 )
 
@@ -22,7 +25,8 @@ const scaleEnvs = 100
 // same rendered file: the first converge (`apply`, which waits until every server
 // answers and serves its model, against `docker compose up -d --wait`), a no-op
 // (`apply` against `up -d`), one environment changed (only that container replaced),
-// one model promoted (to model-synced, no restart), and `rasa-gitops serve` holding
+// one model promoted (to model-synced, no restart), the Engine floor of a replace
+// (replaceFloor), and `rasa-gitops serve` holding
 // the converged project: its RSS and its CPU per no-change poll. No-op: medians of 5;
 // one changed: medians of 3.
 func BenchmarkScale100(b *testing.B) {
@@ -45,7 +49,7 @@ func BenchmarkScale100(b *testing.B) {
 	writeTree(b, dir, files)
 	x := &scaleRun{b: b, bin: bin, compose: compose, project: project, dir: dir, state: state, addr: addr}
 	var first, firstCompose, promote time.Duration
-	var noop, noopCompose, change, changeCompose []time.Duration
+	var noop, noopCompose, change, changeCompose, floor []time.Duration
 	for b.Loop() {
 		x.down()
 		first = x.timed(x.apply())
@@ -71,6 +75,7 @@ func BenchmarkScale100(b *testing.B) {
 		for i := 0; i < 3; i++ {
 			x.edit("env-042", fmt.Sprintf("model: moodbot-v2\nservice:\n  environment: {CHANGED: \"c%d\"}\n", i))
 			changeCompose = append(changeCompose, x.timed(x.up(x.render())))
+			floor = append(floor, replaceFloor(b, cli, project, i))
 		}
 	}
 	x.down()
@@ -84,6 +89,7 @@ func BenchmarkScale100(b *testing.B) {
 	report("noop-compose-up-s", median(noopCompose))
 	report("one-changed-apply-s", median(change))
 	report("one-changed-compose-up-s", median(changeCompose))
+	report("replace-engine-floor-s", median(floor))
 	report("promote-to-synced-s", promote)
 	b.ReportMetric(rss, "serve-rss-MiB")
 	b.ReportMetric(cpu, "cpu-ms/poll")
@@ -205,4 +211,40 @@ func rssMiB(b *testing.B, pid int) float64 {
 	}
 	b.Fatal("no VmRSS")
 	return 0
+}
+
+// replaceFloor times, in process, the Engine calls any replace of one container makes
+// (Compose's and rasa-gitops's alike, in their own orders): create and start a
+// container of the stand-in image, stop and remove the one it replaces. The
+// containers carry the project's label, so CleanupProject removes them.
+func replaceFloor(b *testing.B, cli *client.Client, project string, round int) time.Duration {
+	ctx := context.Background()
+	cfg := &container.Config{Image: testengine.StubImage, Labels: map[string]string{"com.docker.compose.project": project}}
+	name := func(which string) string { return fmt.Sprintf("%s-floor-%d-%s", project, round, which) }
+	old, err := cli.ContainerCreate(ctx, cfg, nil, nil, nil, name("old"))
+	if err == nil {
+		err = cli.ContainerStart(ctx, old.ID, container.StartOptions{})
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	created, err := cli.ContainerCreate(ctx, cfg, nil, nil, nil, name("new"))
+	if err == nil {
+		err = cli.ContainerStart(ctx, created.ID, container.StartOptions{})
+	}
+	if err == nil {
+		err = cli.ContainerStop(ctx, old.ID, container.StopOptions{})
+	}
+	if err == nil {
+		err = cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{})
+	}
+	took := time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true}); err != nil {
+		b.Fatal(err)
+	}
+	return took
 }
