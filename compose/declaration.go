@@ -477,9 +477,12 @@ func (l *repoLoader) serviceFragment(file string, v *yaml.Node, what string) map
 // probeFragment runs probeService once per distinct fragment: environments often
 // carry the same service fields, and fields compose-go accepted once without a
 // problem are accepted again (only the positions of problems depend on the file, so a
-// fragment with problems is probed for each file that has it).
+// fragment with problems is probed for each file that has it). Fragments that differ
+// only in plain values of environment: and labels: count as one (genericFields):
+// no check looks at those values.
 func (l *repoLoader) probeFragment(file string, v *yaml.Node, what string, frag map[string]any) {
-	key, err := json.Marshal(frag)
+	generic, _ := genericFields(frag)
+	key, err := json.Marshal(generic)
 	if err == nil && l.probedClean[string(key)] {
 		return
 	}

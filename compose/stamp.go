@@ -2,7 +2,9 @@ package compose
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,7 +35,17 @@ const (
 type shape struct {
 	template string // the template service's name
 	rep      Environment
-	envs     []Environment
+	// fields are the environments' own service fields with their plain string
+	// values under environment: and labels: replaced by placeholders (valuePlaceholder).
+	fields map[string]any
+	envs   []stampedEnvironment
+}
+
+// stampedEnvironment is an environment of a shape with the values its placeholders
+// stand for, in placeholder order.
+type stampedEnvironment struct {
+	Environment
+	values []string
 }
 
 // planShapes splits the environments into those rendered as themselves and the
@@ -51,8 +63,10 @@ func planShapes(d *Declaration) (direct []Environment, shapes []*shape, ok bool)
 	}
 	byKey := map[string]*shape{}
 	for _, env := range d.Environments {
-		fields, err := json.Marshal(env.Service)
-		if err != nil || strings.Contains(string(fields), placeholderMark) || hasKey(env.Service, "ports") ||
+		own, err := json.Marshal(env.Service)
+		generic, values := genericFields(env.Service)
+		fields, gerr := json.Marshal(generic)
+		if err != nil || gerr != nil || strings.Contains(string(own), placeholderMark) || hasKey(env.Service, "ports") ||
 			strings.Contains(env.Name+env.Token+env.Image, placeholderMark) {
 			direct = append(direct, env)
 			continue
@@ -60,14 +74,48 @@ func planShapes(d *Declaration) (direct []Environment, shapes []*shape, ok bool)
 		key := env.Image + "\x00" + strconv.FormatBool(env.Publish != nil) + "\x00" + string(fields)
 		s := byKey[key]
 		if s == nil {
-			s = &shape{template: templateServicePrefix + strconv.Itoa(len(shapes)), rep: env}
+			s = &shape{template: templateServicePrefix + strconv.Itoa(len(shapes)), rep: env, fields: generic}
 			byKey[key] = s
 			shapes = append(shapes, s)
 		}
-		s.envs = append(s.envs, env)
+		s.envs = append(s.envs, stampedEnvironment{Environment: env, values: values})
 	}
 	return direct, shapes, true
 }
+
+// genericFields copies an environment's service fields with each plain string value
+// of the mapping forms of environment: and labels: (which compose-go keeps verbatim)
+// replaced by a numbered placeholder, and returns the values in placeholder order
+// (keys sorted). Values with a $ are kept: compose-go interpolates them.
+func genericFields(fields map[string]any) (map[string]any, []string) {
+	var values []string
+	generic, cloned := fields, false
+	for _, key := range []string{"environment", "labels"} {
+		m, ok := fields[key].(map[string]any)
+		if !ok {
+			continue
+		}
+		out := make(map[string]any, len(m))
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			v, isString := m[k].(string)
+			if !isString || strings.Contains(v, "$") {
+				out[k] = m[k]
+				continue
+			}
+			out[k] = valuePlaceholder(len(values))
+			values = append(values, v)
+		}
+		if !cloned {
+			generic, cloned = maps.Clone(fields), true
+		}
+		generic[key] = out
+	}
+	return generic, values
+}
+
+// valuePlaceholder stands for the i-th value of genericFields; no placeholder is a
+// prefix of another.
+func valuePlaceholder(i int) string { return "rgtmplv" + strconv.Itoa(i) + "q7x3k" }
 
 func hasKey(m map[string]any, key string) bool {
 	_, ok := m[key]
@@ -77,19 +125,23 @@ func hasKey(m map[string]any, key string) bool {
 // templateEnvironment is the environment a shape's template service is rendered for.
 func (s *shape) templateEnvironment() Environment {
 	env := s.rep
-	env.Name, env.Token = placeholderName, placeholderToken
+	env.Name, env.Token, env.Service = placeholderName, placeholderToken, s.fields
 	return env
 }
 
 // stampReplacer puts env's own values where the template has placeholders; the
 // derived values come first, so that the name inside them is not replaced alone.
-func stampReplacer(d *Declaration, env Environment, token string) *strings.Replacer {
-	return strings.NewReplacer(
+func stampReplacer(d *Declaration, env stampedEnvironment, token string) *strings.Replacer {
+	pairs := []string{
 		ModelTagPath(d.Project, placeholderName), ModelTagPath(d.Project, env.Name),
 		databaseName(placeholderName), databaseName(env.Name),
 		placeholderName, env.Name,
 		placeholderToken, token,
-	)
+	}
+	for i, v := range env.values {
+		pairs = append(pairs, valuePlaceholder(i), v)
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // stampServices replaces each shape's template service in project with one service
@@ -103,7 +155,7 @@ func stampServices(d *Declaration, project *types.Project, shapes []*shape, toke
 		}
 		delete(project.Services, s.template)
 		for _, env := range s.envs {
-			svc := stampValue(reflect.ValueOf(tmpl), stampReplacer(d, env, tokenOf(env))).Interface().(types.ServiceConfig)
+			svc := stampValue(reflect.ValueOf(tmpl), stampReplacer(d, env, tokenOf(env.Environment))).Interface().(types.ServiceConfig)
 			svc.Name = ServiceName(env.Name)
 			if env.Publish != nil {
 				ports, err := types.ParsePortConfig(env.Publish.String() + ":" + strconv.Itoa(d.Rasa.Port))

@@ -3,8 +3,10 @@ package compose
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -45,6 +47,9 @@ compose:
 		"environments/b-two.yaml":   "image: rasa/rasa:3.5.0\nservice:\n  networks: [back, default]\n  volumes: [\"cache:/cache\"]\n  depends_on: [db]\n  labels: {team: b}\n",
 		"environments/c-ports.yaml": "publish: \"127.0.0.1:21004\"\nservice:\n  ports: [\"127.0.0.1:21005:9000\"]\n",
 		"environments/c-plain.yaml": "service:\n  environment: {GREETING: \"hello ${GREETING}\"}\n",
+		"environments/d-one.yaml":   "service:\n  environment: {INDEX: \"1\", SAME: same, NUM: 7, EMPTY: \"\", UNSET: null}\n  labels: {team: d1, tier: \"x=y\"}\n",
+		"environments/d-two.yaml":   "service:\n  environment: {INDEX: \"2\", SAME: same, NUM: 7, EMPTY: \"\", UNSET: null}\n  labels: {team: d2, tier: \"a b\"}\n",
+		"environments/d-list.yaml":  "service:\n  environment: [\"INDEX=3\"]\n  labels: [\"team=d3\"]\n",
 	})
 	dirs["shapes"] = dir
 	return dirs
@@ -86,5 +91,39 @@ func TestStampedRenderEqualsLoadingEachService(t *testing.T) {
 				t.Fatal("stamped render differs from loading each service, in fields the Compose file does not show")
 			}
 		})
+	}
+}
+
+// TestShapesShareTemplates: environments whose own fields differ only in plain
+// values of environment: and labels: share one template; anything else that differs
+// makes a shape of its own, and ports: in a layer renders the environment as itself.
+func TestShapesShareTemplates(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		SettingsFile:               "version: 1\nproject: shapes\nrasa: {image: rasa/rasa:3.6.20-full}\n",
+		ModelsFile:                 "models: {}\n",
+		"environments/ports.yaml":  "service:\n  ports: [\"9000\"]\n",
+		"environments/other.yaml":  "service:\n  restart: always\n",
+		"environments/dollar.yaml": "service:\n  environment: {INDEX: \"$$1\"}\n",
+	}
+	for i := range 20 {
+		files[fmt.Sprintf("environments/env-%02d.yaml", i)] = fmt.Sprintf("service:\n  environment: {INDEX: \"%d\"}\n  labels: {n: \"%d\"}\n", i, i)
+	}
+	writeFiles(t, dir, files)
+	d, err := Load(dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, shapes, ok := planShapes(d)
+	if !ok || len(direct) != 1 || direct[0].Name != "ports" {
+		t.Fatalf("rendered as themselves: %v (ok=%v), want only ports", direct, ok)
+	}
+	var sizes []int
+	for _, s := range shapes {
+		sizes = append(sizes, len(s.envs))
+	}
+	slices.Sort(sizes)
+	if !slices.Equal(sizes, []int{1, 1, 20}) {
+		t.Fatalf("shape sizes %v, want the 20 env-NN in one and dollar and other alone", sizes)
 	}
 }
