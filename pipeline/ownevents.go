@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ func (o *ownEvents) expect(plan reconcile.Plan, now time.Time) {
 		}
 	}
 	for _, a := range plan.Actions {
-		for _, s := range append(append([]reconcile.Step{}, a.Steps...), a.Rollback...) {
+		for _, s := range slices.Concat(a.Steps, a.Rollback, a.Retire) {
 			if (s.Op == reconcile.OpStop || s.Op == reconcile.OpRemove) && s.Container != "" && s.Container != reconcile.SlotNew {
 				o.ids[s.Container] = now
 			}

@@ -192,7 +192,9 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	if tgt == nil {
 		return p.report(ctx, rep, start, log)
 	}
-	run, err := p.containers(ctx, req, tgt)
+	// Old containers of side-by-side replaces are withdrawn while the models converge.
+	retire := &reconcile.Retirements{}
+	run, err := p.containers(ctx, req, tgt, retire)
 	rep.Plan, rep.Result, rep.Err = run.Plan, run.Result, err
 	rep.Desired, rep.Rendered = tgt.desired, tgt.r.Rendered
 	if req.DryRun {
@@ -200,6 +202,9 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	}
 	models := p.models(ctx, req, tgt, run, err)
 	rep.Models = models.statuses
+	if err := retire.Wait(); err != nil {
+		log.Warn("old container not withdrawn", zap.Error(err))
+	}
 	if err := p.record(ctx, tgt, run, err, models, rep); err != nil {
 		rep.RecordErr = err
 	}

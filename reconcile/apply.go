@@ -91,6 +91,28 @@ type ApplyOptions struct {
 	// Stop, when done, lets the step in progress finish but starts no further step
 	// (SIGTERM); the Engine calls themselves use the run's context.
 	Stop context.Context
+	// Retire, when set, takes the Retire steps of replaces (stopping and removing an
+	// old container that no longer has the service's name) off Apply's critical path:
+	// they run in the background, and the caller waits for them with Retire.Wait
+	// (after the model stage, say). Unset, Apply runs them before it returns.
+	Retire *Retirements
+}
+
+// Retirements are the old containers being withdrawn in the background after a run's
+// replaces (ApplyOptions.Retire).
+type Retirements struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+// Wait waits until every retirement ended and joins their errors: an old container
+// that could not be stopped or removed, which the next run removes.
+func (r *Retirements) Wait() error {
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.errs...)
 }
 
 // DefaultParallel is how many actions Apply runs at once unless told otherwise: the
@@ -256,6 +278,12 @@ func (x *executor) dependsOnFailed(service string, failed map[string]bool) bool 
 func (x *executor) run(ctx context.Context, a Action) ActionResult {
 	start := time.Now()
 	newID := ""
+	if x.opts.Retire != nil && (strings.HasPrefix(a.Target, "network:") || strings.HasPrefix(a.Target, "volume:")) {
+		// A network or volume an old container still uses cannot be removed: its
+		// retirement ends first. (Every earlier action has ended, so no other
+		// retirement can begin meanwhile.)
+		x.opts.Retire.wg.Wait()
+	}
 	for i, step := range a.Steps {
 		past := a.NoReturn > 0 && i >= a.NoReturn
 		stepCtx := ctx
@@ -283,7 +311,32 @@ func (x *executor) run(ctx context.Context, a Action) ActionResult {
 			return x.fail(a, newID, start, err)
 		}
 	}
+	if len(a.Retire) > 0 && x.opts.Retire != nil {
+		x.opts.Retire.wg.Add(1)
+		go func() {
+			defer x.opts.Retire.wg.Done()
+			if err := x.retire(ctx, a); err != nil {
+				x.opts.Retire.mu.Lock()
+				x.opts.Retire.errs = append(x.opts.Retire.errs, fmt.Errorf("%s: %w", a.Target, err))
+				x.opts.Retire.mu.Unlock()
+			}
+		}()
+	} else if err := x.retire(ctx, a); err != nil {
+		return ActionResult{Action: a, Outcome: OutcomeFailed, Duration: time.Since(start), Err: err}
+	}
 	return ActionResult{Action: a, Outcome: OutcomeDone, Duration: time.Since(start)}
+}
+
+// retire runs an action's Retire steps to the end, even if the run is cancelled:
+// the new container already serves under the service's name.
+func (x *executor) retire(ctx context.Context, a Action) error {
+	ctx = context.WithoutCancel(ctx)
+	for _, step := range a.Retire {
+		if _, err := x.step(ctx, a, step, ""); err != nil {
+			return fmt.Errorf("%w (the new container serves; the next run removes the old one)", err)
+		}
+	}
+	return nil
 }
 
 // fail runs the rollback steps with a fresh bounded context (the run's own may be

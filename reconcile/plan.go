@@ -163,6 +163,11 @@ type Action struct {
 	Before, After string
 	Steps         []Step
 	Rollback      []Step
+	// Retire are the steps that withdraw the old container once the new one serves
+	// under the service's name (a side-by-side replace): the action is done before
+	// they run, so a run may let them finish beside its model stage
+	// (ApplyOptions.Retire); a failure there leaves the old container to the next run.
+	Retire []Step
 	// NoReturn, when positive, is the number of steps after which the action is past
 	// its point of no return (the old container is gone): the rest runs to the end
 	// even if the run is cancelled, and a failure there is not rolled back — the new
@@ -509,11 +514,10 @@ func replaceAction(project, name string, svc DesiredService, old Container) Acti
 			{Op: OpWaitServed, Container: old.ID},
 			{Op: OpRename, Container: old.ID, Name: oldName(project, name)},
 			{Op: OpRename, Container: SlotNew, Name: final},
-			{Op: OpStop, Container: old.ID},
-			{Op: OpRemove, Container: old.ID},
 		}
-		// Until the old container is removed, a failure brings it back under its name
-		// (a rename to the name it has already is no change).
+		a.Retire = []Step{{Op: OpStop, Container: old.ID}, {Op: OpRemove, Container: old.ID}}
+		// Until the new container has the name, a failure brings the old one back under
+		// its name (a rename to the name it has already is no change).
 		a.Rollback = []Step{{Op: OpRemove, Container: SlotNew}, {Op: OpRename, Container: old.ID, Name: final},
 			{Op: OpStart, Container: old.ID}, {Op: OpWaitHealthy, Container: old.ID}}
 		return a

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,7 +137,8 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-// planSteps prints a plan and every action's steps and rollback, for golden files.
+// planSteps prints a plan and every action's steps, retire steps and rollback, for
+// golden files.
 func planSteps(plan Plan) string {
 	var b strings.Builder
 	b.WriteString(plan.String())
@@ -148,6 +150,12 @@ func planSteps(plan Plan) string {
 				b.WriteString(" " + s.Service)
 			}
 			b.WriteString(")")
+		}
+		if len(a.Retire) > 0 {
+			b.WriteString(" | retire:")
+			for _, s := range a.Retire {
+				b.WriteString(" " + string(s.Op) + "(" + s.Container + ")")
+			}
 		}
 		if len(a.Rollback) > 0 {
 			b.WriteString(" | rollback:")
@@ -206,7 +214,8 @@ func TestSideBySideReplaceKeepsTheAliasAnswered(t *testing.T) {
 	a := replaceAction(project, "web", svc("web", "h2"), old)
 	holders := map[string]bool{"old": true} // running containers with the alias
 	healthy, served := false, false
-	for i, s := range a.Steps {
+	steps := slices.Concat(a.Steps, a.Retire)
+	for i, s := range steps {
 		id := s.Container
 		if id == SlotNew {
 			id = "new"
@@ -238,7 +247,10 @@ func TestSideBySideReplaceKeepsTheAliasAnswered(t *testing.T) {
 			}
 		}
 	}
-	if last := a.Steps[len(a.Steps)-1]; last.Op != OpRemove || last.Container != "old" {
-		t.Errorf("the replace does not end with the old container removed: %v", a.Steps)
+	if last := steps[len(steps)-1]; last.Op != OpRemove || last.Container != "old" {
+		t.Errorf("the replace does not end with the old container removed: %v", steps)
+	}
+	if last := a.Steps[len(a.Steps)-1]; last.Op != OpRename || last.Container != SlotNew {
+		t.Errorf("the replace is done before the new container has the service's name: %v", a.Steps)
 	}
 }
