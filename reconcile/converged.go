@@ -135,13 +135,20 @@ func StillConverged(ctx context.Context, engine Engine, c Converged, opts Option
 	if err != nil || !MakePlan(c.desired(), observed, opts).Empty() {
 		return false
 	}
-	return stillServed(ctx, engine, c, client)
+	return stillServed(ctx, engine, c, observed, client)
 }
 
 // stillServed asks every Rasa server of the snapshot, concurrently, whether it still
-// serves the snapshot's model; their addresses come from one container list.
-func stillServed(ctx context.Context, engine Engine, c Converged, client *http.Client) bool {
-	listed := containerAddresses(ctx, engine, c.Project)
+// serves the snapshot's model; their addresses come from the observed containers.
+func stillServed(ctx context.Context, engine Engine, c Converged, observed Observed, client *http.Client) bool {
+	listed := map[string]string{}
+	for _, cs := range observed.Containers {
+		for _, ct := range cs {
+			if ct.State == "running" && ct.Address != "" {
+				listed[ct.Name] = ct.Address
+			}
+		}
+	}
 	var stale atomic.Bool
 	var wg sync.WaitGroup
 	for _, env := range c.Environments {

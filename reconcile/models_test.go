@@ -172,7 +172,8 @@ func TestEngineServedModelsListsOnce(t *testing.T) {
 
 // TestEngineStillConverged: the snapshot check of a no-op apply answers true while
 // every Rasa server serves its model, false once one serves another, and finds the
-// servers with one container list (it inspected each container, one after another).
+// servers in the observation's container list (it inspected each container, one
+// after another).
 func TestEngineStillConverged(t *testing.T) {
 	t.Parallel()
 	s := newModelStack(t, map[string]string{"production": "model: moodbot-v1\n", "worker": "model: moodbot-v2\n"})
@@ -189,8 +190,8 @@ func TestEngineStillConverged(t *testing.T) {
 	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
 		t.Fatal("a converged host is not StillConverged")
 	}
-	if n := engine.inspects.Load(); n != 0 {
-		t.Fatalf("%d container inspects to find 2 Rasa servers; want 0", n)
+	if n, l := engine.inspects.Load(), engine.lists.Load(); n != 0 || l != 1 {
+		t.Fatalf("%d container inspects and %d lists to check 2 Rasa servers; want 0 and the observation's 1", n, l)
 	}
 	for i := range snap.Environments {
 		if snap.Environments[i].Name == "worker" {

@@ -43,6 +43,7 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 			ID: c.ID, Name: name, Service: service, Number: c.Labels[compose.LabelContainerNumber],
 			State: string(c.State), ConfigHash: c.Labels[compose.LabelConfigHash], OwnHash: c.Labels[compose.LabelOwnHash], ImageID: c.ImageID, Revision: c.Labels[compose.LabelRevision],
 			ExitCode: exitCode(c.Status), Networks: networksOf(c), Unhealthy: strings.Contains(c.Status, "(unhealthy)"),
+			Address: addressOf(c),
 		})
 	}
 	networks, err := engine.NetworkList(ctx, network.ListOptions{Filters: projectFilter(project)})
@@ -64,6 +65,14 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 
 // networksOf lists the networks a listed container is connected to: nil when the
 // list says nothing of networks, so the planner can tell "none" from "not known".
+// addressOf is a listed container's IP address (firstAddress), "" without one.
+func addressOf(c container.Summary) string {
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	return firstAddress(c.NetworkSettings.Networks)
+}
+
 func networksOf(c container.Summary) []string {
 	if c.NetworkSettings == nil {
 		return nil

@@ -50,6 +50,9 @@ type Observed struct {
 type Container struct {
 	ID      string
 	Name    string // without the leading /
+	// Address is its IP address on the first of its networks (by name) that gave it
+	// one: where a Rasa server is asked what it serves, without an inspect.
+	Address string
 	Service string
 	Number  string
 	State   string // created, running, paused, restarting, removing, exited, dead
