@@ -48,8 +48,8 @@ type Observed struct {
 
 // Container is one observed managed container.
 type Container struct {
-	ID      string
-	Name    string // without the leading /
+	ID   string
+	Name string // without the leading /
 	// Address is its IP address on the first of its networks (by name) that gave it
 	// one: where a Rasa server is asked what it serves, without an inspect.
 	Address string
