@@ -49,6 +49,18 @@ func TestFirstRunAppliesAndReportsSyncedHealthy(t *testing.T) {
 	}
 }
 
+// TestReportNamesTheInputItRead: a run reports the ID of the input it read (a
+// directory's fingerprint, taken before the render), which `apply` keeps in its
+// converged snapshot; an input edited after the run started must not pass for applied.
+func TestReportNamesTheInputItRead(t *testing.T) {
+	h := converged(t, quickstart, nil)
+	h.files["environments/worker.yaml"] = "service:\n  environment: {X: \"1\"}\n"
+	in := h.commit()
+	if rep := h.poll(); rep.InputID != in.ID || rep.Revision != in.Revision {
+		t.Fatalf("report input %q revision %q, want %q %q", rep.InputID, rep.Revision, in.ID, in.Revision)
+	}
+}
+
 func TestNoChangePollObservesAndChangesNothing(t *testing.T) {
 	h := converged(t, quickstart, nil)
 	h.engine.ResetCalls()

@@ -32,6 +32,9 @@ const (
 // Report is what one run did, for the caller to print and the daemon to log.
 type Report struct {
 	Revision string
+	// InputID is the ID of the input the run read (Input.ID: a commit hash, or a
+	// directory's fingerprint taken before it was rendered).
+	InputID string
 	Outcome  Outcome
 	Plan     reconcile.Plan
 	Result   reconcile.Result

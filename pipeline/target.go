@@ -67,7 +67,7 @@ func (p *Pipeline) source(ctx context.Context, req Request, log *zap.Logger) (In
 // resync is due, else it reuses the last rendering. A revision that does not render is
 // refused and the last good rendering is enforced instead.
 func (p *Pipeline) target(ctx context.Context, req Request, in Input, changed bool, srcErr error, log *zap.Logger) (*target, Report) {
-	rep := Report{Revision: in.Revision, SourceErr: srcErr}
+	rep := Report{Revision: in.Revision, InputID: in.ID, SourceErr: srcErr}
 	if in.ID == "" {
 		rep.Outcome = OutcomeFetchFailed
 		return nil, rep

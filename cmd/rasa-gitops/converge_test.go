@@ -63,6 +63,10 @@ func TestPlanApplyDown(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "converged")); err != nil {
 		t.Errorf("no converged snapshot after a full apply: %v", err)
 	}
+	// A second apply finds the snapshot: nothing rendered, nothing changed.
+	if code, out, errOut := runCLI(t, append(append([]string{"apply", dir}, common...), applyFlags...)...); code != exitOK || !strings.HasPrefix(out, "nothing to do: the host runs") {
+		t.Errorf("apply after apply: exit %d\n%s%s", code, out, errOut)
+	}
 
 	// The no-render fast path still sees a container stopped by hand...
 	stopped := project + "-rasa-production-1"
