@@ -306,9 +306,10 @@ func TestSideBySideKeepsAYoungContainerServing(t *testing.T) {
 	}
 }
 
-// TestSideBySideRollbackAfterRenames: a replace that fails once the old container has
-// been renamed away (here its stop) gives the old container its name back and keeps
-// it serving; one that fails before (the new container's start) leaves its name as is.
+// TestSideBySideRollbackAfterRenames: a replace that fails before the new container
+// has the service's name (its start) leaves the old container serving under its name;
+// once the new one has the name the change is done, so a failure to withdraw the old
+// one (its stop) rolls nothing back: the action says so, and the next run removes it.
 func TestSideBySideRollbackAfterRenames(t *testing.T) {
 	e := memengine.New()
 	e.AddImageWithHealthcheck("rasa/rasa:3.6", "CMD", "true") // healthy at once
@@ -317,18 +318,36 @@ func TestSideBySideRollbackAfterRenames(t *testing.T) {
 	must(t, err)
 	must(t, run.Result.Err())
 	old := running(t, e)
-	for _, fail := range []string{"ContainerStop", "ContainerStart"} {
-		e.FailNext(fail, errors.New("boom"))
-		run, err = reconcile.Converge(ctx, e, rendered("rasa/rasa:3.6", withLabel("back")), "main@sha1:2", opts)
-		must(t, err)
-		if a := run.Result.Actions; len(a) != 1 || a[0].Outcome != reconcile.OutcomeFailed || !a[0].RolledBack || !strings.Contains(a[0].Err.Error(), "boom") {
-			t.Fatalf("%s failing: %+v", fail, run.Result.Actions)
-		}
-		if now := running(t, e); now.ID != old.ID || now.Name != "/demo-web-1" {
-			t.Errorf("%s failing: %s %s serves", fail, now.ID, now.Name)
-		}
-		if got := list(t, e, true); len(got) != 1 {
-			t.Errorf("%s failing left %v", fail, names(got))
-		}
+
+	e.FailNext("ContainerStart", errors.New("boom"))
+	run, err = reconcile.Converge(ctx, e, rendered("rasa/rasa:3.6", withLabel("back")), "main@sha1:2", opts)
+	must(t, err)
+	if a := run.Result.Actions; len(a) != 1 || a[0].Outcome != reconcile.OutcomeFailed || !a[0].RolledBack || !strings.Contains(a[0].Err.Error(), "boom") {
+		t.Fatalf("start failing: %+v", run.Result.Actions)
+	}
+	if now := running(t, e); now.ID != old.ID || now.Name != "/demo-web-1" {
+		t.Errorf("start failing: %s %s serves", now.ID, now.Name)
+	}
+	if got := list(t, e, true); len(got) != 1 {
+		t.Errorf("start failing left %v", names(got))
+	}
+
+	e.FailNext("ContainerStop", errors.New("boom"))
+	run, err = reconcile.Converge(ctx, e, rendered("rasa/rasa:3.6", withLabel("back")), "main@sha1:2", opts)
+	must(t, err)
+	if a := run.Result.Actions; len(a) != 1 || a[0].Outcome != reconcile.OutcomeFailed || a[0].RolledBack ||
+		!strings.Contains(a[0].Err.Error(), "boom") || !strings.Contains(a[0].Err.Error(), "the next run removes the old one") {
+		t.Fatalf("stop failing: %+v", run.Result.Actions)
+	}
+	serving, err := e.ContainerInspect(ctx, "demo-web-1")
+	must(t, err)
+	if serving.ID == old.ID || serving.Config.Labels["tier"] != "back" {
+		t.Errorf("stop failing: the service's name is not the new container's: %s %v", serving.ID, serving.Config.Labels)
+	}
+	run, err = reconcile.Converge(ctx, e, rendered("rasa/rasa:3.6", withLabel("back")), "main@sha1:2", opts)
+	must(t, err)
+	must(t, run.Result.Err())
+	if got := list(t, e, true); len(got) != 1 || got[0].ID != serving.ID {
+		t.Errorf("the next run left %v", names(got))
 	}
 }
