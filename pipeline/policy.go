@@ -230,3 +230,10 @@ func HeldMessage(until time.Time) string {
 	}
 	return "held by a change window until " + until.UTC().Format(time.RFC3339)
 }
+
+// SameRendering says whether a recorded fingerprint (EnvStatus.Fingerprint) names
+// env's rendering in r, whichever build recorded it: a preview uses it to tell an
+// environment the revision changes from one it leaves as it is, as the policy stage does.
+func SameRendering(recorded string, r *compose.Rendered, env compose.RenderedEnvironment) bool {
+	return sameFingerprint(recorded, r, env, Fingerprint(r, env))
+}
