@@ -1,0 +1,162 @@
+package notify
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/forge"
+	"github.com/rasa-gitops/rasa-gitops/state"
+)
+
+const (
+	commitA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	commitB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+func TestStatusOf(t *testing.T) {
+	since := time.Date(2026, 11, 30, 12, 3, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		st   state.EnvStatus
+		want forge.Status
+		ok   bool
+	}{
+		{state.EnvStatus{Name: "production", Sync: state.Synced, LastApplied: "main@sha1:" + commitA, LastAttempted: "main@sha1:" + commitA, DesiredModel: "moodbot-v2", Since: since},
+			forge.Status{Commit: commitA, Context: "rasa-gitops/production", State: forge.Success, Description: "serving moodbot-v2 since 12:03 UTC"}, true},
+		{state.EnvStatus{Name: "production", Sync: state.OutOfSync, SyncReason: "loading moodbot-v2", LastApplied: "main@sha1:" + commitA},
+			forge.Status{Commit: commitA, Context: "rasa-gitops/production", State: forge.Pending, Description: "loading moodbot-v2"}, true},
+		{state.EnvStatus{Name: "production", Sync: state.Pending, SyncReason: "held by a change window until 2026-12-07T09:00:00Z", LastApplied: "main@sha1:" + commitA, LastAttempted: "main@sha1:" + commitB},
+			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Pending, Description: "held until Mon 7 Dec 09:00 UTC"}, true},
+		{state.EnvStatus{Name: "production", Sync: state.Refused, SyncReason: "revision main@sha1:bbbbbbbbbbbb changes production but is not signed by a key its policy allows: the commit is not signed", LastAttempted: "main@sha1:" + commitB},
+			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Failure, Description: "refused: not signed by a production signer"}, true},
+		{state.EnvStatus{Name: "production", Sync: state.Failed, SyncReason: "model moodbot-v2 failed to load: LoadingError; still serving moodbot-v1", DesiredModel: "moodbot-v2", LastApplied: "main@sha1:" + commitB, LastAttempted: "main@sha1:" + commitB},
+			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Error, Description: "moodbot-v2 failed to load"}, true},
+		{state.EnvStatus{Name: "production", Sync: state.Failed, SyncReason: "create: image missing\nmore", LastAttempted: "main@sha1:" + commitB},
+			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Failure, Description: "failed: create: image missing"}, true},
+		{state.EnvStatus{Name: "production", Sync: state.Synced, LastApplied: "local@sha256:0123456789ab"}, forge.Status{}, false},
+	} {
+		got, ok := StatusOf(tc.st)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("%s %q:\n got %+v %v\nwant %+v", tc.st.Sync, tc.st.SyncReason, got, ok, tc.want)
+		}
+	}
+}
+
+// fakeClient is a forge that fails while down, or blocks while blocked.
+type fakeClient struct {
+	mu     sync.Mutex
+	down   bool
+	block  chan struct{}
+	tries  int
+	posted []forge.Status
+}
+
+func (f *fakeClient) SetStatus(ctx context.Context, s forge.Status) error {
+	f.mu.Lock()
+	block := f.block
+	f.tries++
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return &forge.HTTPError{Code: 500, Body: "down"}
+	}
+	f.posted = append(f.posted, s)
+	return nil
+}
+
+func (f *fakeClient) snapshot() (int, []forge.Status) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tries, append([]forge.Status(nil), f.posted...)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func start(t *testing.T, c forge.Client) *Notifier {
+	n := New(c, Options{Backoff: 2 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Mask: func(s string) string { return strings.ReplaceAll(s, "s3cret", "***") }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+func loading(commit, model string) state.EnvStatus {
+	return state.EnvStatus{Name: "production", Sync: state.OutOfSync, SyncReason: "loading " + model, LastApplied: "main@sha1:" + commit}
+}
+
+func synced(commit, model string) state.EnvStatus {
+	return state.EnvStatus{Name: "production", Sync: state.Synced, DesiredModel: model, LastApplied: "main@sha1:" + commit}
+}
+
+// TestForgeDownDelaysNothingAndCatchesUp: while the forge answers 500, Observe
+// returns at once and statuses wait; the status that superseded an unposted one is
+// the one posted when the forge returns, once, with secrets masked.
+func TestForgeDownDelaysNothingAndCatchesUp(t *testing.T) {
+	c := &fakeClient{down: true}
+	n := start(t, c)
+	n.Observe([]state.EnvStatus{loading(commitA, "moodbot-v2")})
+	waitFor(t, "retries against the forge that is down", func() bool { tries, _ := c.snapshot(); return tries >= 3 })
+	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-s3cret")})
+	if n.Pending() != 1 {
+		t.Errorf("%d statuses pending, want the newest one", n.Pending())
+	}
+	c.mu.Lock()
+	c.down = false
+	c.mu.Unlock()
+	waitFor(t, "the post after the forge returned", func() bool { return n.Pending() == 0 })
+	_, posted := c.snapshot()
+	if len(posted) != 1 || posted[0].State != forge.Success || posted[0].Description != "serving moodbot-*** since 00:00 UTC" {
+		t.Fatalf("posted %+v", posted)
+	}
+	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-s3cret")}) // the same again: nothing to post
+	n.Observe([]state.EnvStatus{loading(commitB, "moodbot-v3")})
+	waitFor(t, "the next commit's status", func() bool { _, p := c.snapshot(); return len(p) == 2 })
+	if _, posted := c.snapshot(); posted[1].Commit != commitB || posted[1].State != forge.Pending {
+		t.Errorf("second post %+v", posted[1])
+	}
+}
+
+// TestObserveNeverBlocks: a forge that hangs holds only the notifier's own goroutine.
+func TestObserveNeverBlocks(t *testing.T) {
+	c := &fakeClient{block: make(chan struct{})}
+	n := start(t, c)
+	t.Cleanup(func() { close(c.block) })
+	n.Observe([]state.EnvStatus{loading(commitA, "moodbot-v2")})
+	waitFor(t, "the hanging post", func() bool { tries, _ := c.snapshot(); return tries == 1 })
+	returned := make(chan struct{})
+	go func() {
+		for i := range 100 {
+			n.Observe([]state.EnvStatus{synced(commitA, "m"+string(rune('a'+i%26)))})
+		}
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Observe blocked behind a hanging forge")
+	}
+	if n.Pending() != 1 {
+		t.Errorf("%d pending, want 1 (the newest status of the one key)", n.Pending())
+	}
+}
