@@ -57,17 +57,22 @@ type Config struct {
 	APIURL string
 	// Repo is owner/name (GitLab: the project's path or numeric ID).
 	Repo string
-	// TokenFile holds the API token (read once, never logged).
+	// TokenFile holds the API token (read once, never logged); Token, when set, is
+	// the token itself (the daemon reads the file, to mask the token in its logs).
 	TokenFile string
+	Token     string
 	// HTTP is the client requests go through (default: 15s timeout).
 	HTTP *http.Client
 }
 
 // New makes the client of cfg's forge, reading its token file.
 func New(cfg Config) (Client, error) {
-	token, err := readToken(cfg.TokenFile)
-	if err != nil {
-		return nil, err
+	token := cfg.Token
+	if token == "" {
+		var err error
+		if token, err = readToken(cfg.TokenFile); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Repo == "" || (cfg.Provider != GitLab && strings.Count(cfg.Repo, "/") != 1) {
 		return nil, fmt.Errorf("forge: repository %q: give owner/name", cfg.Repo)

@@ -80,6 +80,18 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	if flags.anchorRef != "" {
 		pc.AnchorSink = anchorSink(src, flags.anchorRef)
 	}
+	notifier, err := flags.forge.notifier(h.State.Masker(), log)
+	if err != nil {
+		return err
+	}
+	if notifier != nil {
+		pc.StatusHook = notifier.Observe
+		go notifier.Run(cmd.Context())
+	}
+	previews, err := previewService(flags, pc, cfg.MaskedRender(log, pol.Names(), secrets.Values), pol, log)
+	if err != nil {
+		return err
+	}
 	p := pipeline.New(pc)
 	defer p.Close()
 	dc := daemon.Config{Pipeline: p, State: h.State, Branch: flags.git.Branch, Schedule: schedule, RunTimeout: flags.timeout, Log: log}
@@ -90,7 +102,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	metrics.CountDockerEvents(d.EventCounts)
 	srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
 		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, MaxWebhookBody: int64(flags.maxWebhookBody), Metrics: metrics,
-		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(),
+		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(), Preview: previews,
 	}))
 	if err != nil {
 		return err
@@ -129,6 +141,7 @@ func (f *daemonFlags) sources() (cron.Schedule, *gitsource.Source, *policy.Polic
 // register adds the daemon's flags to cmd (the converge flags included).
 func (f *daemonFlags) register(cmd *cobra.Command) {
 	f.convergeFlags.register(cmd)
+	f.forge.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.git.URL, "repo", "", "Git repository URL (https://, ssh://, git://, or a path)")
 	fl.StringVar(&f.git.Branch, "branch", "main", "branch to follow")
@@ -158,6 +171,7 @@ type daemonFlags struct {
 	events                                                   bool
 	maxWebhookBody                                           byteSize
 	anchorRef                                                string
+	forge                                                    forgeFlags
 }
 
 // anchorSink pushes each audit anchor to ref of the declaration repository.
