@@ -29,15 +29,22 @@ type Options struct {
 // key is one status line on a forge: a context on a commit.
 type key struct{ commit, context string }
 
-// item is the newest status for a key not posted yet, with its retry schedule.
+// item is the statuses of a key not posted yet, oldest first (each differs from the
+// one before), with the retry schedule of the first.
 type item struct {
-	status   forge.Status
+	queue    []forge.Status
 	attempts int
 	due      time.Time
 }
 
+// maxQueued bounds the statuses a key keeps while its forge is down: the oldest are
+// dropped, the newest is always posted.
+const maxQueued = 8
+
 // Notifier posts commit statuses from a queue of its own. Observe never blocks and
-// never fails; Run posts, one status at a time, each key's newest status only.
+// never fails; Run posts one status at a time, each key's in the order observed (a
+// pending "loading" before the success that follows it), so the forge shows each
+// transition and ends on the newest.
 type Notifier struct {
 	client forge.Client
 	opts   Options
@@ -79,15 +86,18 @@ func (n *Notifier) Observe(rows []state.EnvStatus) {
 		}
 		k := key{s.Commit, s.Context}
 		if it, ok := n.pending[k]; ok {
-			if it.status != s {
-				it.status = s // the newest replaces an older one not posted yet
+			if it.queue[len(it.queue)-1] != s {
+				it.queue = append(it.queue, s)
+				if len(it.queue) > maxQueued {
+					it.queue = it.queue[len(it.queue)-maxQueued:]
+				}
 			}
 			continue
 		}
 		if n.posted[k] == s {
 			continue
 		}
-		n.pending[k] = &item{status: s, due: time.Now()}
+		n.pending[k] = &item{queue: []forge.Status{s}, due: time.Now()}
 		queued = true
 	}
 	n.mu.Unlock()
@@ -152,14 +162,14 @@ func (n *Notifier) nextDue() (key, forge.Status, bool) {
 	now := time.Now()
 	for k, it := range n.pending {
 		if !it.due.After(now) {
-			return k, it.status, true
+			return k, it.queue[0], true
 		}
 	}
 	return key{}, forge.Status{}, false
 }
 
-// done settles a post: success forgets the item unless a newer status replaced it
-// meanwhile; failure schedules a retry.
+// done settles a post: success moves on to the key's next status (at once), failure
+// schedules a retry.
 func (n *Notifier) done(k key, s forge.Status, err error) {
 	n.mu.Lock()
 	it := n.pending[k]
@@ -170,8 +180,11 @@ func (n *Notifier) done(k key, s forge.Status, err error) {
 			}
 		}
 		n.posted[k] = s
-		if it != nil && it.status == s {
-			delete(n.pending, k)
+		if it != nil && it.queue[0] == s {
+			it.queue, it.attempts = it.queue[1:], 0
+			if len(it.queue) == 0 {
+				delete(n.pending, k)
+			}
 		}
 	} else if it != nil {
 		it.attempts++

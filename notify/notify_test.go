@@ -110,8 +110,8 @@ func synced(commit, model string) state.EnvStatus {
 }
 
 // TestForgeDownDelaysNothingAndCatchesUp: while the forge answers 500, Observe
-// returns at once and statuses wait; the status that superseded an unposted one is
-// the one posted when the forge returns, once, with secrets masked.
+// returns at once and statuses wait; when the forge returns they are posted in the
+// order observed, each once, with secrets masked.
 func TestForgeDownDelaysNothingAndCatchesUp(t *testing.T) {
 	c := &fakeClient{down: true}
 	n := start(t, c)
@@ -119,21 +119,21 @@ func TestForgeDownDelaysNothingAndCatchesUp(t *testing.T) {
 	waitFor(t, "retries against the forge that is down", func() bool { tries, _ := c.snapshot(); return tries >= 3 })
 	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-s3cret")})
 	if n.Pending() != 1 {
-		t.Errorf("%d statuses pending, want the newest one", n.Pending())
+		t.Errorf("%d keys pending, want 1", n.Pending())
 	}
 	c.mu.Lock()
 	c.down = false
 	c.mu.Unlock()
 	waitFor(t, "the post after the forge returned", func() bool { return n.Pending() == 0 })
 	_, posted := c.snapshot()
-	if len(posted) != 1 || posted[0].State != forge.Success || posted[0].Description != "serving moodbot-*** since 00:00 UTC" {
+	if len(posted) != 2 || posted[0].State != forge.Pending || posted[1].State != forge.Success || posted[1].Description != "serving moodbot-*** since 00:00 UTC" {
 		t.Fatalf("posted %+v", posted)
 	}
 	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-s3cret")}) // the same again: nothing to post
 	n.Observe([]state.EnvStatus{loading(commitB, "moodbot-v3")})
-	waitFor(t, "the next commit's status", func() bool { _, p := c.snapshot(); return len(p) == 2 })
-	if _, posted := c.snapshot(); posted[1].Commit != commitB || posted[1].State != forge.Pending {
-		t.Errorf("second post %+v", posted[1])
+	waitFor(t, "the next commit's status", func() bool { _, p := c.snapshot(); return len(p) == 3 })
+	if _, posted := c.snapshot(); posted[2].Commit != commitB || posted[2].State != forge.Pending {
+		t.Errorf("third post %+v", posted[2])
 	}
 }
 
@@ -156,7 +156,10 @@ func TestObserveNeverBlocks(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Observe blocked behind a hanging forge")
 	}
-	if n.Pending() != 1 {
-		t.Errorf("%d pending, want 1 (the newest status of the one key)", n.Pending())
+	n.mu.Lock()
+	queued := len(n.pending[key{commitA, "rasa-gitops/production"}].queue)
+	n.mu.Unlock()
+	if queued != maxQueued {
+		t.Errorf("%d statuses queued behind the hanging forge, want the bound %d", queued, maxQueued)
 	}
 }
