@@ -97,7 +97,15 @@ func (n *Notifier) Observe(rows []state.EnvStatus) {
 		if n.posted[k] == s {
 			continue
 		}
-		n.pending[k] = &item{queue: []forge.Status{s}, due: time.Now()}
+		queue := []forge.Status{s}
+		if _, seen := n.posted[k]; !seen && s.State == forge.Success {
+			// A commit's deployment starts pending, also when its model loaded before the
+			// run recorded it: the forge shows pending → success either way.
+			start := s
+			start.State, start.Description = forge.Pending, "deploying "+orNone(st.DesiredModel)
+			queue = []forge.Status{start, s}
+		}
+		n.pending[k] = &item{queue: queue, due: time.Now()}
 		queued = true
 	}
 	n.mu.Unlock()

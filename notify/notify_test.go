@@ -30,7 +30,7 @@ func TestStatusOf(t *testing.T) {
 		{state.EnvStatus{Name: "production", Sync: state.Pending, SyncReason: "held by a change window until 2026-12-07T09:00:00Z", LastApplied: "main@sha1:" + commitA, LastAttempted: "main@sha1:" + commitB},
 			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Pending, Description: "held until Mon 7 Dec 09:00 UTC"}, true},
 		{state.EnvStatus{Name: "production", Sync: state.Refused, SyncReason: "revision main@sha1:bbbbbbbbbbbb changes production but is not signed by a key its policy allows: the commit is not signed", LastAttempted: "main@sha1:" + commitB},
-			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Failure, Description: "refused: not signed by a production signer"}, true},
+			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Failure, Description: "refused: not signed by a signer allowed for production"}, true},
 		{state.EnvStatus{Name: "production", Sync: state.Failed, SyncReason: "model moodbot-v2 failed to load: LoadingError; still serving moodbot-v1", DesiredModel: "moodbot-v2", LastApplied: "main@sha1:" + commitB, LastAttempted: "main@sha1:" + commitB},
 			forge.Status{Commit: commitB, Context: "rasa-gitops/production", State: forge.Error, Description: "moodbot-v2 failed to load"}, true},
 		{state.EnvStatus{Name: "production", Sync: state.Failed, SyncReason: "create: image missing\nmore", LastAttempted: "main@sha1:" + commitB},
@@ -161,5 +161,24 @@ func TestObserveNeverBlocks(t *testing.T) {
 	n.mu.Unlock()
 	if queued != maxQueued {
 		t.Errorf("%d statuses queued behind the hanging forge, want the bound %d", queued, maxQueued)
+	}
+}
+
+// TestFirstStatusOfACommitStartsPending: a deployment whose model loaded before the
+// run recorded it still shows pending → success on its commit; a commit already
+// reported does not go back to pending.
+func TestFirstStatusOfACommitStartsPending(t *testing.T) {
+	c := &fakeClient{}
+	n := start(t, c)
+	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-v2")})
+	waitFor(t, "both posts", func() bool { _, p := c.snapshot(); return len(p) == 2 })
+	if _, p := c.snapshot(); p[0].State != forge.Pending || p[0].Description != "deploying moodbot-v2" || p[1].State != forge.Success {
+		t.Errorf("posted %+v", p)
+	}
+	n.Observe([]state.EnvStatus{loading(commitA, "moodbot-v2")})
+	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-v2")})
+	waitFor(t, "the later posts", func() bool { return n.Pending() == 0 })
+	if _, p := c.snapshot(); len(p) != 4 || p[2].Description != "loading moodbot-v2" || p[3].State != forge.Success {
+		t.Errorf("posted %+v", p)
 	}
 }

@@ -61,7 +61,7 @@ func heldDescription(reason string) string {
 // refusal says why a change was refused, shortly: the signer policy's reason is long.
 func refusal(env, reason string) string {
 	if strings.Contains(reason, "not signed by a key its policy allows") {
-		return "not signed by a " + env + " signer"
+		return "not signed by a signer allowed for " + env
 	}
 	return firstLine(reason)
 }

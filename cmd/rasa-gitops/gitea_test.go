@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
+	"github.com/rasa-gitops/rasa-gitops/internal/testgitea"
+	"github.com/rasa-gitops/rasa-gitops/state"
+)
+
+// giteaStatus is one commit status as Gitea's API answers it (its state is "status").
+type giteaStatus struct {
+	ID          int64  `json:"id"`
+	Status      string `json:"status"`
+	Context     string `json:"context"`
+	Description string `json:"description"`
+}
+
+// statusesOf reads every status of a commit for one context, oldest first.
+func statusesOf(g *testgitea.Gitea, repo, sha, context string) []giteaStatus {
+	var all []giteaStatus
+	g.Do(http.MethodGet, "/repos/"+repo+"/statuses/"+sha+"?limit=50", nil, &all)
+	var out []giteaStatus
+	for _, s := range all {
+		if s.Context == context {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b giteaStatus) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// waitStatus polls Gitea until context's newest status on sha is state.
+func waitStatus(t *testing.T, g *testgitea.Gitea, repo, sha, context, want string) []giteaStatus {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var got []giteaStatus
+	for time.Now().Before(deadline) {
+		if got = statusesOf(g, repo, sha, context); len(got) > 0 && got[len(got)-1].Status == want {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no %s status %s on %s; statuses: %+v", context, want, sha[:12], got)
+	return nil
+}
+
+// editOnGitea commits one file change through Gitea's contents API (an unsigned
+// commit made by the forge), on branch, or on a new branch from it; it returns the
+// commit hash.
+func editOnGitea(g *testgitea.Gitea, repo, path, content, branch, newBranch string) string {
+	var file struct {
+		SHA string `json:"sha"`
+	}
+	g.Do(http.MethodGet, "/repos/"+repo+"/contents/"+path+"?ref="+branch, nil, &file)
+	body := map[string]any{"content": base64.StdEncoding.EncodeToString([]byte(content)), "sha": file.SHA, "branch": branch, "message": "edit " + path}
+	if newBranch != "" {
+		body["new_branch"] = newBranch
+	}
+	var out struct {
+		Commit struct {
+			SHA string `json:"sha"`
+		} `json:"commit"`
+	}
+	g.Do(http.MethodPut, "/repos/"+repo+"/contents/"+path, body, &out)
+	return out.Commit.SHA
+}
+
+// TestPullRequestLoopOnGitea is the promotion loop on a real Gitea on loopback: a pull
+// request changing production's model gets a preview comment naming the model change,
+// the plan and the policy verdict; after the merge, the merge commit's
+// rasa-gitops/production status goes pending → success once the Rasa server serves
+// the new model; an unsigned change to the signed environment ends in a failure
+// status saying why.
+func TestPullRequestLoopOnGitea(t *testing.T) {
+	g := testgitea.Start(t)
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	repo := g.CreateRepo("deploy")
+	alice, alicePub := testgit.NewKey(t, "alice")
+
+	addr, port := testengine.FreeHostPort(t, cli)
+	files := testengine.QuickstartModels(t)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files["environments/production.yaml"] = "model: moodbot-v1\n"
+	files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	local := testgit.New(t)
+	initial := local.Commit(files, testgit.CommitOptions{Message: "initial", Sign: alice})
+	if out, err := exec.Command("git", "-C", local.Work, "push", g.PushURL(repo), "main").CombinedOutput(); err != nil {
+		t.Fatalf("push to gitea: %v: %s", err, out)
+	}
+
+	secrets := t.TempDir()
+	writeFile(t, filepath.Join(secrets, "api"), "api-token-for-gitea-test", 0o600)
+	writeFile(t, filepath.Join(secrets, "forge"), g.Token+"\n", 0o600)
+	writeFile(t, filepath.Join(secrets, "alice.asc"), alicePub, 0o644)
+	writeFile(t, filepath.Join(secrets, "policy.yaml"), "environments:\n  experimental:\n    signers: ["+filepath.Join(secrets, "alice.asc")+"]\n", 0o644)
+	f := &daemonFixture{t: t, project: project, base: "http://" + addr, state: t.TempDir(), apiToken: "api-token-for-gitea-test", log: &syncBuffer{}, done: make(chan int, 1)}
+	args := []string{"daemon", "--repo", g.CloneURL(repo), "--state-dir", f.state, "--listen", addr, "--poll", "@every 1h",
+		"--api-token-file", filepath.Join(secrets, "api"), "--health-timeout", "20s", "--policy", filepath.Join(secrets, "policy.yaml"),
+		"--forge", "gitea", "--forge-api-url", g.API, "--forge-repo", repo, "--forge-token-file", filepath.Join(secrets, "forge")}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	go func() { f.done <- run(ctx, args, io.Discard, f.log) }()
+	t.Cleanup(func() {
+		f.stop()
+		if strings.Contains(f.log.String(), g.Token) {
+			t.Error("the forge token reached the daemon's log")
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", f.log.String())
+		}
+	})
+	waitStatus(t, g, repo, initial, "rasa-gitops/production", "success")
+
+	// The pull request: production moodbot-v1 → moodbot-v2, previewed and commented.
+	editOnGitea(g, repo, "environments/production.yaml", "model: moodbot-v2\n", "main", "promote/production/moodbot-v2")
+	var pr struct {
+		Number int `json:"number"`
+	}
+	g.Do(http.MethodPost, "/repos/"+repo+"/pulls", map[string]any{"head": "promote/production/moodbot-v2", "base": "main", "title": "promote production to moodbot-v2"}, &pr)
+	var md bytes.Buffer
+	if code := run(context.Background(), []string{"preview", "--server", f.base, "--api-token-file", filepath.Join(secrets, "api"), "--format", "markdown",
+		fmt.Sprintf("refs/pull/%d/head", pr.Number)}, &md, io.Discard); code != exitOK {
+		t.Fatalf("preview exited %d: %s", code, md.String())
+	}
+	g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", repo, pr.Number), map[string]string{"body": md.String()}, nil)
+	var comments []struct {
+		Body string `json:"body"`
+	}
+	g.Do(http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", repo, pr.Number), nil, &comments)
+	if len(comments) != 1 {
+		t.Fatalf("%d comments on the pull request", len(comments))
+	}
+	for _, want := range []string{"| production | `moodbot-v1` → `moodbot-v2`", "in the store) | would be applied |", "| experimental | `moodbot-v2` (unchanged) | unchanged |", "**Plan** (0 action(s)):", "nothing to do"} {
+		if !strings.Contains(comments[0].Body, want) {
+			t.Errorf("the preview comment lacks %q:\n%s", want, comments[0].Body)
+		}
+	}
+	if st := f.statuses()["production"]; st.DesiredModel != "moodbot-v1" {
+		t.Errorf("the preview changed production: %s", st.DesiredModel)
+	}
+
+	// The merge: pending while moodbot-v2 deploys and loads, success once it is served.
+	g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/pulls/%d/merge", repo, pr.Number), map[string]any{"Do": "merge"}, nil)
+	var merged struct {
+		SHA string `json:"merge_commit_sha"`
+	}
+	g.Do(http.MethodGet, fmt.Sprintf("/repos/%s/pulls/%d", repo, pr.Number), nil, &merged)
+	f.request(http.MethodPost, "/api/sync", nil, http.Header{"Authorization": {"Bearer " + f.apiToken}})
+	seen := waitStatus(t, g, repo, merged.SHA, "rasa-gitops/production", "success")
+	if len(seen) < 2 || seen[0].Status != "pending" || !strings.HasSuffix(seen[0].Description, " moodbot-v2") || !strings.HasPrefix(seen[len(seen)-1].Description, "serving moodbot-v2 since ") {
+		t.Errorf("production's statuses on the merge commit: %+v", seen)
+	}
+
+	// An unsigned change to the signed environment: failure, with the reason.
+	unsigned := editOnGitea(g, repo, "environments/experimental.yaml", "model: moodbot-v1\n", "main", "")
+	f.request(http.MethodPost, "/api/sync", nil, http.Header{"Authorization": {"Bearer " + f.apiToken}})
+	refused := waitStatus(t, g, repo, unsigned, "rasa-gitops/experimental", "failure")
+	if d := refused[len(refused)-1].Description; d != "refused: not signed by a signer allowed for experimental" {
+		t.Errorf("the refusal says %q", d)
+	}
+	if st := f.statuses()["experimental"]; st.Sync != state.Refused || st.DesiredModel != "moodbot-v2" {
+		t.Errorf("experimental after the unsigned change: %s %s", st.Sync, st.DesiredModel)
+	}
+	if n := f.audited("preview"); n != 1 {
+		t.Errorf("%d previews audited, want 1", n)
+	}
+}
