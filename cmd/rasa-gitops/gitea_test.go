@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha1"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,15 +64,25 @@ func waitStatus(t *testing.T, g *testgitea.Gitea, repo, sha, context, want strin
 	return nil
 }
 
+// waitCond polls cond until it holds or a minute passes.
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // editOnGitea commits one file change through Gitea's contents API (an unsigned
 // commit made by the forge), on branch, or on a new branch from it; it returns the
-// commit hash.
-func editOnGitea(g *testgitea.Gitea, repo, path, content, branch, newBranch string) string {
-	var file struct {
-		SHA string `json:"sha"`
-	}
-	g.Do(http.MethodGet, "/repos/"+repo+"/contents/"+path+"?ref="+branch, nil, &file)
-	body := map[string]any{"content": base64.StdEncoding.EncodeToString([]byte(content)), "sha": file.SHA, "branch": branch, "message": "edit " + path}
+// commit hash. The API wants the blob hash of the file it replaces: computed here from
+// its old content (Gitea 1.26's GET contents sometimes panics on a nil repository).
+func editOnGitea(g *testgitea.Gitea, repo, path, old, content, branch, newBranch string) string {
+	blob := sha1.Sum([]byte(fmt.Sprintf("blob %d\x00%s", len(old), old)))
+	body := map[string]any{"content": base64.StdEncoding.EncodeToString([]byte(content)), "sha": hex.EncodeToString(blob[:]), "branch": branch, "message": "edit " + path}
 	if newBranch != "" {
 		body["new_branch"] = newBranch
 	}
@@ -79,12 +95,40 @@ func editOnGitea(g *testgitea.Gitea, repo, path, content, branch, newBranch stri
 	return out.Commit.SHA
 }
 
+// flakyProxy forwards to Gitea's API, or answers 500 while down (a forge that fails).
+type flakyProxy struct {
+	down     atomic.Bool
+	refused  atomic.Int64
+	upstream http.Handler
+}
+
+func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.down.Load() {
+		p.refused.Add(1)
+		http.Error(w, "forge down", http.StatusInternalServerError)
+		return
+	}
+	p.upstream.ServeHTTP(w, r)
+}
+
+func newFlakyProxy(t *testing.T, api string) (*flakyProxy, string) {
+	target, err := url.Parse(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyProxy{upstream: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return p, srv.URL + target.Path
+}
+
 // TestPullRequestLoopOnGitea is the promotion loop on a real Gitea on loopback: a pull
 // request changing production's model gets a preview comment naming the model change,
 // the plan and the policy verdict; after the merge, the merge commit's
 // rasa-gitops/production status goes pending → success once the Rasa server serves
 // the new model; an unsigned change to the signed environment ends in a failure
-// status saying why.
+// status saying why, posted once the forge, down (500) while the daemon reconciled,
+// answers again.
 func TestPullRequestLoopOnGitea(t *testing.T) {
 	g := testgitea.Start(t)
 	cli := testengine.Connect(t)
@@ -94,6 +138,7 @@ func TestPullRequestLoopOnGitea(t *testing.T) {
 	repo := g.CreateRepo("deploy")
 	alice, alicePub := testgit.NewKey(t, "alice")
 
+	forgeProxy, forgeAPI := newFlakyProxy(t, g.API)
 	addr, port := testengine.FreeHostPort(t, cli)
 	files := testengine.QuickstartModels(t)
 	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
@@ -113,7 +158,7 @@ func TestPullRequestLoopOnGitea(t *testing.T) {
 	f := &daemonFixture{t: t, project: project, base: "http://" + addr, state: t.TempDir(), apiToken: "api-token-for-gitea-test", log: &syncBuffer{}, done: make(chan int, 1)}
 	args := []string{"daemon", "--repo", g.CloneURL(repo), "--state-dir", f.state, "--listen", addr, "--poll", "@every 1h",
 		"--api-token-file", filepath.Join(secrets, "api"), "--health-timeout", "20s", "--policy", filepath.Join(secrets, "policy.yaml"),
-		"--forge", "gitea", "--forge-api-url", g.API, "--forge-repo", repo, "--forge-token-file", filepath.Join(secrets, "forge")}
+		"--forge", "gitea", "--forge-api-url", forgeAPI, "--forge-repo", repo, "--forge-token-file", filepath.Join(secrets, "forge")}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	go func() { f.done <- run(ctx, args, io.Discard, f.log) }()
@@ -129,7 +174,7 @@ func TestPullRequestLoopOnGitea(t *testing.T) {
 	waitStatus(t, g, repo, initial, "rasa-gitops/production", "success")
 
 	// The pull request: production moodbot-v1 → moodbot-v2, previewed and commented.
-	editOnGitea(g, repo, "environments/production.yaml", "model: moodbot-v2\n", "main", "promote/production/moodbot-v2")
+	editOnGitea(g, repo, "environments/production.yaml", "model: moodbot-v1\n", "model: moodbot-v2\n", "main", "promote/production/moodbot-v2")
 	var pr struct {
 		Number int `json:"number"`
 	}
@@ -168,9 +213,19 @@ func TestPullRequestLoopOnGitea(t *testing.T) {
 		t.Errorf("production's statuses on the merge commit: %+v", seen)
 	}
 
-	// An unsigned change to the signed environment: failure, with the reason.
-	unsigned := editOnGitea(g, repo, "environments/experimental.yaml", "model: moodbot-v1\n", "main", "")
+	// An unsigned change to the signed environment while the forge answers 500: the
+	// reconcile completes; the failure status, with the reason, follows the forge's return.
+	forgeProxy.down.Store(true)
+	unsigned := editOnGitea(g, repo, "environments/experimental.yaml", "model: moodbot-v2\n", "model: moodbot-v1\n", "main", "")
 	f.request(http.MethodPost, "/api/sync", nil, http.Header{"Authorization": {"Bearer " + f.apiToken}})
+	f.waitFor("the refusal recorded while the forge is down", func(s map[string]state.EnvStatus) bool {
+		return s["experimental"].Sync == state.Refused && strings.HasSuffix(s["experimental"].LastAttempted, unsigned)
+	})
+	waitCond(t, "a post refused by the forge", func() bool { return forgeProxy.refused.Load() > 0 })
+	if got := statusesOf(g, repo, unsigned, "rasa-gitops/experimental"); len(got) != 0 {
+		t.Errorf("statuses reached the forge while it was down: %+v", got)
+	}
+	forgeProxy.down.Store(false)
 	refused := waitStatus(t, g, repo, unsigned, "rasa-gitops/experimental", "failure")
 	if d := refused[len(refused)-1].Description; d != "refused: not signed by a signer allowed for experimental" {
 		t.Errorf("the refusal says %q", d)

@@ -2,8 +2,10 @@ package testgitea
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -33,28 +35,47 @@ type Gitea struct {
 }
 
 // Binary is the Gitea binary and the source directory it serves its locales from:
-// $GITEA_BIN and $GITEA_SRC, else those scripts/gitea.sh puts in $TOOLS_BIN or
-// ~/.cache/rasa-gitops/tools.
+// $GITEA_BIN and $GITEA_SRC, else those scripts/gitea.sh puts in the first of
+// $TOOLS_BIN, ~/.cache/rasa-gitops/tools (CI) and the module's bin/tools (make gitea)
+// that has them.
 func Binary() (bin, src string, err error) {
-	tools := os.Getenv("TOOLS_BIN")
-	if tools == "" {
-		home, _ := os.UserHomeDir()
-		tools = filepath.Join(home, ".cache", "rasa-gitops", "tools")
-	}
 	bin, src = os.Getenv("GITEA_BIN"), os.Getenv("GITEA_SRC")
-	if bin == "" {
-		bin = filepath.Join(tools, "gitea")
+	if bin == "" || src == "" {
+		home, _ := os.UserHomeDir()
+		dirs := []string{os.Getenv("TOOLS_BIN"), filepath.Join(home, ".cache", "rasa-gitops", "tools")}
+		if root, err := moduleRoot(); err == nil {
+			dirs = append(dirs, filepath.Join(root, "bin", "tools"))
+		}
+		for _, dir := range dirs {
+			if _, err := os.Stat(filepath.Join(dir, "gitea")); dir != "" && err == nil {
+				bin, src = cmp.Or(bin, filepath.Join(dir, "gitea")), cmp.Or(src, filepath.Join(dir, "gitea-src"))
+				break
+			}
+		}
 	}
-	if src == "" {
-		src = filepath.Join(tools, "gitea-src")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", "", fmt.Errorf("no Gitea binary (build it with scripts/gitea.sh): %w", err)
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		return "", "", fmt.Errorf("no Gitea binary (build it with scripts/gitea.sh or make gitea): %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(src, "options", "locale")); err != nil {
 		return "", "", fmt.Errorf("no Gitea source dir with options/locale (scripts/gitea.sh links it): %w", err)
 	}
 	return bin, src, nil
+}
+
+// moduleRoot is the directory of go.mod above the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	for err == nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+	return "", err
 }
 
 // Start runs Gitea until the test ends and makes its admin user and token.
