@@ -176,38 +176,57 @@ func (n *Notifier) nextDue() (key, forge.Status, bool) {
 	return key{}, forge.Status{}, false
 }
 
-// done settles a post: success moves on to the key's next status (at once), failure
-// schedules a retry.
+// done settles a post: success moves on to the key's next status at once; a forge
+// that refuses the status for good (4xx but 429: GitLab refuses pending after pending)
+// drops it and moves on, so it never holds up the statuses after it; any other failure
+// is retried after a backoff that doubles per failure.
 func (n *Notifier) done(k key, s forge.Status, err error) {
+	var he *forge.HTTPError
+	dropped := errors.As(err, &he) && !he.Retryable()
 	n.mu.Lock()
-	it := n.pending[k]
-	if err == nil {
+	switch {
+	case err == nil:
 		for old := range n.posted {
 			if old.context == k.context && old.commit != k.commit {
 				delete(n.posted, old) // statuses go on one commit per environment: forget older ones
 			}
 		}
 		n.posted[k] = s
-		if it != nil && it.queue[0] == s {
-			it.queue, it.attempts = it.queue[1:], 0
-			if len(it.queue) == 0 {
-				delete(n.pending, k)
-			}
+		n.advance(k, s)
+	case dropped:
+		if _, seen := n.posted[k]; !seen {
+			n.posted[k] = forge.Status{} // the commit's report has begun, even if refused
 		}
-	} else if it != nil {
-		it.attempts++
-		wait := n.opts.Backoff << min(it.attempts-1, 16)
-		it.due = time.Now().Add(min(wait, n.opts.MaxBackoff))
+		n.advance(k, s)
+	default:
+		if it := n.pending[k]; it != nil {
+			it.attempts++
+			it.due = time.Now().Add(min(n.opts.Backoff<<min(it.attempts-1, 16), n.opts.MaxBackoff))
+		}
 	}
 	n.mu.Unlock()
-	if err == nil {
-		n.opts.Log.Info("commit status posted", zap.String("context", s.Context), zap.String("commit", s.Commit), zap.String("state", string(s.State)), zap.String("description", s.Description))
+	fields := []zap.Field{zap.String("context", s.Context), zap.String("commit", s.Commit), zap.String("state", string(s.State)), zap.String("description", s.Description)}
+	switch {
+	case err == nil:
+		n.opts.Log.Info("commit status posted", fields...)
 		if n.opts.Posted != nil {
 			n.opts.Posted(s)
 		}
+	case dropped:
+		n.opts.Log.Error("the forge refused a commit status; dropped", append(fields, zap.Error(err))...)
+	default:
+		n.opts.Log.Warn("cannot post a commit status; retrying with backoff", append(fields, zap.Error(err))...)
+	}
+}
+
+// advance takes s, just settled, off the head of its key's queue (n.mu held).
+func (n *Notifier) advance(k key, s forge.Status) {
+	it := n.pending[k]
+	if it == nil || it.queue[0] != s {
 		return
 	}
-	var he *forge.HTTPError
-	n.opts.Log.Warn("cannot post a commit status; retrying with backoff", zap.String("context", s.Context), zap.String("commit", s.Commit),
-		zap.Bool("retryable", !errors.As(err, &he) || he.Retryable()), zap.Error(err))
+	it.queue, it.attempts, it.due = it.queue[1:], 0, time.Now()
+	if len(it.queue) == 0 {
+		delete(n.pending, k)
+	}
 }

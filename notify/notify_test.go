@@ -48,6 +48,7 @@ func TestStatusOf(t *testing.T) {
 type fakeClient struct {
 	mu     sync.Mutex
 	down   bool
+	refuse forge.State // answer 400 to statuses in this state
 	block  chan struct{}
 	tries  int
 	posted []forge.Status
@@ -69,6 +70,9 @@ func (f *fakeClient) SetStatus(ctx context.Context, s forge.Status) error {
 	defer f.mu.Unlock()
 	if f.down {
 		return &forge.HTTPError{Code: 500, Body: "down"}
+	}
+	if s.State == f.refuse {
+		return &forge.HTTPError{Code: 400, Body: "Cannot transition status via :enqueue from :pending"}
 	}
 	f.posted = append(f.posted, s)
 	return nil
@@ -180,5 +184,17 @@ func TestFirstStatusOfACommitStartsPending(t *testing.T) {
 	waitFor(t, "the later posts", func() bool { return n.Pending() == 0 })
 	if _, p := c.snapshot(); len(p) != 4 || p[2].Description != "loading moodbot-v2" || p[3].State != forge.Success {
 		t.Errorf("posted %+v", p)
+	}
+}
+
+// TestRefusedStatusDoesNotHoldUpTheNext: a status the forge refuses for good (400, as
+// GitLab answers a second pending) is dropped, and the success after it is posted.
+func TestRefusedStatusDoesNotHoldUpTheNext(t *testing.T) {
+	c := &fakeClient{refuse: forge.Pending}
+	n := start(t, c)
+	n.Observe([]state.EnvStatus{loading(commitA, "moodbot-v2"), synced(commitA, "moodbot-v2")})
+	waitFor(t, "the queue to drain", func() bool { return n.Pending() == 0 })
+	if tries, p := c.snapshot(); len(p) != 1 || p[0].State != forge.Success || tries != 2 {
+		t.Errorf("%d tries, posted %+v; want the refused pending tried once and the success posted", tries, p)
 	}
 }
