@@ -60,9 +60,13 @@ func (s *handlers) preview(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Preview asks the daemon what applying revision would do (POST /api/preview).
+// Preview asks the daemon what applying revision would do (POST /api/preview). A
+// first preview clones the repository, which may take longer than the client's
+// usual 30s: ctx bounds it instead.
 func (c *Client) Preview(ctx context.Context, revision string) (preview.Result, error) {
 	var res preview.Result
-	err := c.Do(ctx, http.MethodPost, "/api/preview?revision="+url.QueryEscape(strings.TrimSpace(revision)), &res)
+	long := *c
+	long.http = &http.Client{Transport: c.http.Transport}
+	err := long.Do(ctx, http.MethodPost, "/api/preview?revision="+url.QueryEscape(strings.TrimSpace(revision)), &res)
 	return res, err
 }

@@ -30,6 +30,9 @@ func (r Result) Text(w io.Writer) {
 	for _, e := range r.Environments {
 		fmt.Fprintf(w, "  %-14s %-46s %s\n", e.Name, e.modelText(false), e.verdictText())
 	}
+	if r.ProjectRefused != "" {
+		fmt.Fprintln(w, "\nproject services refused: "+r.ProjectRefused)
+	}
 	r.planText(w, "\nplan:\n", "  ")
 }
 
@@ -72,6 +75,9 @@ func (r Result) Markdown(w io.Writer) {
 	fmt.Fprintln(w, "|---|---|---|")
 	for _, e := range r.Environments {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", e.Name, e.modelText(true), mdCell(e.verdictText()))
+	}
+	if r.ProjectRefused != "" {
+		fmt.Fprintln(w, "\n**Project services refused**: "+r.ProjectRefused)
 	}
 	r.planText(w, fmt.Sprintf("\n**Plan** (%d action(s)):\n\n```\n", len(r.Plan)), "")
 	fmt.Fprintln(w, "```")

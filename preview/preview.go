@@ -87,7 +87,10 @@ type Result struct {
 	PlanError    string        `json:"plan_error,omitempty"`
 	Pulls        []string      `json:"pulls,omitempty"`
 	Environments []Environment `json:"environments"`
-	At           time.Time     `json:"at"`
+	// ProjectRefused says why the project's own services (compose.files) would be kept
+	// as they run: a change to them not signed by a project signer.
+	ProjectRefused string    `json:"project_refused,omitempty"`
+	At             time.Time `json:"at"`
 }
 
 // Run previews the revision in (checked out in in.Dir) against the host as it runs
@@ -112,7 +115,8 @@ func Run(ctx context.Context, h Host, in pipeline.Input) (Result, error) {
 		envs[i].Model = modelChange(h, rd.Rendered, envs[i].Name)
 	}
 	res.Environments = envs
-	res.Plan, res.Pulls, res.PlanError = plan(ctx, h, rd.Rendered, in.Revision, envs)
+	res.ProjectRefused = projectVerdict(ctx, h, in, rd.Rendered)
+	res.Plan, res.Pulls, res.PlanError = plan(ctx, h, rd.Rendered, in.Revision, envs, res.ProjectRefused != "")
 	return res, nil
 }
 
@@ -131,7 +135,7 @@ func problems(err error) []string {
 
 // plan is the apply's plan against the Engine now, with held and refused environments
 // frozen as the run freezes them. The Engine is wrapped read-only.
-func plan(ctx context.Context, h Host, r *compose.Rendered, revision string, envs []Environment) ([]Action, []string, string) {
+func plan(ctx context.Context, h Host, r *compose.Rendered, revision string, envs []Environment, projectFrozen bool) ([]Action, []string, string) {
 	engine := NewReadOnly(h.Engine)
 	desired, err := reconcile.Prepare(ctx, engine, r, revision)
 	if err != nil {
@@ -146,6 +150,12 @@ func plan(ctx context.Context, h Host, r *compose.Rendered, revision string, env
 	for _, e := range envs {
 		if e.Verdict == VerdictHeld || e.Verdict == VerdictRefused {
 			opts.Frozen[compose.ServiceName(e.Name)] = true
+		}
+	}
+	if projectFrozen {
+		opts.Prune = false
+		for _, name := range pipeline.ProjectServices(r) {
+			opts.Frozen[name] = true
 		}
 	}
 	p := reconcile.MakePlan(desired, observed, opts)

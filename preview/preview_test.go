@@ -197,3 +197,32 @@ func maps[K, V comparable](a, b map[K]V) bool {
 	}
 	return true
 }
+
+// TestPreviewOfUnsignedChangeToProjectServices: with project signers, an unsigned
+// change to a service of compose.files is refused, and the plan keeps that service
+// (no recreate) as the run would; the same revision without the policy recreates it.
+func TestPreviewOfUnsignedChangeToProjectServices(t *testing.T) {
+	_, public := testgit.NewKey(t, "project-signer")
+	f := newFixture(t, quickstart, nil)
+	f.files["rasa-gitops.yaml"] += "compose:\n  files: [compose.yml]\n"
+	f.files["compose.yml"] = "services:\n  actions:\n    image: " + stubImage + "\n    environment: {LEVEL: \"1\"}\n"
+	if rep := f.apply(f.commit()); rep.Outcome != pipeline.OutcomeApplied {
+		t.Fatalf("first run: %s %v", rep.Outcome, rep.Err)
+	}
+	f.files["compose.yml"] = "services:\n  actions:\n    image: " + stubImage + "\n    environment: {LEVEL: \"2\"}\n"
+	rev := f.commit()
+	res, err := Run(context.Background(), f.host(), rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ProjectRefused != "" || len(res.Plan) != 1 || res.Plan[0].Target != "service:actions" || res.Plan[0].Kind != "recreate" {
+		t.Fatalf("without a project policy: refused %q, plan %v", res.ProjectRefused, res.Plan)
+	}
+	f.pol = mustPolicy(t, "project:\n  signers: [project.asc]\n", map[string]string{"project.asc": public})
+	if res, err = Run(context.Background(), f.host(), rev); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.ProjectRefused, "changes the project's services (actions) but is not signed by a project signer") || len(res.Plan) != 0 {
+		t.Errorf("with project signers: refused %q, plan %v", res.ProjectRefused, res.Plan)
+	}
+}

@@ -64,6 +64,39 @@ func decide(h Host, in pipeline.Input, e *Environment, now time.Time) {
 	e.Reason = pipeline.HeldMessage(e.Until)
 }
 
+// projectVerdict is why the project policy would refuse the revision's change to the
+// project's own services ("" when it would not): unsigned by a project signer, or a
+// state that cannot be read (the run fails closed too).
+func projectVerdict(ctx context.Context, h Host, in pipeline.Input, r *compose.Rendered) string {
+	if h.Policy == nil {
+		return ""
+	}
+	pol := h.Policy.Project()
+	if pol == nil || pol.KeyRing == "" {
+		return ""
+	}
+	changed, err := pipeline.ProjectChanged(ctx, h.State, r)
+	if err == nil && !changed {
+		return ""
+	}
+	if err == nil {
+		err = signedBy(in, pol.KeyRing)
+	}
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprintf("changes the project's services (%s) but is not signed by a project signer: %v", strings.Join(pipeline.ProjectServices(r), ", "), err)
+}
+
+// signedBy checks the revision's signature against a key ring.
+func signedBy(in pipeline.Input, keyRing string) error {
+	if in.Verify == nil {
+		return fmt.Errorf("revision %s comes from a directory, which has no signatures", in.Short)
+	}
+	_, err := in.Verify(keyRing)
+	return err
+}
+
 // decideSigner refuses the change when the environment has signers and the revision
 // is not signed by one of them; it says whether the change may go on.
 func decideSigner(h Host, in pipeline.Input, e *Environment) bool {
@@ -74,13 +107,7 @@ func decideSigner(h Host, in pipeline.Input, e *Environment) bool {
 	if pol == nil || pol.KeyRing == "" {
 		return true
 	}
-	var err error
-	if in.Verify == nil {
-		err = fmt.Errorf("revision %s comes from a directory, which has no signatures", in.Short)
-	} else {
-		_, err = in.Verify(pol.KeyRing)
-	}
-	if err != nil {
+	if err := signedBy(in, pol.KeyRing); err != nil {
 		e.Verdict = VerdictRefused
 		e.Reason = fmt.Sprintf("not signed by a key allowed for %s: %v", e.Name, err)
 		return false
