@@ -80,15 +80,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	if flags.anchorRef != "" {
 		pc.AnchorSink = anchorSink(src, flags.anchorRef)
 	}
-	notifier, err := flags.forge.notifier(h.State.Masker(), log)
-	if err != nil {
-		return err
-	}
-	if notifier != nil {
-		pc.StatusHook = notifier.Observe
-		go notifier.Run(cmd.Context())
-	}
-	previews, err := previewService(flags, pc, cfg.MaskedRender(log, pol.Names(), secrets.Values), pol, log)
+	previews, err := pullRequestLoop(cmd.Context(), flags, &pc, cfg.MaskedRender(log, pol.Names(), secrets.Values), log)
 	if err != nil {
 		return err
 	}

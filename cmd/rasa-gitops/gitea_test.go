@@ -122,6 +122,117 @@ func newFlakyProxy(t *testing.T, api string) (*flakyProxy, string) {
 	return p, srv.URL + target.Path
 }
 
+// prLoop is a daemon following a repository on a real Gitea, posting commit statuses
+// to it through a proxy that can play a forge that is down.
+type prLoop struct {
+	t         *testing.T
+	g         *testgitea.Gitea
+	repo      string
+	f         *daemonFixture
+	proxy     *flakyProxy
+	tokenFile string
+	initial   string // the first commit, signed by the experimental signer
+}
+
+// startPRLoop pushes a declaration whose experimental environment needs a signer
+// (its first commit is signed) to Gitea, starts the daemon on it, and waits for the
+// first commit's production status.
+func startPRLoop(t *testing.T) *prLoop {
+	l := &prLoop{t: t, g: testgitea.Start(t)}
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	l.repo = l.g.CreateRepo("deploy")
+	alice, alicePub := testgit.NewKey(t, "alice")
+	proxy, forgeAPI := newFlakyProxy(t, l.g.API)
+	l.proxy = proxy
+	addr, port := testengine.FreeHostPort(t, cli)
+	files := testengine.QuickstartModels(t)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files["environments/production.yaml"] = "model: moodbot-v1\n"
+	files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	local := testgit.New(t)
+	l.initial = local.Commit(files, testgit.CommitOptions{Message: "initial", Sign: alice})
+	if out, err := exec.Command("git", "-C", local.Work, "push", l.g.PushURL(l.repo), "main").CombinedOutput(); err != nil {
+		t.Fatalf("push to gitea: %v: %s", err, out)
+	}
+	secrets := t.TempDir()
+	l.tokenFile = filepath.Join(secrets, "api")
+	writeFile(t, l.tokenFile, "api-token-for-gitea-test", 0o600)
+	writeFile(t, filepath.Join(secrets, "forge"), l.g.Token+"\n", 0o600)
+	writeFile(t, filepath.Join(secrets, "alice.asc"), alicePub, 0o644)
+	writeFile(t, filepath.Join(secrets, "policy.yaml"), "environments:\n  experimental:\n    signers: ["+filepath.Join(secrets, "alice.asc")+"]\n", 0o644)
+	l.f = &daemonFixture{t: t, project: project, base: "http://" + addr, state: t.TempDir(), apiToken: "api-token-for-gitea-test", log: &syncBuffer{}, done: make(chan int, 1)}
+	l.runDaemon("--repo", l.g.CloneURL(l.repo), "--listen", addr, "--api-token-file", l.tokenFile, "--policy", filepath.Join(secrets, "policy.yaml"),
+		"--forge", "gitea", "--forge-api-url", forgeAPI, "--forge-repo", l.repo, "--forge-token-file", filepath.Join(secrets, "forge"))
+	waitStatus(t, l.g, l.repo, l.initial, "rasa-gitops/production", "success")
+	return l
+}
+
+// runDaemon runs the daemon in-process until the test ends, then checks the forge
+// token never reached its log.
+func (l *prLoop) runDaemon(args ...string) {
+	f := l.f
+	args = append([]string{"daemon", "--state-dir", f.state, "--poll", "@every 1h", "--health-timeout", "20s"}, args...)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	go func() { f.done <- run(ctx, args, io.Discard, f.log) }()
+	l.t.Cleanup(func() {
+		f.stop()
+		if strings.Contains(f.log.String(), l.g.Token) {
+			l.t.Error("the forge token reached the daemon's log")
+		}
+		if l.t.Failed() {
+			l.t.Logf("daemon log:\n%s", f.log.String())
+		}
+	})
+}
+
+func (l *prLoop) sync() {
+	l.f.request(http.MethodPost, "/api/sync", nil, http.Header{"Authorization": {"Bearer " + l.f.apiToken}})
+}
+
+// openPR opens a pull request promoting production to moodbot-v2, as `promote` would.
+func (l *prLoop) openPR() int {
+	editOnGitea(l.g, l.repo, "environments/production.yaml", "model: moodbot-v1\n", "model: moodbot-v2\n", "main", "promote/production/moodbot-v2")
+	var pr struct {
+		Number int `json:"number"`
+	}
+	l.g.Do(http.MethodPost, "/repos/"+l.repo+"/pulls", map[string]any{"head": "promote/production/moodbot-v2", "base": "main", "title": "promote production to moodbot-v2"}, &pr)
+	return pr.Number
+}
+
+// commentPreview does what the README's CI job does: `preview --format markdown` of
+// the pull request's ref, posted as a comment; it returns the comments read back.
+func (l *prLoop) commentPreview(pr int) []string {
+	var md bytes.Buffer
+	if code := run(context.Background(), []string{"preview", "--server", l.f.base, "--api-token-file", l.tokenFile, "--format", "markdown",
+		fmt.Sprintf("refs/pull/%d/head", pr)}, &md, io.Discard); code != exitOK {
+		l.t.Fatalf("preview exited %d: %s", code, md.String())
+	}
+	l.g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", l.repo, pr), map[string]string{"body": md.String()}, nil)
+	var comments []struct {
+		Body string `json:"body"`
+	}
+	l.g.Do(http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", l.repo, pr), nil, &comments)
+	bodies := make([]string, len(comments))
+	for i, c := range comments {
+		bodies[i] = c.Body
+	}
+	return bodies
+}
+
+// merge merges the pull request and returns the merge commit.
+func (l *prLoop) merge(pr int) string {
+	l.g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/pulls/%d/merge", l.repo, pr), map[string]any{"Do": "merge"}, nil)
+	var merged struct {
+		SHA string `json:"merge_commit_sha"`
+	}
+	l.g.Do(http.MethodGet, fmt.Sprintf("/repos/%s/pulls/%d", l.repo, pr), nil, &merged)
+	return merged.SHA
+}
+
 // TestPullRequestLoopOnGitea is the promotion loop on a real Gitea on loopback: a pull
 // request changing production's model gets a preview comment naming the model change,
 // the plan and the policy verdict; after the merge, the merge commit's
@@ -130,110 +241,48 @@ func newFlakyProxy(t *testing.T, api string) (*flakyProxy, string) {
 // status saying why, posted once the forge, down (500) while the daemon reconciled,
 // answers again.
 func TestPullRequestLoopOnGitea(t *testing.T) {
-	g := testgitea.Start(t)
-	cli := testengine.Connect(t)
-	testengine.EnsureStubImage(t, cli)
-	project := testengine.ProjectName(t)
-	testengine.CleanupProject(t, cli, project)
-	repo := g.CreateRepo("deploy")
-	alice, alicePub := testgit.NewKey(t, "alice")
-
-	forgeProxy, forgeAPI := newFlakyProxy(t, g.API)
-	addr, port := testengine.FreeHostPort(t, cli)
-	files := testengine.QuickstartModels(t)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
-	files["environments/production.yaml"] = "model: moodbot-v1\n"
-	files["environments/experimental.yaml"] = "model: moodbot-v2\n"
-	local := testgit.New(t)
-	initial := local.Commit(files, testgit.CommitOptions{Message: "initial", Sign: alice})
-	if out, err := exec.Command("git", "-C", local.Work, "push", g.PushURL(repo), "main").CombinedOutput(); err != nil {
-		t.Fatalf("push to gitea: %v: %s", err, out)
-	}
-
-	secrets := t.TempDir()
-	writeFile(t, filepath.Join(secrets, "api"), "api-token-for-gitea-test", 0o600)
-	writeFile(t, filepath.Join(secrets, "forge"), g.Token+"\n", 0o600)
-	writeFile(t, filepath.Join(secrets, "alice.asc"), alicePub, 0o644)
-	writeFile(t, filepath.Join(secrets, "policy.yaml"), "environments:\n  experimental:\n    signers: ["+filepath.Join(secrets, "alice.asc")+"]\n", 0o644)
-	f := &daemonFixture{t: t, project: project, base: "http://" + addr, state: t.TempDir(), apiToken: "api-token-for-gitea-test", log: &syncBuffer{}, done: make(chan int, 1)}
-	args := []string{"daemon", "--repo", g.CloneURL(repo), "--state-dir", f.state, "--listen", addr, "--poll", "@every 1h",
-		"--api-token-file", filepath.Join(secrets, "api"), "--health-timeout", "20s", "--policy", filepath.Join(secrets, "policy.yaml"),
-		"--forge", "gitea", "--forge-api-url", forgeAPI, "--forge-repo", repo, "--forge-token-file", filepath.Join(secrets, "forge")}
-	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
-	go func() { f.done <- run(ctx, args, io.Discard, f.log) }()
-	t.Cleanup(func() {
-		f.stop()
-		if strings.Contains(f.log.String(), g.Token) {
-			t.Error("the forge token reached the daemon's log")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", f.log.String())
-		}
-	})
-	waitStatus(t, g, repo, initial, "rasa-gitops/production", "success")
-
-	// The pull request: production moodbot-v1 → moodbot-v2, previewed and commented.
-	editOnGitea(g, repo, "environments/production.yaml", "model: moodbot-v1\n", "model: moodbot-v2\n", "main", "promote/production/moodbot-v2")
-	var pr struct {
-		Number int `json:"number"`
-	}
-	g.Do(http.MethodPost, "/repos/"+repo+"/pulls", map[string]any{"head": "promote/production/moodbot-v2", "base": "main", "title": "promote production to moodbot-v2"}, &pr)
-	var md bytes.Buffer
-	if code := run(context.Background(), []string{"preview", "--server", f.base, "--api-token-file", filepath.Join(secrets, "api"), "--format", "markdown",
-		fmt.Sprintf("refs/pull/%d/head", pr.Number)}, &md, io.Discard); code != exitOK {
-		t.Fatalf("preview exited %d: %s", code, md.String())
-	}
-	g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", repo, pr.Number), map[string]string{"body": md.String()}, nil)
-	var comments []struct {
-		Body string `json:"body"`
-	}
-	g.Do(http.MethodGet, fmt.Sprintf("/repos/%s/issues/%d/comments", repo, pr.Number), nil, &comments)
+	l := startPRLoop(t)
+	pr := l.openPR()
+	comments := l.commentPreview(pr)
 	if len(comments) != 1 {
 		t.Fatalf("%d comments on the pull request", len(comments))
 	}
 	for _, want := range []string{"| production | `moodbot-v1` → `moodbot-v2`", "in the store) | would be applied |", "| experimental | `moodbot-v2` (unchanged) | unchanged |", "**Plan** (0 action(s)):", "nothing to do"} {
-		if !strings.Contains(comments[0].Body, want) {
-			t.Errorf("the preview comment lacks %q:\n%s", want, comments[0].Body)
+		if !strings.Contains(comments[0], want) {
+			t.Errorf("the preview comment lacks %q:\n%s", want, comments[0])
 		}
 	}
-	if st := f.statuses()["production"]; st.DesiredModel != "moodbot-v1" {
+	if st := l.f.statuses()["production"]; st.DesiredModel != "moodbot-v1" {
 		t.Errorf("the preview changed production: %s", st.DesiredModel)
 	}
 
-	// The merge: pending while moodbot-v2 deploys and loads, success once it is served.
-	g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/pulls/%d/merge", repo, pr.Number), map[string]any{"Do": "merge"}, nil)
-	var merged struct {
-		SHA string `json:"merge_commit_sha"`
-	}
-	g.Do(http.MethodGet, fmt.Sprintf("/repos/%s/pulls/%d", repo, pr.Number), nil, &merged)
-	f.request(http.MethodPost, "/api/sync", nil, http.Header{"Authorization": {"Bearer " + f.apiToken}})
-	seen := waitStatus(t, g, repo, merged.SHA, "rasa-gitops/production", "success")
+	merged := l.merge(pr)
+	l.sync()
+	seen := waitStatus(t, l.g, l.repo, merged, "rasa-gitops/production", "success")
 	if len(seen) < 2 || seen[0].Status != "pending" || !strings.HasSuffix(seen[0].Description, " moodbot-v2") || !strings.HasPrefix(seen[len(seen)-1].Description, "serving moodbot-v2 since ") {
 		t.Errorf("production's statuses on the merge commit: %+v", seen)
 	}
 
-	// An unsigned change to the signed environment while the forge answers 500: the
-	// reconcile completes; the failure status, with the reason, follows the forge's return.
-	forgeProxy.down.Store(true)
-	unsigned := editOnGitea(g, repo, "environments/experimental.yaml", "model: moodbot-v2\n", "model: moodbot-v1\n", "main", "")
-	f.request(http.MethodPost, "/api/sync", nil, http.Header{"Authorization": {"Bearer " + f.apiToken}})
-	f.waitFor("the refusal recorded while the forge is down", func(s map[string]state.EnvStatus) bool {
+	// An unsigned change to the signed environment while the forge answers 500.
+	l.proxy.down.Store(true)
+	unsigned := editOnGitea(l.g, l.repo, "environments/experimental.yaml", "model: moodbot-v2\n", "model: moodbot-v1\n", "main", "")
+	l.sync()
+	l.f.waitFor("the refusal recorded while the forge is down", func(s map[string]state.EnvStatus) bool {
 		return s["experimental"].Sync == state.Refused && strings.HasSuffix(s["experimental"].LastAttempted, unsigned)
 	})
-	waitCond(t, "a post refused by the forge", func() bool { return forgeProxy.refused.Load() > 0 })
-	if got := statusesOf(g, repo, unsigned, "rasa-gitops/experimental"); len(got) != 0 {
+	waitCond(t, "a post refused by the forge", func() bool { return l.proxy.refused.Load() > 0 })
+	if got := statusesOf(l.g, l.repo, unsigned, "rasa-gitops/experimental"); len(got) != 0 {
 		t.Errorf("statuses reached the forge while it was down: %+v", got)
 	}
-	forgeProxy.down.Store(false)
-	refused := waitStatus(t, g, repo, unsigned, "rasa-gitops/experimental", "failure")
+	l.proxy.down.Store(false)
+	refused := waitStatus(t, l.g, l.repo, unsigned, "rasa-gitops/experimental", "failure")
 	if d := refused[len(refused)-1].Description; d != "refused: not signed by a signer allowed for experimental" {
 		t.Errorf("the refusal says %q", d)
 	}
-	if st := f.statuses()["experimental"]; st.Sync != state.Refused || st.DesiredModel != "moodbot-v2" {
+	if st := l.f.statuses()["experimental"]; st.Sync != state.Refused || st.DesiredModel != "moodbot-v2" {
 		t.Errorf("experimental after the unsigned change: %s %s", st.Sync, st.DesiredModel)
 	}
-	if n := f.audited("preview"); n != 1 {
+	if n := l.f.audited("preview"); n != 1 {
 		t.Errorf("%d previews audited, want 1", n)
 	}
 }

@@ -56,6 +56,21 @@ func (f *forgeFlags) notifier(masker *state.Masker, log *zap.Logger) (*notify.No
 	return notify.New(client, notify.Options{TargetURL: f.targetURL, Mask: masker.Apply, Log: log.Named("notify")}), nil
 }
 
+// pullRequestLoop wires the pull-request half of the daemon: the commit-status
+// notifier (when --forge is set; it runs until ctx ends and gets the pipeline's
+// statuses through pc.StatusHook) and the preview service of POST /api/preview.
+func pullRequestLoop(ctx context.Context, flags *daemonFlags, pc *pipeline.Config, render pipeline.RenderFunc, log *zap.Logger) (*preview.Service, error) {
+	notifier, err := flags.forge.notifier(pc.State.Masker(), log)
+	if err != nil {
+		return nil, err
+	}
+	if notifier != nil {
+		pc.StatusHook = notifier.Observe
+		go notifier.Run(ctx)
+	}
+	return previewService(flags, *pc, render, pc.Policy, log)
+}
+
 // previewService previews revisions of the daemon's repository with a clone of its
 // own (<state-dir>/preview) and the pipeline's host, read only.
 func previewService(flags *daemonFlags, pc pipeline.Config, render pipeline.RenderFunc, pol *policy.Policy, log *zap.Logger) (*preview.Service, error) {
