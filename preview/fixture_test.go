@@ -31,7 +31,7 @@ const stubImage = "rasa-gitops/rasa-stub:unit"
 // SQLite state, model store and tag table, and Rasa servers that load what the tag
 // table names.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	stateDir string
 	engine   *memengine.Engine
 	st       *state.Store
@@ -59,7 +59,7 @@ func (s *fixedSource) Next(context.Context, bool) (pipeline.Input, bool, error) 
 	return s.in, true, nil
 }
 
-func newFixture(t *testing.T, envs map[string]string, pol *policy.Policy) *fixture {
+func newFixture(t testing.TB, envs map[string]string, pol *policy.Policy) *fixture {
 	t.Helper()
 	f := &fixture{t: t, stateDir: t.TempDir(), engine: memengine.New(), pol: pol, src: &fixedSource{}, files: testengine.QuickstartModels(t),
 		clock: time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC), served: map[string]string{}} // a Saturday
@@ -149,7 +149,7 @@ func (f *fixture) host() Host {
 }
 
 // mustPolicy loads a policy file; files are the key rings it names.
-func mustPolicy(t *testing.T, body string, files map[string]string) *policy.Policy {
+func mustPolicy(t testing.TB, body string, files map[string]string) *policy.Policy {
 	t.Helper()
 	dir := t.TempDir()
 	testengine.WriteFiles(t, dir, map[string]string{"policy.yaml": body})
@@ -162,7 +162,7 @@ func mustPolicy(t *testing.T, body string, files map[string]string) *policy.Poli
 }
 
 // golden compares got with testdata/<name>, rewriting it under -update.
-func golden(t *testing.T, name, got string) {
+func golden(t testing.TB, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {

@@ -226,3 +226,18 @@ func TestPreviewOfUnsignedChangeToProjectServices(t *testing.T) {
 		t.Errorf("with project signers: refused %q, plan %v", res.ProjectRefused, res.Plan)
 	}
 }
+
+// BenchmarkPreview is one preview of a promotion on a converged host of three
+// environments (in-memory Engine, real SQLite state, store and tag table).
+func BenchmarkPreview(b *testing.B) {
+	f := newFixture(b, quickstart, mustPolicy(b, weekdays, nil))
+	f.clock = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	f.apply(f.commit())
+	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	rev := f.commit()
+	for b.Loop() {
+		if _, err := Run(context.Background(), f.host(), rev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
