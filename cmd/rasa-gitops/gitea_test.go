@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
@@ -223,6 +227,36 @@ func (l *prLoop) commentPreview(pr int) []string {
 	return bodies
 }
 
+// host is what a preview must not change, on the real Engine: the project's
+// containers (ID, state, start time, labels), the tag table and the model store.
+func (l *prLoop) host() string {
+	l.t.Helper()
+	ctx := context.Background()
+	cli := testengine.Connect(l.t)
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+l.f.project))})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, c := range list {
+		info, err := cli.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s %s %s %s %v\n", c.ID, c.Names, info.State.Status, info.State.StartedAt, info.Config.Labels)
+	}
+	tags, err := os.ReadFile(filepath.Join(l.f.state, "models", "tags.json"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	b.Write(tags)
+	models, _ := os.ReadDir(filepath.Join(l.f.state, "models", "sha256"))
+	for _, m := range models {
+		fmt.Fprintf(&b, "\n%s", m.Name())
+	}
+	return b.String()
+}
+
 // merge merges the pull request and returns the merge commit.
 func (l *prLoop) merge(pr int) string {
 	l.g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/pulls/%d/merge", l.repo, pr), map[string]any{"Do": "merge"}, nil)
@@ -243,7 +277,14 @@ func (l *prLoop) merge(pr int) string {
 func TestPullRequestLoopOnGitea(t *testing.T) {
 	l := startPRLoop(t)
 	pr := l.openPR()
+	before := l.host()
+	if !strings.Contains(before, "-rasa-production-1") || !strings.Contains(before, "moodbot-v1") {
+		t.Fatalf("the host snapshot misses production:\n%s", before)
+	}
 	comments := l.commentPreview(pr)
+	if after := l.host(); after != before {
+		t.Errorf("the preview changed the host:\n--- before\n%s\n--- after\n%s", before, after)
+	}
 	if len(comments) != 1 {
 		t.Fatalf("%d comments on the pull request", len(comments))
 	}
