@@ -46,9 +46,10 @@ const maxQueued = 8
 // pending "loading" before the success that follows it), so the forge shows each
 // transition and ends on the newest.
 type Notifier struct {
-	client forge.Client
-	opts   Options
-	wake   chan struct{}
+	client  forge.Client
+	opts    Options
+	wake    chan struct{}
+	started time.Time
 
 	mu      sync.Mutex
 	posted  map[key]forge.Status // what the forge shows now, as far as we know
@@ -66,7 +67,7 @@ func New(client forge.Client, opts Options) *Notifier {
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
 	}
-	return &Notifier{client: client, opts: opts, wake: make(chan struct{}, 1), posted: map[key]forge.Status{}, pending: map[key]*item{}}
+	return &Notifier{client: client, opts: opts, wake: make(chan struct{}, 1), started: time.Now(), posted: map[key]forge.Status{}, pending: map[key]*item{}}
 }
 
 // Observe queues the status each environment asks for, when it differs from what was
@@ -98,9 +99,10 @@ func (n *Notifier) Observe(rows []state.EnvStatus) {
 			continue
 		}
 		queue := []forge.Status{s}
-		if _, seen := n.posted[k]; !seen && s.State == forge.Success {
-			// A commit's deployment starts pending, also when its model loaded before the
-			// run recorded it: the forge shows pending → success either way.
+		if _, seen := n.posted[k]; !seen && s.State == forge.Success && !st.Since.Before(n.started) {
+			// A deployment starts pending, also when its model loaded before the run
+			// recorded it: the forge shows pending → success either way (not for what
+			// was deployed before this process started: a restart re-reports it as is).
 			start := s
 			start.State, start.Description = forge.Pending, "deploying "+orNone(st.DesiredModel)
 			queue = []forge.Status{start, s}

@@ -110,7 +110,7 @@ func loading(commit, model string) state.EnvStatus {
 }
 
 func synced(commit, model string) state.EnvStatus {
-	return state.EnvStatus{Name: "production", Sync: state.Synced, DesiredModel: model, LastApplied: "main@sha1:" + commit}
+	return state.EnvStatus{Name: "production", Sync: state.Synced, DesiredModel: model, LastApplied: "main@sha1:" + commit, Since: time.Now()}
 }
 
 // TestForgeDownDelaysNothingAndCatchesUp: while the forge answers 500, Observe
@@ -121,7 +121,8 @@ func TestForgeDownDelaysNothingAndCatchesUp(t *testing.T) {
 	n := start(t, c)
 	n.Observe([]state.EnvStatus{loading(commitA, "moodbot-v2")})
 	waitFor(t, "retries against the forge that is down", func() bool { tries, _ := c.snapshot(); return tries >= 3 })
-	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-s3cret")})
+	secretModel := synced(commitA, "moodbot-s3cret")
+	n.Observe([]state.EnvStatus{secretModel})
 	if n.Pending() != 1 {
 		t.Errorf("%d keys pending, want 1", n.Pending())
 	}
@@ -130,10 +131,10 @@ func TestForgeDownDelaysNothingAndCatchesUp(t *testing.T) {
 	c.mu.Unlock()
 	waitFor(t, "the post after the forge returned", func() bool { return n.Pending() == 0 })
 	_, posted := c.snapshot()
-	if len(posted) != 2 || posted[0].State != forge.Pending || posted[1].State != forge.Success || posted[1].Description != "serving moodbot-*** since 00:00 UTC" {
+	if len(posted) != 2 || posted[0].State != forge.Pending || posted[1].State != forge.Success || posted[1].Description != "serving moodbot-*** since "+secretModel.Since.UTC().Format("15:04 MST") {
 		t.Fatalf("posted %+v", posted)
 	}
-	n.Observe([]state.EnvStatus{synced(commitA, "moodbot-s3cret")}) // the same again: nothing to post
+	n.Observe([]state.EnvStatus{secretModel}) // the same again: nothing to post
 	n.Observe([]state.EnvStatus{loading(commitB, "moodbot-v3")})
 	waitFor(t, "the next commit's status", func() bool { _, p := c.snapshot(); return len(p) == 3 })
 	if _, posted := c.snapshot(); posted[2].Commit != commitB || posted[2].State != forge.Pending {
@@ -184,6 +185,16 @@ func TestFirstStatusOfACommitStartsPending(t *testing.T) {
 	waitFor(t, "the later posts", func() bool { return n.Pending() == 0 })
 	if _, p := c.snapshot(); len(p) != 4 || p[2].Description != "loading moodbot-v2" || p[3].State != forge.Success {
 		t.Errorf("posted %+v", p)
+	}
+	// After a restart, what was deployed before it is reported as it is.
+	c2 := &fakeClient{}
+	n2 := start(t, c2)
+	old := synced(commitB, "moodbot-v2")
+	old.Since = time.Now().Add(-time.Hour)
+	n2.Observe([]state.EnvStatus{old})
+	waitFor(t, "the re-report", func() bool { return n2.Pending() == 0 })
+	if _, p := c2.snapshot(); len(p) != 1 || p[0].State != forge.Success {
+		t.Errorf("after a restart: posted %+v", p)
 	}
 }
 
