@@ -211,10 +211,12 @@ func (l *prLoop) openPR() int {
 // the pull request's ref, posted as a comment; it returns the comments read back.
 func (l *prLoop) commentPreview(pr int) []string {
 	var md bytes.Buffer
+	start := time.Now()
 	if code := run(context.Background(), []string{"preview", "--server", l.f.base, "--api-token-file", l.tokenFile, "--format", "markdown",
 		fmt.Sprintf("refs/pull/%d/head", pr)}, &md, io.Discard); code != exitOK {
 		l.t.Fatalf("preview exited %d: %s", code, md.String())
 	}
+	l.t.Logf("rasa-gitops preview (the first: it clones the repository for previews) took %s", time.Since(start).Round(time.Millisecond))
 	l.g.Do(http.MethodPost, fmt.Sprintf("/repos/%s/issues/%d/comments", l.repo, pr), map[string]string{"body": md.String()}, nil)
 	var comments []struct {
 		Body string `json:"body"`
