@@ -26,7 +26,8 @@ var ErrReadOnly = errors.New("a preview does not change the Engine")
 // ReadOnly wraps an Engine for a preview: lists and inspects pass through, every call
 // that would change the host fails with ErrReadOnly, and an image pull is only noted
 // (Pulls): a missing image then inspects as "pull:<ref>", so its services plan as the
-// apply would plan them after the pull, and nothing is downloaded.
+// apply would plan them after the pull, and nothing is downloaded. An image pulled by
+// pull_policy: always plans with the ID it has on the host now.
 type ReadOnly struct {
 	reconcile.Engine
 	mu     sync.Mutex
@@ -58,13 +59,14 @@ func (r *ReadOnly) ImagePull(_ context.Context, ref string, _ image.PullOptions)
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
 
-// ImageInspect answers for an image a preview "pulled" with a stand-in ID.
+// ImageInspect answers for a missing image a preview "pulled" with a stand-in ID; an
+// image on the host (pull_policy: always) keeps its ID, as if the registry had no newer.
 func (r *ReadOnly) ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error) {
 	img, err := r.Engine.ImageInspect(ctx, ref, opts...)
 	r.mu.Lock()
 	pulled := r.pulled[ref]
 	r.mu.Unlock()
-	if pulled && (err == nil || cerrdefs.IsNotFound(err)) {
+	if pulled && cerrdefs.IsNotFound(err) {
 		return image.InspectResponse{ID: "pull:" + ref}, nil
 	}
 	return img, err

@@ -64,4 +64,12 @@ func TestReadOnlyRefusesEveryChange(t *testing.T) {
 	if _, err := mem.ImageInspect(ctx, "rasa/rasa:9"); err == nil {
 		t.Error("the image reached the Engine")
 	}
+	// pull_policy: always pulls an image the host has: it plans with its ID now.
+	id := mem.AddImage("rasa/rasa:3")
+	if _, err := e.ImagePull(ctx, "rasa/rasa:3", image.PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := e.ImageInspect(ctx, "rasa/rasa:3"); err != nil || img.ID != id {
+		t.Errorf("an image on the host, pulled again: %q %v, want %q", img.ID, err, id)
+	}
 }

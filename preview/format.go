@@ -53,7 +53,7 @@ func (r Result) planText(w io.Writer, title, indent string) {
 		fmt.Fprintf(w, "%s%-*s  %-8s  %s\n", indent, width, a.Target, a.Kind, a.Reason)
 	}
 	for _, ref := range r.Pulls {
-		fmt.Fprintf(w, "%simage %s is not on the host: the apply pulls it first\n", indent, ref)
+		fmt.Fprintf(w, "%sthe apply pulls image %s first\n", indent, ref)
 	}
 }
 
