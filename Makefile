@@ -4,7 +4,7 @@ BIN      ?= bin
 STUB_TAG ?= rasa-gitops/rasa-stub:dev
 IMAGE_TAG ?= rasa-gitops/rasa-gitops:dev
 
-.PHONY: help build test image stub-image demo demo-down bench tools
+.PHONY: help build test image stub-image demo demo-down bench tools gitea
 
 help:
 	@echo "make build       build bin/rasa-gitops and bin/rasa-stub"
@@ -14,6 +14,7 @@ help:
 	@echo "make demo        build the stand-in image and run the daemon on examples/quickstart from a local Git repository"
 	@echo "make demo-down   remove the demo's containers and network"
 	@echo "make tools       build the Compose v2 peer into bin/tools (bench/tools.sh)"
+	@echo "make gitea       build Gitea into bin/tools for the pull-request tests (scripts/gitea.sh)"
 	@echo "make bench       run every benchmark (side by side with Compose v2 and nginx)"
 
 build:
@@ -45,6 +46,9 @@ demo-down: build
 
 tools:
 	bash bench/tools.sh $(BIN)/tools
+
+gitea:
+	bash scripts/gitea.sh $(BIN)/tools
 
 bench: build stub-image tools
 	bash bench/tools.sh --models $(BIN)/tools

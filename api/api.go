@@ -51,6 +51,8 @@ type Config struct {
 	Models         http.Handler // the model server and upload
 	ModelRoutes    []string
 	Metrics        *Metrics
+	// Preview, when set, answers POST /api/preview (preview.Service).
+	Preview Previewer
 }
 
 // New builds the handler.
@@ -66,6 +68,9 @@ func New(c Config) http.Handler {
 	mux.HandleFunc("GET /api/history", s.auth(s.history))
 	mux.HandleFunc("POST /api/sync", s.auth(s.sync))
 	mux.HandleFunc("POST /api/webhooks/{provider}", s.webhook)
+	if c.Preview != nil {
+		mux.HandleFunc("POST /api/preview", s.auth(s.preview))
+	}
 	if c.Models != nil {
 		for _, p := range c.ModelRoutes {
 			mux.Handle(p, c.Models)

@@ -68,6 +68,9 @@ type Config struct {
 	// moved it (the daemon pushes it to a Git ref); a failure is logged, counted and
 	// tried again after the next run.
 	AnchorSink func(ctx context.Context, a state.Anchor) error
+	// StatusHook, when set, gets every environment's status after each run and each
+	// model load it records (the commit-status notifier); it must not block.
+	StatusHook func(rows []state.EnvStatus)
 	Log        *zap.Logger
 	// Now is the clock (tests set it); default time.Now.
 	Now func() time.Time

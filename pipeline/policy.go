@@ -230,3 +230,23 @@ func HeldMessage(until time.Time) string {
 	}
 	return "held by a change window until " + until.UTC().Format(time.RFC3339)
 }
+
+// SameRendering says whether a recorded fingerprint (EnvStatus.Fingerprint) names
+// env's rendering in r, whichever build recorded it: a preview uses it to tell an
+// environment the revision changes from one it leaves as it is, as the policy stage does.
+func SameRendering(recorded string, r *compose.Rendered, env compose.RenderedEnvironment) bool {
+	return sameFingerprint(recorded, r, env, Fingerprint(r, env))
+}
+
+// ProjectChanged says whether r changes the project's own services (compose.files)
+// since the last run recorded them: a preview asks it to foresee the project policy.
+func ProjectChanged(ctx context.Context, st *state.Store, r *compose.Rendered) (bool, error) {
+	prev, err := st.Meta(ctx, projectMetaKey(r.Project.Name))
+	if err != nil {
+		return true, err
+	}
+	return prev != projectFingerprint(r), nil
+}
+
+// ProjectServices are the services of compose.files (not an environment's), sorted.
+func ProjectServices(r *compose.Rendered) []string { return projectServices(r) }

@@ -91,12 +91,15 @@ func (p *Pipeline) report(ctx context.Context, rep Report, start time.Time, log 
 		log.Info("reconciled", zap.String("outcome", string(rep.Outcome)), zap.Duration("duration", rep.Duration))
 	}
 	p.exportAnchor(ctx, log)
+	if (p.cfg.Metrics != nil || p.cfg.StatusHook != nil) && rep.Statuses == nil {
+		rep.Statuses = p.statuses(ctx)
+	}
 	if p.cfg.Metrics != nil {
 		p.cfg.Metrics.ObserveRun(string(rep.Outcome), rep.Duration)
-		if rep.Statuses == nil {
-			rep.Statuses = p.statuses(ctx)
-		}
 		p.cfg.Metrics.SetStatuses(rep.Statuses)
+	}
+	if p.cfg.StatusHook != nil {
+		p.cfg.StatusHook(rep.Statuses)
 	}
 	return rep
 }
@@ -197,8 +200,14 @@ func (p *Pipeline) recordLoad(res reconcile.LoadResult) {
 	}
 	p.log.Info("model load ended", zap.String("environment", res.Environment), zap.String("model", res.Model), zap.String("serves", res.Served),
 		zap.Bool("model_synced", res.Synced), zap.Duration("duration", res.Duration), zap.NamedError("reason", res.Err))
-	if p.cfg.Metrics != nil {
-		p.cfg.Metrics.SetStatuses(p.statuses(ctx))
+	if p.cfg.Metrics != nil || p.cfg.StatusHook != nil {
+		rows := p.statuses(ctx)
+		if p.cfg.Metrics != nil {
+			p.cfg.Metrics.SetStatuses(rows)
+		}
+		if p.cfg.StatusHook != nil {
+			p.cfg.StatusHook(rows)
+		}
 	}
 }
 

@@ -80,6 +80,10 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	if flags.anchorRef != "" {
 		pc.AnchorSink = anchorSink(src, flags.anchorRef)
 	}
+	previews, err := pullRequestLoop(cmd.Context(), flags, &pc, cfg.MaskedRender(log, pol.Names(), secrets.Values), log)
+	if err != nil {
+		return err
+	}
 	p := pipeline.New(pc)
 	defer p.Close()
 	dc := daemon.Config{Pipeline: p, State: h.State, Branch: flags.git.Branch, Schedule: schedule, RunTimeout: flags.timeout, Log: log}
@@ -90,7 +94,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	metrics.CountDockerEvents(d.EventCounts)
 	srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
 		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, MaxWebhookBody: int64(flags.maxWebhookBody), Metrics: metrics,
-		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(),
+		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(), Preview: previews,
 	}))
 	if err != nil {
 		return err
@@ -129,6 +133,7 @@ func (f *daemonFlags) sources() (cron.Schedule, *gitsource.Source, *policy.Polic
 // register adds the daemon's flags to cmd (the converge flags included).
 func (f *daemonFlags) register(cmd *cobra.Command) {
 	f.convergeFlags.register(cmd)
+	f.forge.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.git.URL, "repo", "", "Git repository URL (https://, ssh://, git://, or a path)")
 	fl.StringVar(&f.git.Branch, "branch", "main", "branch to follow")
@@ -158,6 +163,7 @@ type daemonFlags struct {
 	events                                                   bool
 	maxWebhookBody                                           byteSize
 	anchorRef                                                string
+	forge                                                    forgeFlags
 }
 
 // anchorSink pushes each audit anchor to ref of the declaration repository.

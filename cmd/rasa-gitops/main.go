@@ -106,7 +106,7 @@ func newRootCommand() *cobra.Command {
 		Long: `rasa-gitops makes one Docker host run what a Git repository declares: one Rasa
 server per environment, each serving the model the repository names.`,
 	}
-	root.AddCommand(newValidateCommand(), newRenderCommand(), newPlanCommand(), newApplyCommand(), newDownCommand(), newServeCommand(), newModelCommand(), newStatusCommand(), newHistoryCommand(), newAuditCommand(), newDaemonCommand(), newSyncCommand(), newPromoteCommand(), newVersionCommand())
+	root.AddCommand(newValidateCommand(), newRenderCommand(), newPlanCommand(), newApplyCommand(), newDownCommand(), newServeCommand(), newModelCommand(), newStatusCommand(), newHistoryCommand(), newAuditCommand(), newDaemonCommand(), newSyncCommand(), newPreviewCommand(), newPromoteCommand(), newVersionCommand())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return bindEnv(cmd) }
 	nameEnvVariables(root)
 	return root

@@ -399,3 +399,18 @@ func QuickstartModels(t testing.TB) map[string]string {
 	}
 	return files
 }
+
+// WriteFiles writes a declaration (slash path → content) under dir, making the
+// directories it needs.
+func WriteFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
