@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -107,15 +108,20 @@ func serve(ctx context.Context, cfg config, logger *log.Logger, ready chan<- str
 	}
 	go agent.pullLoop(ctx)
 
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
+	tcp, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.port))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := &drainListener{TCPListener: tcp.(*net.TCPListener)}
 	srv := &http.Server{Handler: newHandler(cfg, agent), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		<-ctx.Done()
+		srv.SetKeepAlivesEnabled(false)
+		ln.drain()
+		<-served // every connection already queued is accepted
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
@@ -124,13 +130,61 @@ func serve(ctx context.Context, cfg config, logger *log.Logger, ready chan<- str
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Serve(ln)
+	close(served)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
 	// Serve returns as soon as the shutdown begins: the requests in flight end first,
 	// as on Rasa's server, or the process would exit under them.
 	<-stopped
 	return nil
+}
+
+// drainListener lets a shutdown take the connections already queued on the listening
+// socket before it closes: closing it at once resets every connection whose handshake
+// the kernel completed but the server had not accepted yet, and a client that
+// resolved the service's name to this container a moment before its stop gets a
+// reset instead of an answer. After drain, Accept returns what is queued, then
+// net.ErrClosed.
+type drainListener struct {
+	*net.TCPListener
+	draining atomic.Bool
+}
+
+// drain makes Accept stop waiting for new connections (a deadline wakes a waiting one).
+func (l *drainListener) drain() {
+	l.draining.Store(true)
+	_ = l.SetDeadline(time.Now())
+}
+
+// Accept returns the next connection; once draining, the next queued one, or
+// net.ErrClosed when none is queued.
+func (l *drainListener) Accept() (net.Conn, error) {
+	if !l.draining.Load() {
+		c, err := l.TCPListener.Accept()
+		if err == nil || !l.draining.Load() {
+			return c, err
+		}
+	}
+	return l.acceptQueued()
+}
+
+// acceptQueued accepts one connection the kernel has queued, without waiting (the
+// listening socket is non-blocking: an empty queue answers EAGAIN). Go's own Accept
+// cannot: past its deadline it fails before it asks the kernel.
+func (l *drainListener) acceptQueued() (net.Conn, error) {
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return nil, net.ErrClosed
+	}
+	nfd, aerr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { nfd, _, aerr = syscall.Accept4(int(fd), syscall.SOCK_CLOEXEC) }); err != nil || aerr != nil {
+		return nil, net.ErrClosed
+	}
+	f := os.NewFile(uintptr(nfd), "queued connection")
+	defer f.Close()
+	return net.FileConn(f)
 }
 
 // healthcheck exits 0 when url answers 200: a HEALTHCHECK for images with no curl.

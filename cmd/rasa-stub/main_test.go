@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -317,5 +320,49 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	}
 	if err := <-errc; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// TestDrainAcceptsTheQueuedConnections: connections whose handshake the kernel
+// completed before the shutdown (queued, not yet accepted) are accepted by a
+// draining listener, with the requests written on them, instead of being reset by
+// the close; then Accept reports the listener closed.
+func TestDrainAcceptsTheQueuedConnections(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &drainListener{TCPListener: tcp.(*net.TCPListener)}
+	defer ln.Close()
+	const queued = 5
+	for i := 0; i < queued; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln.drain()
+	accepted := 0
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("accept while draining: %v", err)
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || !strings.HasPrefix(line, "GET /") {
+			t.Fatalf("queued connection %d lost its request: %q %v", accepted, line, err)
+		}
+		accepted++
+	}
+	if accepted != queued {
+		t.Fatalf("drained %d of %d queued connections", accepted, queued)
 	}
 }
