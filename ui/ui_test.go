@@ -1,0 +1,160 @@
+package ui
+
+import (
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
+
+// TestWithoutTokenOnlyTheLoginForm: every view answers the login form and none of the
+// state; the fragment answers 401; a wrong token is refused.
+func TestWithoutTokenOnlyTheLoginForm(t *testing.T) {
+	p := newPage(t, nil)
+	p.seed()
+	for _, path := range []string{"/", "/ui/models", "/ui/history", "/ui/history?before=3"} {
+		resp, body := p.get(p.client(), path)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `action="/ui/login"`) {
+			t.Errorf("%s without a session: %d, login form %v", path, resp.StatusCode, strings.Contains(body, "/ui/login"))
+		}
+		for _, data := range []string{"production", "moodbot", "Alice", shaA[:10]} {
+			if strings.Contains(body, data) {
+				t.Errorf("%s without a session shows %q", path, data)
+			}
+		}
+	}
+	if resp, _ := p.get(p.client(), "/ui/environments"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("fragment without a session: %d", resp.StatusCode)
+	}
+	c, resp := p.login("wrong-token")
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Errorf("a wrong token: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if resp, _ := p.get(c, "/"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after a refused login: %d", resp.StatusCode)
+	}
+}
+
+// TestLoginSession: either token logs in; the cookie is HttpOnly, SameSite=Strict and
+// holds no token; it opens the views until it expires; logout ends it.
+func TestLoginSession(t *testing.T) {
+	now := fixedNow
+	p := newPage(t, func(c *Config) { c.Now = func() time.Time { return now }; c.SessionTTL = time.Hour })
+	p.seed()
+	for _, token := range []string{testToken, readToken} {
+		c, resp := p.login(token)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/history" {
+			t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		ck := resp.Cookies()[0]
+		if ck.Name != CookieName || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure || ck.MaxAge != 3600 {
+			t.Errorf("cookie %+v", ck)
+		}
+		if strings.Contains(ck.Value, token) || strings.Contains(ck.Value, testToken[:8]) {
+			t.Errorf("the cookie holds the token")
+		}
+		if resp, body := p.get(c, "/"); resp.StatusCode != 200 || !strings.Contains(body, "production") {
+			t.Errorf("with the session: %d", resp.StatusCode)
+		}
+	}
+	c, _ := p.login(testToken)
+	now = now.Add(time.Hour)
+	if resp, _ := p.get(c, "/"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an expired session: %d", resp.StatusCode)
+	}
+	now = fixedNow
+	c, _ = p.login(testToken)
+	if resp, err := c.Post(p.srv.URL+"/ui/logout", "", nil); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %v %v", resp, err)
+	}
+	if resp, _ := p.get(c, "/"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after logout: %d", resp.StatusCode)
+	}
+}
+
+// TestForgedSessionRefused: a cookie not made with this daemon's tokens, or with its
+// expiry edited, opens nothing; a session ends when the token changes.
+func TestForgedSessionRefused(t *testing.T) {
+	s := newSessions(time.Hour, func() time.Time { return fixedNow }, testToken)
+	good := s.value(fixedNow.Add(time.Minute))
+	other := newSessions(time.Hour, func() time.Time { return fixedNow }, "another-token-entirely")
+	if !s.valid(good) || other.valid(good) {
+		t.Fatalf("valid here %v, valid with another token %v", s.valid(good), other.valid(good))
+	}
+	edited := strings.Replace(good, ".", ".9", 1)
+	for _, v := range []string{edited, "", "v1..", "v1.99999999999.00", good + "0"} {
+		if s.valid(v) {
+			t.Errorf("%q accepted", v)
+		}
+	}
+	if none := newSessions(time.Hour, time.Now); none.validToken("") || none.valid(none.value(fixedNow.Add(time.Hour))) {
+		t.Error("with no token configured, something logs in")
+	}
+}
+
+// TestSecurityHeadersAndNoInlineCode: every answer has the strict CSP; pages hold no
+// inline script or style and never the tokens, nor the repository URL's credentials.
+func TestSecurityHeadersAndNoInlineCode(t *testing.T) {
+	p := newPage(t, nil)
+	p.seed()
+	c, _ := p.login(testToken)
+	inline := regexp.MustCompile(`<script(?:\s[^>]*)?>[^<]|<script>|\sstyle=|<style|\son[a-z]+=|javascript:`)
+	for _, path := range []string{"/", "/ui/environments", "/ui/models", "/ui/history", "/ui/history?verify=1", "/ui/login", "/ui/static/ui.css", "/ui/static/refresh.js", "/nothing-here"} {
+		resp, body := p.get(c, path)
+		if got := resp.Header.Get("Content-Security-Policy"); got != CSP {
+			t.Errorf("%s: CSP %q", path, got)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", path)
+		}
+		for _, secret := range []string{testToken, readToken, "secret-in-url"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("%s shows a secret", path)
+			}
+		}
+		if strings.HasSuffix(path, ".js") || strings.HasSuffix(path, ".css") {
+			continue
+		}
+		if m := inline.FindString(body); m != "" {
+			t.Errorf("%s has inline code: %q", path, m)
+		}
+	}
+	if resp, _ := p.get(c, "/ui/static/refresh.js"); !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
+		t.Errorf("script served as %q", resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestViewsGolden renders each view of the fixture and compares it with its golden
+// file (go test ./ui -run TestViewsGolden -update rewrites them).
+func TestViewsGolden(t *testing.T) {
+	p := newPage(t, nil)
+	p.seed()
+	c, _ := p.login(testToken)
+	for name, path := range map[string]string{"environments": "/", "fragment": "/ui/environments", "models": "/ui/models",
+		"history": "/ui/history", "history-filtered": "/ui/history?env=production&action=retag+model", "login": "/ui/login"} {
+		resp, body := p.get(c, path)
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+		golden := filepath.Join("testdata", name+".html")
+		if *update {
+			if err := os.WriteFile(golden, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != string(want) {
+			t.Errorf("%s differs from %s (-update rewrites it):\n%s", path, golden, body)
+		}
+	}
+}
