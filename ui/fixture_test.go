@@ -51,7 +51,9 @@ func newPage(t testing.TB, mod func(*Config)) *page {
 	p.state = st
 	c := Config{State: st, Models: models, Token: testToken, ReadToken: readToken, RepoURL: "https://user:secret-in-url@github.com/acme/assistants.git",
 		Server: "http://127.0.0.1:8080", Now: func() time.Time { return fixedNow }, Ready: func() (bool, string) { return true, "" },
-		Addresses: func(context.Context) map[string]string { return map[string]string{"production": "http://127.0.0.1:5005"} }}
+		Addresses: func(context.Context) map[string]string {
+			return map[string]string{"production": "http://127.0.0.1:5005"}
+		}}
 	if mod != nil {
 		mod(&c)
 	}
