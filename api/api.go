@@ -51,6 +51,9 @@ type Config struct {
 	Models         http.Handler // the model server and upload
 	ModelRoutes    []string
 	Metrics        *Metrics
+	// UI, when set, is the status page (package ui), mounted at "/": it answers / and
+	// /ui/... with its own login.
+	UI http.Handler
 }
 
 // New builds the handler.
@@ -70,6 +73,9 @@ func New(c Config) http.Handler {
 		for _, p := range c.ModelRoutes {
 			mux.Handle(p, c.Models)
 		}
+	}
+	if c.UI != nil {
+		mux.Handle("/", c.UI)
 	}
 	return mux
 }
