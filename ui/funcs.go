@@ -14,7 +14,8 @@ func funcs(now func() time.Time) template.FuncMap {
 		"shortDigest": shortDigest,
 		"ago":         func(t time.Time) string { return ago(t, now()) },
 		"utc":         func(t time.Time) string { return utc(t) },
-		"size":        func(n int64) string { return units.HumanSize(float64(n)) },
+		"size":        func(n int64) string { return units.BytesSize(float64(n)) },
+		"shortRev":    func(s string) string { return parseRevision(s, "").Short },
 		"lower":       func(s any) string { return lowerWord(fmt.Sprint(s)) },
 	}
 }

@@ -14,8 +14,8 @@ import (
 type modelsView struct {
 	Models []modelRow
 	// Scanned is how many audit rows were read for earlier use.
-	Scanned int
-	Store   bool
+	Scanned, Limit int
+	Store          bool
 }
 
 // modelRow is one model: where it is used now, where before, and whether the store
@@ -51,7 +51,7 @@ func (h *Handler) models(r *http.Request) (any, error) {
 			m.Digest, m.Now = st.DesiredDigest, append(m.Now, st.Name)
 		}
 	}
-	v := modelsView{Store: h.c.Models != nil}
+	v := modelsView{Store: h.c.Models != nil, Limit: modelScan}
 	err = h.c.State.EachHistory(ctx, state.Filter{Action: "retag model", Limit: modelScan}, func(row state.Row) error {
 		v.Scanned++
 		if row.Before != "" && row.Before != "(none)" {

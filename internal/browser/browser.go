@@ -1,0 +1,144 @@
+// Package browser drives Debian's headless chromium from tests (chromedp): the status
+// page is tested as people use it, in a real browser that enforces its
+// Content-Security-Policy and runs its script. A machine without chromium skips those
+// tests, and fails them in CI (internal/needs).
+package browser
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/needs"
+)
+
+// Path finds chromium: $CHROMIUM, else chromium or chromium-browser on PATH.
+func Path() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Tab is one headless browser tab; every console error and page exception it sees is
+// kept, so a test can assert the page ran cleanly (a CSP violation is one).
+type Tab struct {
+	Ctx      context.Context
+	t        testing.TB
+	Problems *problems
+}
+
+// New starts a headless chromium with one tab of width×height CSS pixels, closed at
+// the test's end.
+func New(t testing.TB, width, height int) *Tab {
+	t.Helper()
+	path := Path()
+	if path == "" {
+		needs.Missing(t, "the browser tests need chromium (apt-get install chromium)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.WindowSize(width, height), chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	tab := &Tab{Ctx: ctx, t: t, Problems: &problems{}}
+	// The first call starts the browser, with the tab's own (untimed) context.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
+				tab.Problems.add(string(m.Type) + ": " + m.Text)
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); cancelAlloc(); <-done })
+	return tab
+}
+
+// Do runs actions in the tab, failing the test on an error; each call is bounded by
+// a minute.
+func (tab *Tab) Do(actions ...chromedp.Action[chromedp.Void]) {
+	tab.t.Helper()
+	ctx, cancel := context.WithTimeout(tab.Ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tab.t.Fatalf("browser: %v", err)
+	}
+}
+
+// Text is the visible text of the page's body.
+func (tab *Tab) Text() string {
+	tab.t.Helper()
+	ctx, cancel := context.WithTimeout(tab.Ctx, time.Minute)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		tab.t.Fatalf("browser: read the page's text: %v", err)
+	}
+	return s
+}
+
+// Screenshot is a PNG of the whole page.
+func (tab *Tab) Screenshot() []byte {
+	tab.t.Helper()
+	ctx, cancel := context.WithTimeout(tab.Ctx, time.Minute)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tab.t.Fatalf("browser: screenshot: %v", err)
+	}
+	return png
+}
+
+// WaitText polls the page's text (without reloading it) until it holds every want,
+// within timeout; it returns the last text read.
+func (tab *Tab) WaitText(timeout time.Duration, want ...string) string {
+	tab.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		text := tab.Text()
+		if containsAll(text, want) {
+			return text
+		}
+		if time.Now().After(deadline) {
+			tab.t.Fatalf("the page did not show %q within %s; it shows:\n%s", want, timeout, text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Login opens base+"/", fills the login form with token and waits for the page.
+func (tab *Tab) Login(base, token string) {
+	tab.t.Helper()
+	tab.Do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")),
+		chromedp.WaitVisible(chromedp.CSS("nav")))
+}
+
+func containsAll(s string, want []string) bool {
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
