@@ -88,13 +88,37 @@ func (tab *Tab) Do(actions ...chromedp.Action[chromedp.Void]) {
 // Text is the visible text of the page's body.
 func (tab *Tab) Text() string {
 	tab.t.Helper()
+	return tab.TextOf("body")
+}
+
+// TextOf is the visible text of the first element matching a CSS selector, waiting
+// (up to a minute) for one to be there.
+func (tab *Tab) TextOf(selector string) string {
+	tab.t.Helper()
 	ctx, cancel := context.WithTimeout(tab.Ctx, time.Minute)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(selector)))
 	if err != nil {
-		tab.t.Fatalf("browser: read the page's text: %v", err)
+		tab.t.Fatalf("browser: read the text of %s: %v", selector, err)
 	}
 	return s
+}
+
+// WaitTextOf polls the text of selector (without reloading the page) until it holds
+// every want, within timeout.
+func (tab *Tab) WaitTextOf(timeout time.Duration, selector string, want ...string) string {
+	tab.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		text := tab.TextOf(selector)
+		if containsAll(text, want) {
+			return text
+		}
+		if time.Now().After(deadline) {
+			tab.t.Fatalf("%s did not show %q within %s; it shows:\n%s", selector, want, timeout, text)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Screenshot is a PNG of the whole page.
@@ -113,17 +137,7 @@ func (tab *Tab) Screenshot() []byte {
 // within timeout; it returns the last text read.
 func (tab *Tab) WaitText(timeout time.Duration, want ...string) string {
 	tab.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		text := tab.Text()
-		if containsAll(text, want) {
-			return text
-		}
-		if time.Now().After(deadline) {
-			tab.t.Fatalf("the page did not show %q within %s; it shows:\n%s", want, timeout, text)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return tab.WaitTextOf(timeout, "body", want...)
 }
 
 // Login opens base+"/", fills the login form with token and waits for the page.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/rasa-gitops/rasa-gitops/internal/browser"
+	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
+	"github.com/rasa-gitops/rasa-gitops/state"
+)
+
+// TestStatusPageInBrowser opens the daemon's status page in headless chromium while
+// the daemon runs the quickstart's models on the real Engine: without a token the page
+// is the login form and no data; with the read-only UI token it shows every
+// environment with its model; a signed promotion pushed to Git appears on the open
+// page (no reload) within a poll; an unsigned change of production shows as refused
+// with its reason and what would release it.
+func TestStatusPageInBrowser(t *testing.T) {
+	alice, alicePub := testgit.NewKey(t, "alice")
+	uiToken := filepath.Join(t.TempDir(), "ui-token")
+	writeFile(t, uiToken, "read-only-token-of-the-browser-test", 0o600)
+	f := startDaemon(t, "@every 1s", func(dir string) string {
+		writeFile(t, filepath.Join(dir, "alice.asc"), alicePub, 0o644)
+		p := filepath.Join(dir, "policy.yaml")
+		writeFile(t, p, "environments:\n  production:\n    signers: [alice.asc]\n", 0o644)
+		return p
+	}, testgit.CommitOptions{Sign: alice}, "--ui-token-file", uiToken)
+	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool {
+		return s["production"].ObservedModel == "moodbot-v1.tar.gz" && s["experimental"].ObservedModel == "moodbot-v2.tar.gz"
+	})
+	tab := browser.New(t, 1280, 900)
+
+	tab.Do(chromedp.Navigate(f.base + "/"))
+	if text := tab.Text(); !strings.Contains(text, "Enter the API token") || strings.Contains(text, "production") || strings.Contains(text, "moodbot") {
+		t.Fatalf("without a token the page shows:\n%s", text)
+	}
+	tab.Login(f.base, "read-only-token-of-the-browser-test")
+	tab.WaitTextOf(10*time.Second, "#env-production", "production", "Synced", "Healthy", "moodbot-v1.tar.gz")
+	tab.WaitTextOf(10*time.Second, "#env-experimental", "experimental", "moodbot-v2.tar.gz")
+	if addr := tab.TextOf("#env-production .address"); !strings.Contains(addr, "rasa-production") {
+		t.Errorf("production's Rasa server address is %q", addr)
+	}
+
+	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
+	promoted := f.remote.Commit(f.files, testgit.CommitOptions{Message: "promote v1 to experimental", Sign: alice})
+	tab.WaitTextOf(60*time.Second, "#env-experimental .served", "moodbot-v1.tar.gz")
+	if rev := tab.TextOf("#env-experimental .revision"); !strings.Contains(rev, promoted[:10]) {
+		t.Errorf("experimental's revision on the page is %q, want %s", rev, promoted[:10])
+	}
+
+	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{Message: "unsigned promotion"})
+	card := tab.WaitTextOf(60*time.Second, "#env-production", "Refused:", unsigned[:10], "To release:")
+	reason := f.statuses()["production"].SyncReason
+	if reason == "" || !strings.Contains(card, reason) || !strings.Contains(card, "moodbot-v1.tar.gz") {
+		t.Errorf("production's card does not show its refusal %q and the model still served:\n%s", reason, card)
+	}
+	for _, p := range tab.Problems.List() {
+		if !strings.Contains(p, "status of 401") {
+			t.Errorf("the page raised an error: %q", p)
+		}
+	}
+}
