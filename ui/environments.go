@@ -24,8 +24,8 @@ type envView struct {
 	Attempting bool
 	Address    string
 	// Warning heads the card's warning band ("" for none); Release says what would
-	// release a held or refused change.
-	Warning, Release string
+	// release a held or refused change, and Change what that change is.
+	Warning, Release, Change string
 }
 
 // authorScan bounds how far back the audit log is read for revisions' authors.
@@ -55,6 +55,9 @@ func (h *Handler) environments(r *http.Request) (any, error) {
 		e := envView{St: st, Applied: revs[st.LastApplied], Attempted: revs[st.LastAttempted], Address: addrs[st.Name]}
 		e.Attempting = st.LastAttempted != "" && st.LastAttempted != st.LastApplied
 		e.Warning, e.Release = h.warning(st, e.Attempted)
+		if e.Attempting && (st.Sync == state.Pending || st.Sync == state.Refused) {
+			e.Change = h.change(e.Attempted, st)
+		}
 		v.Envs = append(v.Envs, e)
 	}
 	return v, nil
@@ -85,10 +88,40 @@ func (h *Handler) authors(ctx context.Context, revs map[string]revision) error {
 		}
 		return nil
 	})
-	if errors.Is(err, errEnough) {
-		return nil
+	if err != nil && !errors.Is(err, errEnough) {
+		return err
 	}
-	return err
+	h.subjects(revs)
+	return nil
+}
+
+// subjects fills the revisions' commit subjects, when the Git clone is at hand.
+func (h *Handler) subjects(revs map[string]revision) {
+	if h.c.Revisions == nil {
+		return
+	}
+	for full, r := range revs {
+		if r.Hash == "" {
+			continue
+		}
+		if s, err := h.c.Revisions.Subject(r.Hash); err == nil {
+			r.Subject = s
+			revs[full] = r
+		}
+	}
+}
+
+// change says what a held or refused revision would change of st's environment,
+// from its checkout ("" when it cannot be read).
+func (h *Handler) change(attempted revision, st state.EnvStatus) string {
+	if h.c.Revisions == nil || attempted.Hash == "" {
+		return ""
+	}
+	d, err := h.c.Revisions.Declared(attempted.Hash)
+	if err != nil {
+		return ""
+	}
+	return change(d, st.Name, st.DesiredModel)
 }
 
 // warning is the band of an environment that needs someone's attention, and what

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
@@ -50,7 +52,7 @@ func newPage(t testing.TB, mod func(*Config)) *page {
 	}
 	p.state = st
 	c := Config{State: st, Models: models, Token: testToken, ReadToken: readToken, RepoURL: "https://user:secret-in-url@github.com/acme/assistants.git",
-		Server: "http://127.0.0.1:8080", Now: func() time.Time { return fixedNow }, Ready: func() (bool, string) { return true, "" },
+		Server: "http://127.0.0.1:8080", Revisions: fixtureRevisions{}, Now: func() time.Time { return fixedNow }, Ready: func() (bool, string) { return true, "" },
 		Addresses: func(context.Context) map[string]string {
 			return map[string]string{"production": "http://127.0.0.1:5005"}
 		}}
@@ -126,4 +128,34 @@ func (p *page) get(c *http.Client, path string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	return resp, readAll(p.t, resp)
+}
+
+// fixtureRevisions are the seed's two commits as the daemon's clone and checkouts
+// would tell them (TestRevisionsFromCheckouts reads real ones).
+type fixtureRevisions struct{}
+
+func (fixtureRevisions) Subject(hash string) (string, error) {
+	switch hash {
+	case shaA:
+		return "promote moodbot-v2 to production", nil
+	case shaB:
+		return "try moodbot-v2 on experimental and the worker", nil
+	}
+	return "", errors.New("unknown commit")
+}
+
+func (fixtureRevisions) Declared(hash string) (*compose.Declaration, error) {
+	models := map[string]compose.Model{"moodbot-v1": {Name: "moodbot-v1", SHA256: digestV1, Source: "models/moodbot-v1.tar.gz"},
+		"moodbot-v2": {Name: "moodbot-v2", SHA256: digestV2, Source: "https://user:pw@models.example.com/moodbot-v2.tar.gz?sig=secret"}}
+	switch hash {
+	case shaA:
+		d := declaration(map[string]string{"production": "moodbot-v2", "experimental": "moodbot-v1", "worker": "", "staging": "moodbot-v1"})
+		d.Models = models
+		return d, nil
+	case shaB:
+		d := declaration(map[string]string{"production": "moodbot-v2", "experimental": "moodbot-v2", "worker": "", "staging": "moodbot-v1"})
+		d.Models = models
+		return d, nil
+	}
+	return nil, errors.New("no checkout")
 }

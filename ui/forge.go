@@ -10,7 +10,7 @@ import (
 // branch and hash, with a link to the commit when the repository is on a known forge.
 type revision struct {
 	Full, Branch, Hash, Short, URL string
-	Author, Signer                 string
+	Author, Signer, Subject        string
 }
 
 var sha1Rev = regexp.MustCompile(`^(.*)@sha1:([0-9a-f]{40})$`)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rasa-gitops/rasa-gitops/internal/redact"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
@@ -14,8 +15,8 @@ import (
 type modelsView struct {
 	Models []modelRow
 	// Scanned is how many audit rows were read for earlier use.
-	Scanned, Limit int
-	Store          bool
+	Scanned, Limit   int
+	Store, Catalogue bool
 }
 
 // modelRow is one model: where it is used now, where before, and whether the store
@@ -25,6 +26,9 @@ type modelRow struct {
 	Size         int64
 	Stored       bool
 	Now, Before  []string
+	// Declared says models.yaml of an applied revision lists it, from Source.
+	Declared bool
+	Source   string
 }
 
 // modelScan bounds how far back the audit log is read for earlier use.
@@ -51,7 +55,8 @@ func (h *Handler) models(r *http.Request) (any, error) {
 			m.Digest, m.Now = st.DesiredDigest, append(m.Now, st.Name)
 		}
 	}
-	v := modelsView{Store: h.c.Models != nil, Limit: modelScan}
+	h.catalogue(sts, get)
+	v := modelsView{Store: h.c.Models != nil, Limit: modelScan, Catalogue: h.c.Revisions != nil}
 	err = h.c.State.EachHistory(ctx, state.Filter{Action: "retag model", Limit: modelScan}, func(row state.Row) error {
 		v.Scanned++
 		if row.Before != "" && row.Before != "(none)" {
@@ -71,6 +76,33 @@ func (h *Handler) models(r *http.Request) (any, error) {
 	}
 	sort.Slice(v.Models, func(i, j int) bool { return v.Models[i].Name < v.Models[j].Name })
 	return v, nil
+}
+
+// catalogue adds models.yaml of each applied revision (when the checkouts are at
+// hand): every model it lists, with its digest and source (credentials removed).
+func (h *Handler) catalogue(sts []state.EnvStatus, get func(string) *modelRow) {
+	if h.c.Revisions == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, st := range sts {
+		rev := parseRevision(st.LastApplied, "")
+		if rev.Hash == "" || seen[rev.Hash] {
+			continue
+		}
+		seen[rev.Hash] = true
+		d, err := h.c.Revisions.Declared(rev.Hash)
+		if err != nil {
+			continue
+		}
+		for name, m := range d.Models {
+			row := get(name)
+			row.Declared, row.Source = true, redact.URL(m.Source)
+			if row.Digest == "" {
+				row.Digest = m.SHA256
+			}
+		}
+	}
 }
 
 // stored marks the models the store keeps, with their sizes; a stored file no name

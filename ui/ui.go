@@ -40,6 +40,9 @@ type Config struct {
 	Token, ReadToken string
 	// RepoURL is the followed repository, for links to commits on its forge.
 	RepoURL string
+	// Revisions reads commits' subjects and declarations (nil: only what the state
+	// records is shown).
+	Revisions Revisions
 	// Server is the address commands on the page send to (sync --server).
 	Server string
 	// Addresses are the Rasa servers' addresses by environment (nil: not shown).

@@ -113,7 +113,7 @@ func TestSecurityHeadersAndNoInlineCode(t *testing.T) {
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: no nosniff", path)
 		}
-		for _, secret := range []string{testToken, readToken, "secret-in-url"} {
+		for _, secret := range []string{testToken, readToken, "secret-in-url", "sig=secret", "user:pw"} {
 			if strings.Contains(body, secret) {
 				t.Errorf("%s shows a secret", path)
 			}

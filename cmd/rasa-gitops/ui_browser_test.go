@@ -17,8 +17,9 @@ import (
 // the daemon runs the quickstart's models on the real Engine: without a token the page
 // is the login form and no data; with the read-only UI token it shows every
 // environment with its model; a signed promotion pushed to Git appears on the open
-// page (no reload) within a poll; an unsigned change of production shows as refused
-// with its reason and what would release it.
+// page (no reload) within a poll, with its commit's subject; an unsigned change of
+// production shows as refused with its reason, what it would change and what would
+// release it.
 func TestStatusPageInBrowser(t *testing.T) {
 	alice, alicePub := testgit.NewKey(t, "alice")
 	uiToken := filepath.Join(t.TempDir(), "ui-token")
@@ -48,13 +49,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
 	promoted := f.remote.Commit(f.files, testgit.CommitOptions{Message: "promote v1 to experimental", Sign: alice})
 	tab.WaitTextOf(60*time.Second, "#env-experimental .served", "moodbot-v1.tar.gz")
-	if rev := tab.TextOf("#env-experimental .revision"); !strings.Contains(rev, promoted[:10]) {
-		t.Errorf("experimental's revision on the page is %q, want %s", rev, promoted[:10])
+	if rev := tab.TextOf("#env-experimental .revision"); !strings.Contains(rev, promoted[:10]) || !strings.Contains(rev, "promote v1 to experimental") {
+		t.Errorf("experimental's revision on the page is %q, want %s and its subject", rev, promoted[:10])
 	}
 
 	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
 	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{Message: "unsigned promotion"})
-	card := tab.WaitTextOf(60*time.Second, "#env-production", "Refused:", unsigned[:10], "To release:")
+	card := tab.WaitTextOf(60*time.Second, "#env-production", "Refused:", unsigned[:10], "unsigned promotion",
+		"What it changes: the model moodbot-v1 → moodbot-v2", "To release:")
 	reason := f.statuses()["production"].SyncReason
 	if reason == "" || !strings.Contains(card, reason) || !strings.Contains(card, "moodbot-v1.tar.gz") {
 		t.Errorf("production's card does not show its refusal %q and the model still served:\n%s", reason, card)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/rasa-gitops/rasa-gitops/gitsource"
 	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 	"github.com/rasa-gitops/rasa-gitops/state"
 	"github.com/rasa-gitops/rasa-gitops/ui"
@@ -33,6 +34,7 @@ type uiSite struct {
 	listen    string
 	ready     func() (bool, string)
 	addresses func(context.Context) map[string]string
+	revisions ui.Revisions
 }
 
 // handler is the status page, or nil with --ui=false. The read-only token joins the
@@ -47,7 +49,7 @@ func (f *uiFlags) handler(s uiSite, log *zap.Logger) (http.Handler, error) {
 	}
 	s.state.Masker().Add(readToken)
 	return ui.New(ui.Config{State: s.state, Models: s.side.Store, Token: s.apiToken, ReadToken: readToken, RepoURL: s.repo,
-		Server: serverAddress(s.listen), Ready: s.ready, Addresses: s.addresses, Log: log}), nil
+		Server: serverAddress(s.listen), Ready: s.ready, Addresses: s.addresses, Revisions: s.revisions, Log: log}), nil
 }
 
 // serverAddress is the API address a command on this host sends to, from --listen.
@@ -70,4 +72,15 @@ func mountUI(mux *http.ServeMux, f *uiFlags, s uiSite, log *zap.Logger) error {
 	}
 	mux.Handle("/", page)
 	return nil
+}
+
+// checkouts reads the followed repository's revisions for the page: subjects from the
+// clone, declarations from the checkouts, loaded with the daemon's variables. Without
+// the variables (an unreadable --env-file) the page shows what the state records.
+func checkouts(cfg hostcfg.Config, src *gitsource.Source, path string) ui.Revisions {
+	env, err := cfg.Environment()
+	if err != nil {
+		return nil
+	}
+	return &ui.Checkouts{Git: src, Path: path, Env: env}
 }
