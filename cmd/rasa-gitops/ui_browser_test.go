@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -9,12 +10,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/browser"
+	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 // TestStatusPageInBrowser opens the daemon's status page in headless chromium while
-// the daemon runs the quickstart's models on the real Engine: without a token the page
+// the daemon runs examples/quickstart (three environments, two published ports) on the
+// real Engine: without a token the page
 // is the login form and no data; with the read-only UI token it shows every
 // environment with its model; a signed promotion pushed to Git appears on the open
 // page (no reload) within a poll, with its commit's subject; an unsigned change of
@@ -24,14 +27,19 @@ func TestStatusPageInBrowser(t *testing.T) {
 	alice, alicePub := testgit.NewKey(t, "alice")
 	uiToken := filepath.Join(t.TempDir(), "ui-token")
 	writeFile(t, uiToken, "read-only-token-of-the-browser-test", 0o600)
-	f := startDaemon(t, "@every 1s", func(dir string) string {
+	var published map[string]string
+	f := startDaemonOf(t, func(project string, port int) map[string]string {
+		var files map[string]string
+		files, published = testengine.Quickstart(t, project, port)
+		return files
+	}, "@every 1s", func(dir string) string {
 		writeFile(t, filepath.Join(dir, "alice.asc"), alicePub, 0o644)
 		p := filepath.Join(dir, "policy.yaml")
 		writeFile(t, p, "environments:\n  production:\n    signers: [alice.asc]\n", 0o644)
 		return p
 	}, testgit.CommitOptions{Sign: alice}, "--ui-token-file", uiToken)
-	f.waitFor("the first revision", func(s map[string]state.EnvStatus) bool {
-		return s["production"].ObservedModel == "moodbot-v1.tar.gz" && s["experimental"].ObservedModel == "moodbot-v2.tar.gz"
+	f.waitFor("the quickstart", func(s map[string]state.EnvStatus) bool {
+		return s["production"].ObservedModel == "moodbot-v1.tar.gz" && s["experimental"].ObservedModel == "moodbot-v2.tar.gz" && s["worker"].Health == state.Healthy
 	})
 	tab := browser.New(t, 1280, 900)
 
@@ -42,18 +50,25 @@ func TestStatusPageInBrowser(t *testing.T) {
 	tab.Login(f.base, "read-only-token-of-the-browser-test")
 	tab.WaitTextOf(10*time.Second, "#env-production", "production", "Synced", "Healthy", "moodbot-v1.tar.gz")
 	tab.WaitTextOf(10*time.Second, "#env-experimental", "experimental", "moodbot-v2.tar.gz")
-	if addr := tab.TextOf("#env-production .address"); !strings.Contains(addr, "rasa-production") {
-		t.Errorf("production's Rasa server address is %q", addr)
+	tab.WaitTextOf(10*time.Second, "#env-worker .declared", "none")
+	for env, addr := range published {
+		if got := tab.TextOf("#env-" + env + " .address"); got != "http://"+addr {
+			t.Errorf("%s's Rasa server address is %q, want http://%s", env, got, addr)
+		}
 	}
 
-	f.files["environments/experimental.yaml"] = "model: moodbot-v1\n"
+	setModel := func(env, model string) {
+		name := "environments/" + env + ".yaml"
+		f.files[name] = regexp.MustCompile(`(?m)^model: .*$`).ReplaceAllString(f.files[name], "model: "+model)
+	}
+	setModel("experimental", "moodbot-v1")
 	promoted := f.remote.Commit(f.files, testgit.CommitOptions{Message: "promote v1 to experimental", Sign: alice})
 	tab.WaitTextOf(60*time.Second, "#env-experimental .served", "moodbot-v1.tar.gz")
 	if rev := tab.TextOf("#env-experimental .revision"); !strings.Contains(rev, promoted[:10]) || !strings.Contains(rev, "promote v1 to experimental") {
 		t.Errorf("experimental's revision on the page is %q, want %s and its subject", rev, promoted[:10])
 	}
 
-	f.files["environments/production.yaml"] = "model: moodbot-v2\n"
+	setModel("production", "moodbot-v2")
 	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{Message: "unsigned promotion"})
 	card := tab.WaitTextOf(60*time.Second, "#env-production", "Refused:", unsigned[:10], "unsigned promotion",
 		"What it changes: the model moodbot-v1 → moodbot-v2", "To release:")
