@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -79,6 +81,36 @@ func TestStatusPageInBrowser(t *testing.T) {
 	for _, p := range tab.Problems.List() {
 		if !strings.Contains(p, "status of 401") {
 			t.Errorf("the page raised an error: %q", p)
+		}
+	}
+}
+
+// checkServePage: serve's status page answers the login form without the API token
+// and the environments with it.
+func checkServePage(t *testing.T, base, apiToken string) {
+	t.Helper()
+	for token, want := range map[string]string{"": `action="/ui/login"`, apiToken: `id="env-production"`} {
+		req, err := http.NewRequest(http.MethodGet, base+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), want) || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("serve's page with token %v: %d, lacks %s or its CSP", token != "", resp.StatusCode, want)
+		}
+		if token == "" && strings.Contains(string(body), "production") {
+			t.Error("serve's page shows an environment without the token")
 		}
 	}
 }
