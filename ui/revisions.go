@@ -23,7 +23,7 @@ type CommitReader interface {
 
 // Checkouts reads revisions from the daemon's clone and its per-revision checkouts
 // (<state>/checkouts/<hash>/<path>). A commit never changes, so what was read is
-// kept (the last 64 revisions).
+// kept (the last 64 revisions); a subject that could not be read is asked again.
 type Checkouts struct {
 	Git  CommitReader
 	Path string            // --path inside the repository
@@ -64,8 +64,11 @@ func (c *Checkouts) entry(hash string, withDecl bool) readRevision {
 	r := c.cache[hash]
 	if r == nil {
 		r = &readRevision{}
-		r.subject, r.subjectErr = c.Git.CommitSubject(hash)
 		c.cache[hash] = r
+	}
+	if r.subject == "" {
+		// Not kept when it failed: the clone may be in the middle of a fetch.
+		r.subject, r.subjectErr = c.Git.CommitSubject(hash)
 	}
 	if withDecl && !r.declRead {
 		r.declRead = true

@@ -6,6 +6,7 @@ package browser
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -88,20 +89,14 @@ func (tab *Tab) Do(actions ...chromedp.Action[chromedp.Void]) {
 // Text is the visible text of the page's body.
 func (tab *Tab) Text() string {
 	tab.t.Helper()
-	return tab.TextOf("body")
+	return tab.WaitTextOf(time.Minute, "body")
 }
 
 // TextOf is the visible text of the first element matching a CSS selector, waiting
 // (up to a minute) for one to be there.
 func (tab *Tab) TextOf(selector string) string {
 	tab.t.Helper()
-	ctx, cancel := context.WithTimeout(tab.Ctx, time.Minute)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(selector)))
-	if err != nil {
-		tab.t.Fatalf("browser: read the text of %s: %v", selector, err)
-	}
-	return s
+	return tab.WaitTextOf(time.Minute, selector)
 }
 
 // WaitTextOf polls the text of selector (without reloading the page) until it holds
@@ -110,15 +105,32 @@ func (tab *Tab) WaitTextOf(timeout time.Duration, selector string, want ...strin
 	tab.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		text := tab.TextOf(selector)
-		if containsAll(text, want) {
+		text, ok, err := tab.textOf(selector)
+		if ok && containsAll(text, want) {
 			return text
 		}
 		if time.Now().After(deadline) {
-			tab.t.Fatalf("%s did not show %q within %s; it shows:\n%s", selector, want, timeout, text)
+			tab.t.Fatalf("%s did not show %q within %s; it shows %q (found: %v, %v)", selector, want, timeout, text, ok, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// textOf reads an element's text in one evaluation, so that the page's refresh
+// swapping the element meanwhile cannot split the query from the read; ok is false
+// while there is no such element (or the page is between two documents).
+func (tab *Tab) textOf(selector string) (text string, ok bool, err error) {
+	quoted, err := json.Marshal(selector)
+	if err != nil {
+		return "", false, err
+	}
+	ctx, cancel := context.WithTimeout(tab.Ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[*string]("(function(){var e=document.querySelector("+string(quoted)+");return e?e.innerText:null})()"))
+	if err != nil || v == nil {
+		return "", false, err
+	}
+	return *v, true, nil
 }
 
 // Screenshot is a PNG of the whole page.
