@@ -1,9 +1,11 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/rasa-gitops/rasa-gitops/state"
 )
@@ -19,7 +21,8 @@ type historyView struct {
 	Next   string
 	Paged  bool
 	Anchor state.Anchor
-	// Verified is set when the chain was verified on this request (?verify=1).
+	// Verified is the last verification of the whole chain (?verify=1), nil before
+	// the first since the daemon started.
 	Verified *verification
 }
 
@@ -28,9 +31,11 @@ type historyRow struct {
 	Rev revision
 }
 
+// verification is the outcome of one walk of the whole chain.
 type verification struct {
 	Rows   int
 	Broken string
+	At     time.Time
 }
 
 // actionKinds are the actions offered by the history filter (any prefix works).
@@ -73,15 +78,29 @@ func (h *Handler) history(r *http.Request) (any, error) {
 	for _, st := range sts {
 		v.Envs = append(v.Envs, st.Name)
 	}
+	if f.Environment != "" && !contains(v.Envs, f.Environment) {
+		v.Envs = append(v.Envs, f.Environment) // no longer declared: its history stays
+	}
 	if q.Get("verify") == "1" {
-		n, broken, err := h.c.State.Verify(ctx)
-		if err != nil {
+		if err := h.verify(ctx); err != nil {
 			return nil, err
 		}
-		v.Verified = &verification{Rows: n}
-		if broken != nil {
-			v.Verified.Broken = broken.Error()
-		}
 	}
+	v.Verified = h.lastVerify.Load()
 	return v, nil
+}
+
+// verify walks the whole chain and keeps the outcome, which the history view shows
+// until the next verification.
+func (h *Handler) verify(ctx context.Context) error {
+	n, broken, err := h.c.State.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	r := &verification{Rows: n, At: h.c.Now()}
+	if broken != nil {
+		r.Broken = broken.Error()
+	}
+	h.lastVerify.Store(r)
+	return nil
 }

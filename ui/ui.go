@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,8 +54,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// PageSize is the number of audit rows per history page (50).
 	PageSize int
-	Now      func() time.Time
-	Log      *zap.Logger
+	// Now is the clock (time.Now); tests fix it.
+	Now func() time.Time
+	// Log is the daemon's logger; the page logs as its "ui" child.
+	Log *zap.Logger
 }
 
 // Handler serves the status page.
@@ -64,6 +67,8 @@ type Handler struct {
 	tmpl     *template.Template
 	sessions *sessions
 	log      *zap.Logger
+	// lastVerify is the last verification of the audit chain asked for on the page.
+	lastVerify atomic.Pointer[verification]
 }
 
 // New builds the page's handler; mount it at "/" (it serves / and /ui/...).

@@ -1,7 +1,10 @@
 package ui
 
 import (
+	"context"
+	"database/sql"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rasa-gitops/rasa-gitops/state"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
@@ -156,5 +161,82 @@ func TestViewsGolden(t *testing.T) {
 		if body != string(want) {
 			t.Errorf("%s differs from %s (-update rewrites it):\n%s", path, golden, body)
 		}
+	}
+}
+
+// TestHistoryVerifiesTheChain: the history view shows the anchor; verifying says the
+// chain is intact, and after a row is edited in the database, where it breaks; the
+// last outcome stays on the page until the next verification.
+func TestHistoryVerifiesTheChain(t *testing.T) {
+	p := newPage(t, nil)
+	p.seed()
+	c, _ := p.login(testToken)
+	head, err := p.state.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := p.get(c, "/ui/history")
+	if !strings.Contains(body, "Not verified since the daemon started") || !strings.Contains(body, head.Hash) || !strings.Contains(body, "<strong>4 rows</strong>") {
+		t.Fatalf("the history view lacks the anchor or the verification state:\n%s", body)
+	}
+	if _, body = p.get(c, "/ui/history?verify=1"); !strings.Contains(body, "4 rows, intact") {
+		t.Errorf("verify of an intact chain:\n%s", body)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(p.dir, state.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE audit SET outcome = 'done' WHERE id = 3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, body = p.get(c, "/ui/history"); !strings.Contains(body, "4 rows, intact") {
+		t.Errorf("the last verification is not kept:\n%s", body)
+	}
+	if _, body = p.get(c, "/ui/history?verify=1"); !strings.Contains(body, "Chain broken") || !strings.Contains(body, "audit row 3") {
+		t.Errorf("verify of an edited chain:\n%s", body)
+	}
+}
+
+// TestHistoryPagesAndFilters: 50 rows a page, newest first; the Older link carries the
+// cursor and the filters; the filters keep an environment's rows and an action's.
+func TestHistoryPagesAndFilters(t *testing.T) {
+	p := newPage(t, nil)
+	var entries []state.Entry
+	for i := 1; i <= 120; i++ {
+		env := []string{"production", "experimental"}[i%2]
+		entries = append(entries, state.Entry{Time: fixedNow.Add(time.Duration(i) * time.Second), Environment: env, Action: []string{"start service:rasa-" + env, "plan"}[i%3/2], Outcome: fmt.Sprint("outcome-", i)})
+	}
+	if err := p.state.Record(context.Background(), entries...); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := p.login(testToken)
+	rowIDs := regexp.MustCompile(`<tr class="outcome-[^"]*">\n<td>(\d+)</td>`)
+	ids := func(body string) []string {
+		var out []string
+		for _, m := range rowIDs.FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	_, body := p.get(c, "/ui/history")
+	if got := ids(body); len(got) != 50 || got[0] != "120" || got[49] != "71" || !strings.Contains(body, `href="/ui/history?before=71" rel="next"`) {
+		t.Fatalf("first page: %v", got)
+	}
+	_, body = p.get(c, "/ui/history?before=21")
+	if got := ids(body); len(got) != 20 || got[0] != "20" || strings.Contains(body, `rel="next"`) {
+		t.Errorf("last page: %v", got)
+	}
+	_, body = p.get(c, "/ui/history?env=experimental&action=start")
+	got := ids(body)
+	for _, id := range got {
+		var n int
+		fmt.Sscan(id, &n)
+		if n%2 != 1 || n%3 == 2 {
+			t.Errorf("row %s is not experimental's start", id)
+		}
+	}
+	if len(got) != 40 || !strings.Contains(body, `value="start"`) || !strings.Contains(body, "<option selected>experimental</option>") {
+		t.Errorf("filtered page %v:\n%s", got, body)
 	}
 }
