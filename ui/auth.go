@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -83,11 +84,33 @@ func (s *sessions) authorized(r *http.Request) bool {
 // cookie is the session cookie set at login (maxAge < 0 clears it at logout).
 func (s *sessions) cookie(r *http.Request, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{Name: CookieName, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+		SameSite: http.SameSiteStrictMode, Secure: overTLS(r)}
+}
+
+// overTLS says the browser reached the page over https: directly, or through a proxy
+// that terminates TLS and says so (X-Forwarded-Proto). Trusting the header only
+// decides the cookie's Secure flag, which can only make the cookie stricter.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// sameOrigin refuses a form posted from another site: a browser names the page a
+// form came from in Origin, which must be this host.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser's cross-site form (those always send Origin on POST)
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
 }
 
 // login checks the submitted token and starts a session, or shows the form again.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		http.Error(w, "a form from another site", http.StatusForbidden)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil || !h.sessions.validToken(r.PostForm.Get("token")) {
 		h.log.Info("ui login refused", remoteField(r))
@@ -102,6 +125,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 
 // logout clears the session cookie.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		http.Error(w, "a form from another site", http.StatusForbidden)
+		return
+	}
 	http.SetCookie(w, h.sessions.cookie(r, "", -1))
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }

@@ -240,3 +240,40 @@ func TestHistoryPagesAndFilters(t *testing.T) {
 		t.Errorf("filtered page %v:\n%s", got, body)
 	}
 }
+
+// TestCrossSiteFormsRefused: a login or logout form posted from another site's page
+// is refused; behind a TLS proxy the cookie is Secure.
+func TestCrossSiteFormsRefused(t *testing.T) {
+	p := newPage(t, nil)
+	for _, path := range []string{"/ui/login", "/ui/logout"} {
+		req, err := http.NewRequest(http.MethodPost, p.srv.URL+path, strings.NewReader("token="+testToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := p.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("%s from another site: %d, cookies %v", path, resp.StatusCode, resp.Cookies())
+		}
+	}
+	req, err := http.NewRequest(http.MethodPost, p.srv.URL+"/ui/login", strings.NewReader("token="+testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", p.srv.URL)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := p.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+		t.Errorf("login behind a TLS proxy: %d, cookies %+v", resp.StatusCode, resp.Cookies())
+	}
+}

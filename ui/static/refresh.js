@@ -15,6 +15,15 @@
       el.textContent = text;
     }
   }
+  var stamp = /<time>([^<]*)<\/time>/;
+  var last = null; // the last fragment swapped in, without its time stamp
+  function strip(html) {
+    return html.replace(stamp, "").trim();
+  }
+  function timeOf(html) {
+    var m = stamp.exec(html);
+    return m ? m[1] : "";
+  }
   function tick() {
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (resp) {
@@ -28,8 +37,14 @@
         return resp.text();
       })
       .then(function (html) {
-        if (html !== null) {
+        // Swap only what changed beyond its time stamp, so that focus and a
+        // screen reader's place survive a refresh that brings nothing new.
+        if (html !== null && strip(html) !== last) {
           section.innerHTML = html;
+          last = strip(html);
+        } else if (html !== null) {
+          section.querySelector(".updated time").textContent = timeOf(html);
+          note("");
         }
       })
       .catch(function () {
