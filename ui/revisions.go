@@ -25,7 +25,7 @@ type CommitReader interface {
 // (<state>/checkouts/<hash>/<path>). A commit never changes, so what was read is
 // kept (the last 64 revisions); a subject that could not be read is asked again.
 type Checkouts struct {
-	Git  CommitReader
+	Git  CommitReader      // the daemon's Git source
 	Path string            // --path inside the repository
 	Env  map[string]string // the variables ${VAR} may name, as the daemon loads them
 

@@ -211,7 +211,7 @@ func TestHistoryPagesAndFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := p.login(testToken)
-	rowIDs := regexp.MustCompile(`<tr class="outcome-[^"]*">\n<td>(\d+)</td>`)
+	rowIDs := regexp.MustCompile(`<tr class="outcome-[^"]*">\n<td data-label="#">(\d+)</td>`)
 	ids := func(body string) []string {
 		var out []string
 		for _, m := range rowIDs.FindAllStringSubmatch(body, -1) {
