@@ -11,7 +11,9 @@ import (
 
 // envsView is the environments view (and the fragment the page refreshes).
 type envsView struct {
-	Envs      []envView
+	Envs []envView
+	// Attention are the environments with a warning band, listed first.
+	Attention []envView
 	RefreshMS int64
 	Updated   string
 }
@@ -24,8 +26,9 @@ type envView struct {
 	Attempting bool
 	Address    string
 	// Warning heads the card's warning band ("" for none); Release says what would
-	// release a held or refused change, and Change what that change is.
-	Warning, Release, Change string
+	// release a held or refused change (with Command, the command that does), and
+	// Change what that change is.
+	Warning, Release, Command, Change string
 }
 
 // authorScan bounds how far back the audit log is read for revisions' authors.
@@ -54,11 +57,14 @@ func (h *Handler) environments(r *http.Request) (any, error) {
 	for _, st := range sts {
 		e := envView{St: st, Applied: revs[st.LastApplied], Attempted: revs[st.LastAttempted], Address: addrs[st.Name]}
 		e.Attempting = st.LastAttempted != "" && st.LastAttempted != st.LastApplied
-		e.Warning, e.Release = h.warning(st, e.Attempted)
+		e.Warning, e.Release, e.Command = h.warning(st)
 		if e.Attempting && (st.Sync == state.Pending || st.Sync == state.Refused) {
 			e.Change = h.change(e.Attempted, st)
 		}
 		v.Envs = append(v.Envs, e)
+		if e.Warning != "" {
+			v.Attention = append(v.Attention, e)
+		}
 	}
 	return v, nil
 }
@@ -124,35 +130,32 @@ func (h *Handler) change(attempted revision, st state.EnvStatus) string {
 	return change(d, st.Name, st.DesiredModel)
 }
 
-// warning is the band of an environment that needs someone's attention, and what
-// would release a change that waits.
-func (h *Handler) warning(st state.EnvStatus, attempted revision) (band, release string) {
+// warning is the band of an environment that needs someone's attention, what would
+// release a change that waits, and the command that does when there is one.
+func (h *Handler) warning(st state.EnvStatus) (band, release, command string) {
 	server := h.c.Server
 	if server == "" {
 		server = "http://127.0.0.1:8080"
 	}
 	switch st.Sync {
 	case state.Pending:
-		return "Pending: " + st.SyncReason, "It applies by itself when the window opens. To apply it now (audited): rasa-gitops sync --force-window --server " + server
+		return "Pending: " + st.SyncReason, "It applies by itself when the window opens. To apply it now (audited):", "rasa-gitops sync --force-window --server " + server
 	case state.Refused:
 		why := "Push a revision that fixes what was refused; the previous revision keeps serving."
 		if strings.Contains(st.SyncReason, "sign") {
 			why = "Push the change again as a commit signed by a key the policy lists for " + st.Name + "; the previous revision keeps serving."
 		}
-		return "Refused: " + st.SyncReason, why
+		return "Refused: " + st.SyncReason, why, ""
 	case state.Failed:
-		return "Failed: " + st.SyncReason, "The previous state keeps serving. The next run retries; rasa-gitops sync --server " + server + " asks for one now."
+		return "Failed: " + st.SyncReason, "The previous state keeps serving. The next run retries; to ask for one now:", "rasa-gitops sync --server " + server
 	}
-	switch st.Health {
-	case state.Degraded:
-		return "Degraded: " + st.HealthReason, ""
-	case state.Missing:
-		if st.LastApplied != "" {
-			return "Missing: " + st.HealthReason, ""
-		}
+	switch {
+	case st.Health == state.Degraded:
+		return "Degraded: " + st.HealthReason, "", ""
+	case st.Health == state.Missing && st.LastApplied != "":
+		return "Missing: " + st.HealthReason, "", ""
+	case st.SourceError != "":
+		return "Git unreadable: " + st.SourceError, "What runs is the last revision read; newer ones may exist.", ""
 	}
-	if st.SourceError != "" {
-		return "Git unreadable: " + st.SourceError, "What runs is the last revision read; newer ones may exist."
-	}
-	return "", ""
+	return "", "", ""
 }
