@@ -13,14 +13,20 @@ type revision struct {
 	Author, Signer, Subject        string
 }
 
-var sha1Rev = regexp.MustCompile(`^(.*)@sha1:([0-9a-f]{40})$`)
+var (
+	sha1Rev  = regexp.MustCompile(`^(.*)@sha1:([0-9a-f]{40})$`)
+	localRev = regexp.MustCompile(`^(.*@sha256:[0-9a-f]{12})[0-9a-f]{52}$`)
+)
 
-// parseRevision reads a revision of the state; a directory revision (serve) or an
-// empty one keeps its text.
+// parseRevision reads a revision of the state; a directory revision (serve,
+// local@sha256:<fingerprint>) is shortened, anything else keeps its text.
 func parseRevision(full, commitBase string) revision {
 	r := revision{Full: full, Short: full}
 	m := sha1Rev.FindStringSubmatch(full)
 	if m == nil {
+		if l := localRev.FindStringSubmatch(full); l != nil {
+			r.Short = l[1] // serve's directory: the fingerprint of its content
+		}
 		return r
 	}
 	r.Branch, r.Hash, r.Short = m[1], m[2], m[2][:10]

@@ -26,6 +26,10 @@ func TestCommitLinks(t *testing.T) {
 		}
 	}
 	if r := parseRevision("dir@abc", commitBase("https://github.com/a/b")); r.URL != "" || r.Short != "dir@abc" {
-		t.Errorf("a directory revision: %+v", r)
+		t.Errorf("an unknown revision: %+v", r)
+	}
+	local := "local@sha256:" + hash[:24] + hash
+	if r := parseRevision(local, commitBase("https://github.com/a/b")); r.URL != "" || r.Short != "local@sha256:"+hash[:12] || r.Full != local {
+		t.Errorf("serve's directory revision: %+v", r)
 	}
 }
