@@ -156,8 +156,10 @@ func (tab *Tab) WaitText(timeout time.Duration, want ...string) string {
 func (tab *Tab) Login(base, token string) {
 	tab.t.Helper()
 	tab.Do(chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")),
-		chromedp.WaitVisible(chromedp.CSS("nav")))
+		chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")))
+	// Polled by evaluation: a query waiting on the login page's document can miss
+	// the document the form's navigation brings.
+	tab.WaitTextOf(time.Minute, "nav", "Environments")
 }
 
 func containsAll(s string, want []string) bool {
