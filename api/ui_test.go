@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -13,7 +15,8 @@ import (
 )
 
 // TestStatusPageMountedBesideTheAPI: with Config.UI the page answers / and /ui/...,
-// while /api/* keeps its bearer token and /healthz stays open.
+// while /api/* keeps its bearer token (a page session does not open it, so no page
+// can make a browser call POST /api/sync) and /healthz stays open.
 func TestStatusPageMountedBesideTheAPI(t *testing.T) {
 	st, err := state.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -41,6 +44,33 @@ func TestStatusPageMountedBesideTheAPI(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want.code || !strings.Contains(string(body), want.body) {
 			t.Errorf("%s: %d %q, want %d with %q", path, resp.StatusCode, body, want.code, want.body)
+		}
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {"tok"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(jar.Cookies(resp.Request.URL)) != 1 {
+		t.Fatalf("login: %d, cookies %v", resp.StatusCode, jar.Cookies(resp.Request.URL))
+	}
+	for _, req := range []struct{ method, path string }{{"GET", "/api/status"}, {"POST", "/api/sync"}} {
+		r, err := http.NewRequest(req.method, srv.URL+req.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s with a page session: %d, want 401", req.method, req.path, resp.StatusCode)
 		}
 	}
 }
