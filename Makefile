@@ -4,7 +4,7 @@ BIN      ?= bin
 STUB_TAG ?= rasa-gitops/rasa-stub:dev
 IMAGE_TAG ?= rasa-gitops/rasa-gitops:dev
 
-.PHONY: help build test image stub-image demo demo-down bench tools gitea
+.PHONY: help build test image stub-image demo demo-down bench tools gitea screenshots
 
 help:
 	@echo "make build       build bin/rasa-gitops and bin/rasa-stub"
@@ -16,6 +16,7 @@ help:
 	@echo "make tools       build the Compose v2 peer into bin/tools (bench/tools.sh)"
 	@echo "make gitea       build Gitea into bin/tools for the pull-request tests (scripts/gitea.sh)"
 	@echo "make bench       run every benchmark (side by side with Compose v2 and nginx)"
+	@echo "make screenshots write the status page's screenshots (360 px and 1920 px) into docs/screenshots (needs chromium)"
 
 build:
 	@echo "building rasa-gitops and the stand-in Rasa server (a first build downloads the Go modules: a few minutes)…"
@@ -24,6 +25,11 @@ build:
 
 test:
 	$(GO) test ./...
+
+# The status page's views in headless chromium, at a phone's and a desktop's width.
+screenshots:
+	mkdir -p docs/screenshots
+	UI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test ./ui -run '^TestScreenshots$$' -count=1 -v
 
 # The Dockerfile's final stage on a static binary built on this host (scripts/image.sh,
 # which the image's test in examples/daemon runs too).

@@ -53,6 +53,9 @@ type Config struct {
 	Metrics        *Metrics
 	// Preview, when set, answers POST /api/preview (preview.Service).
 	Preview Previewer
+	// UI, when set, is the status page (package ui), mounted at "/": it answers / and
+	// /ui/... with its own login.
+	UI http.Handler
 }
 
 // New builds the handler.
@@ -75,6 +78,9 @@ func New(c Config) http.Handler {
 		for _, p := range c.ModelRoutes {
 			mux.Handle(p, c.Models)
 		}
+	}
+	if c.UI != nil {
+		mux.Handle("/", c.UI)
 	}
 	return mux
 }

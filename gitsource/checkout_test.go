@@ -60,3 +60,24 @@ func TestCheckoutsAreReadOnly(t *testing.T) {
 		t.Errorf("GC left the old read-only checkout: %v", err)
 	}
 }
+
+// TestCommitSubject: the subject is the message's first line, read from the clone;
+// a commit the clone has not fetched is an error.
+func TestCommitSubject(t *testing.T) {
+	remote := testgit.New(t)
+	first := remote.Commit(map[string]string{"rasa-gitops.yaml": "version: 1\n"}, testgit.CommitOptions{Message: "promote moodbot-v2 to production\n\nWhy: better intents"})
+	src, err := Open(Options{URL: remote.Bare, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := src.CommitSubject(first); err != nil || got != "promote moodbot-v2 to production" {
+		t.Errorf("subject %q, %v", got, err)
+	}
+	later := remote.Commit(map[string]string{"a": "b\n"}, testgit.CommitOptions{Message: "not fetched"})
+	if got, err := src.CommitSubject(later); err == nil {
+		t.Errorf("an unfetched commit has the subject %q", got)
+	}
+}

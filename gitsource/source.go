@@ -453,3 +453,19 @@ func splitArmored(ring string) []string {
 	}
 	return out
 }
+
+// CommitSubject is the first line of the message of the commit hash (full hex) in the
+// local clone, for the status page. It opens the clone on its own, read only, so it
+// may run beside a run that fetches; a commit not fetched yet is an error.
+func (s *Source) CommitSubject(hash string) (string, error) {
+	repo, err := git.PlainOpen(s.dir)
+	if err != nil {
+		return "", fmt.Errorf("commit subject: %w", err)
+	}
+	c, err := repo.CommitObject(plumbing.NewHash(hash))
+	if err != nil {
+		return "", fmt.Errorf("commit subject of %.10s: %w", hash, err)
+	}
+	subject, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+	return strings.TrimSpace(subject), nil
+}

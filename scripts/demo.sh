@@ -21,6 +21,7 @@ rasa-gitops daemon: following $(cd "$demo" && pwd)/remote.git (branch main)
   promote:  sed -i 's/moodbot-v1/moodbot-v2/' $demo/work/environments/production.yaml
             git -C $demo/work commit -qam "promote(production): moodbot-v2" && git -C $demo/work push -q origin main
   watch:    bin/rasa-gitops status --state-dir $demo/state
+  page:     http://127.0.0.1:8080/ (log in with the token in $demo/state/secrets/api-token)
 TXT
 exec bin/rasa-gitops daemon --repo "$(cd "$demo" && pwd)/remote.git" --state-dir "$demo/state" \
   --poll "@every 5s" --log-format console "$@"

@@ -108,6 +108,9 @@ type Filter struct {
 	// (the last ID of the page before it).
 	Before int64
 	Limit  int // 0: no limit
+	// Action, when set, keeps rows whose action is it or starts with it and a space
+	// ("policy:" keeps every policy decision, "start" every start of a service).
+	Action string
 }
 
 // History returns audit rows, newest first (without their hashes: Export and Verify
@@ -230,6 +233,10 @@ func historyQuery(columns string, f Filter) (string, []any) {
 	if f.Before > 0 {
 		q += " AND id < ?"
 		args = append(args, f.Before)
+	}
+	if f.Action != "" {
+		q += " AND (action = ? OR substr(action, 1, ?) = ?)"
+		args = append(args, f.Action, len(f.Action)+1, f.Action+" ")
 	}
 	q += " ORDER BY id DESC"
 	if f.Limit > 0 {

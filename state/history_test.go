@@ -57,3 +57,26 @@ func ids(rows []Row) []int64 {
 	}
 	return out
 }
+
+// TestHistoryFiltersByAction: an action filter keeps the action itself and the
+// actions it starts as a word ("start" keeps "start service:x", not "started").
+func TestHistoryFiltersByAction(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	var entries []Entry
+	for _, a := range []string{"start service:rasa-a", "plan", "started", "start", "policy: signature", "start service:rasa-b"} {
+		entries = append(entries, Entry{Environment: "a", Action: a, Outcome: "done"})
+	}
+	if err := s.Record(ctx, entries...); err != nil {
+		t.Fatal(err)
+	}
+	for action, want := range map[string][]int64{"start": {6, 4, 1}, "policy:": {5}, "plan": {2}, "nothing": nil} {
+		rows, err := s.History(ctx, Filter{Action: action, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(rows); !reflect.DeepEqual(got, want) {
+			t.Errorf("action %q: rows %v, want %v", action, got, want)
+		}
+	}
+}

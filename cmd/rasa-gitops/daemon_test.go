@@ -63,6 +63,13 @@ type daemonFixture struct {
 
 func startDaemon(t testing.TB, poll string, policy func(dir string) string, initial testgit.CommitOptions, extra ...string) *daemonFixture {
 	t.Helper()
+	return startDaemonOf(t, nil, poll, policy, initial, extra...)
+}
+
+// startDaemonOf is startDaemon on the declaration declare returns for the fixture's
+// project and model server port (nil: two environments on the quickstart's models).
+func startDaemonOf(t testing.TB, declare func(project string, port int) map[string]string, poll string, policy func(dir string) string, initial testgit.CommitOptions, extra ...string) *daemonFixture {
+	t.Helper()
 	cli := testengine.Connect(t)
 	testengine.EnsureStubImage(t, cli)
 	f := &daemonFixture{t: t, remote: testgit.New(t), project: testengine.ProjectName(t), state: t.TempDir(),
@@ -70,10 +77,14 @@ func startDaemon(t testing.TB, poll string, policy func(dir string) string, init
 	testengine.CleanupProject(t, cli, f.project)
 	addr, port := testengine.FreeHostPort(t, cli)
 	f.base = "http://" + addr
-	f.files = testengine.QuickstartModels(t)
-	f.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", f.project, testengine.StubImage, port)
-	f.files["environments/production.yaml"] = "model: moodbot-v1\n"
-	f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	if declare != nil {
+		f.files = declare(f.project, port)
+	} else {
+		f.files = testengine.QuickstartModels(t)
+		f.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", f.project, testengine.StubImage, port)
+		f.files["environments/production.yaml"] = "model: moodbot-v1\n"
+		f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"
+	}
 	initial.Message = "initial"
 	f.remote.Commit(f.files, initial)
 	secrets := t.TempDir()

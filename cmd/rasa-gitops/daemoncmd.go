@@ -22,6 +22,7 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/pipeline"
 	"github.com/rasa-gitops/rasa-gitops/policy"
 	"github.com/rasa-gitops/rasa-gitops/state"
+	"github.com/rasa-gitops/rasa-gitops/ui"
 )
 
 func newDaemonCommand() *cobra.Command {
@@ -92,9 +93,14 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	}
 	d := daemon.New(dc)
 	metrics.CountDockerEvents(d.EventCounts)
+	page, err := flags.ui.handler(uiSite{state: h.State, side: h.Side, apiToken: secrets.API, repo: flags.git.URL, listen: models.listen,
+		ready: d.Ready, addresses: ui.EngineAddresses(h.Engine, p.Project), revisions: checkouts(cfg, src, flags.git.Path)}, log)
+	if err != nil {
+		return err
+	}
 	srv, err := hostcfg.Serve(models.listen, api.New(api.Config{
 		Backend: d, Token: secrets.API, WebhookSecret: secrets.Webhook, MaxWebhookBody: int64(flags.maxWebhookBody), Metrics: metrics,
-		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(), Preview: previews,
+		Models: h.Side.Handler, ModelRoutes: modelserver.Routes(), Preview: previews, UI: page,
 	}))
 	if err != nil {
 		return err
@@ -134,6 +140,7 @@ func (f *daemonFlags) sources() (cron.Schedule, *gitsource.Source, *policy.Polic
 func (f *daemonFlags) register(cmd *cobra.Command) {
 	f.convergeFlags.register(cmd)
 	f.forge.register(cmd)
+	f.ui.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.git.URL, "repo", "", "Git repository URL (https://, ssh://, git://, or a path)")
 	fl.StringVar(&f.git.Branch, "branch", "main", "branch to follow")
@@ -164,6 +171,7 @@ type daemonFlags struct {
 	maxWebhookBody                                           byteSize
 	anchorRef                                                string
 	forge                                                    forgeFlags
+	ui                                                       uiFlags
 }
 
 // anchorSink pushes each audit anchor to ref of the declaration repository.

@@ -16,6 +16,7 @@ import (
 	"github.com/rasa-gitops/rasa-gitops/internal/logging"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/state"
+	"github.com/rasa-gitops/rasa-gitops/ui"
 )
 
 // modelFlags configure the model side of apply and serve.
@@ -59,6 +60,7 @@ func newServeCommand() *cobra.Command {
 	var (
 		flags     convergeFlags
 		models    modelFlags
+		page      uiFlags
 		interval  time.Duration
 		logFormat string
 	)
@@ -90,7 +92,12 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 			masker.Store(h.State.Masker())
 			p := h.pipeline(&flags, models, flags.config().DirSource(dir, ""), nil, log)
 			defer p.Close()
-			srv, err := hostcfg.Serve(models.listen, h.Side.Mux(func() bool { ok, _ := p.Ready(); return ok }))
+			mux := h.Side.Mux(func() bool { ok, _ := p.Ready(); return ok })
+			if err := mountUI(mux, &page, uiSite{state: h.State, side: h.Side, apiToken: h.Side.Handler.UploadToken, listen: models.listen,
+				ready: p.Ready, addresses: ui.EngineAddresses(h.Engine, p.Project)}, log); err != nil {
+				return err
+			}
+			srv, err := hostcfg.Serve(models.listen, mux)
 			if err != nil {
 				return err
 			}
@@ -103,6 +110,7 @@ SIGTERM or SIGINT finishes the run in progress and exits 0.`,
 	}
 	flags.register(cmd)
 	models.register(cmd)
+	page.register(cmd)
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "time between reconciles")
 	cmd.Flags().StringVar(&logFormat, "log-format", "json", "json or console")
 	return cmd

@@ -103,6 +103,7 @@ func TestServe(t *testing.T) {
 	if up.StatusCode != http.StatusCreated {
 		t.Errorf("upload: %d", up.StatusCode)
 	}
+	checkServePage(t, base, strings.TrimSpace(string(apiToken)))
 
 	// A promotion by editing the environment file is followed without a restart.
 	before := containerID(t, cli, project+"-rasa-production-1")
