@@ -36,6 +36,20 @@ func (r Result) Text(w io.Writer) {
 	r.planText(w, "\nplan:\n", "  ")
 }
 
+// PlanText is the plan alone, one action per line (the status page shows it for a
+// held or refused revision); for an invalid revision, its problems.
+func (r Result) PlanText() string {
+	var b strings.Builder
+	if !r.Valid {
+		for _, p := range r.Problems {
+			b.WriteString(p + "\n")
+		}
+		return b.String()
+	}
+	r.planText(&b, "", "")
+	return b.String()
+}
+
 func (r Result) planText(w io.Writer, title, indent string) {
 	fmt.Fprint(w, title)
 	if r.PlanError != "" {

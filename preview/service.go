@@ -31,6 +31,27 @@ type Service struct {
 // Preview fetches the revision, checks it out, previews it and records the preview
 // in the audit log. Only the last preview's checkout is kept (GC).
 func (s *Service) Preview(ctx context.Context, revision string) (Result, error) {
+	res, err := s.preview(ctx, revision)
+	if err != nil {
+		return res, err
+	}
+	if err := s.Host.State.Record(context.WithoutCancel(ctx), res.Entry()); err != nil {
+		return res, fmt.Errorf("preview: record it in the audit log: %w", err)
+	}
+	if s.Log != nil {
+		s.Log.Info("preview", zap.String("revision", res.Revision), zap.String("summary", res.Summary()))
+	}
+	return res, nil
+}
+
+// Look previews the revision like Preview but records nothing: the status page shows
+// what a held or refused revision would do, on every refresh, and that is a read of
+// the host, not a person's preview.
+func (s *Service) Look(ctx context.Context, revision string) (Result, error) {
+	return s.preview(ctx, revision)
+}
+
+func (s *Service) preview(ctx context.Context, revision string) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rev, err := s.Git.FetchRevision(ctx, revision)
@@ -43,15 +64,5 @@ func (s *Service) Preview(ctx context.Context, revision string) (Result, error) 
 	defer s.Git.GC(nil)
 	in := pipeline.Input{Revision: rev.String(), ID: rev.Hash, Short: rev.Short(), Author: rev.Author, Dir: s.Git.Dir(), Signed: rev.Signed,
 		Verify: func(keyRing string) (string, error) { return s.Git.Verify(rev, keyRing) }}
-	res, err := Run(ctx, s.Host, in)
-	if err != nil {
-		return res, err
-	}
-	if err := s.Host.State.Record(context.WithoutCancel(ctx), res.Entry()); err != nil {
-		return res, fmt.Errorf("preview: record it in the audit log: %w", err)
-	}
-	if s.Log != nil {
-		s.Log.Info("preview", zap.String("revision", res.Revision), zap.String("summary", res.Summary()))
-	}
-	return res, nil
+	return Run(ctx, s.Host, in)
 }

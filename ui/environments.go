@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rasa-gitops/rasa-gitops/state"
+	"go.uber.org/zap"
 )
 
 // envsView is the environments view (and the fragment the page refreshes).
@@ -29,6 +32,8 @@ type envView struct {
 	// release a held or refused change (with Command, the command that does), and
 	// Change what that change is.
 	Warning, Release, Command, Change string
+	// Plan is what applying the held or refused revision would do (PlanOf).
+	Plan string
 }
 
 // authorScan bounds how far back the audit log is read for revisions' authors.
@@ -60,6 +65,7 @@ func (h *Handler) environments(r *http.Request) (any, error) {
 		e.Warning, e.Release, e.Command = h.warning(st)
 		if e.Attempting && (st.Sync == state.Pending || st.Sync == state.Refused) {
 			e.Change = h.change(e.Attempted, st)
+			e.Plan = h.planOf(ctx, e.Attempted.Hash)
 		}
 		v.Envs = append(v.Envs, e)
 		if e.Warning != "" {
@@ -158,4 +164,48 @@ func (h *Handler) warning(st state.EnvStatus) (band, release, command string) {
 		return "Git unreadable: " + st.SourceError, "What runs is the last revision read; newer ones may exist.", ""
 	}
 	return "", "", ""
+}
+
+// planTTL is how long the page reuses a revision's plan.
+const planTTL = time.Minute
+
+// planCache keeps each held or refused revision's plan for planTTL, so the page's
+// refresh every few seconds does not preview the revision each time.
+type planCache struct {
+	mu    sync.Mutex
+	plans map[string]cachedPlan
+}
+
+type cachedPlan struct {
+	text string
+	at   time.Time
+}
+
+// planOf is the plan of the revision hash, from the cache or PlanOf ("" when it
+// cannot be had: the card then shows what the revision changes without it).
+func (h *Handler) planOf(ctx context.Context, hash string) string {
+	if h.c.PlanOf == nil || hash == "" {
+		return ""
+	}
+	h.plans.mu.Lock()
+	defer h.plans.mu.Unlock()
+	now := h.c.Now()
+	if p, ok := h.plans.plans[hash]; ok && now.Sub(p.at) < planTTL {
+		return p.text
+	}
+	text, err := h.c.PlanOf(ctx, hash)
+	if err != nil {
+		h.log.Warn("plan of a waiting revision", zap.String("revision", hash), zap.Error(err))
+		text = ""
+	}
+	if h.plans.plans == nil {
+		h.plans.plans = map[string]cachedPlan{}
+	}
+	for k, p := range h.plans.plans { // forget plans of revisions no longer waiting
+		if now.Sub(p.at) >= planTTL {
+			delete(h.plans.plans, k)
+		}
+	}
+	h.plans.plans[hash] = cachedPlan{text: text, at: now}
+	return text
 }

@@ -48,6 +48,10 @@ type Config struct {
 	Server string
 	// Addresses are the Rasa servers' addresses by environment (nil: not shown).
 	Addresses func(ctx context.Context) map[string]string
+	// PlanOf says what applying a held or refused revision (a commit hash) would do
+	// on the host now: the reconcile plan as text, from a preview that is not audited
+	// (nil: not shown). The page asks at most once a minute per revision.
+	PlanOf func(ctx context.Context, hash string) (string, error)
 	// Refresh is how often the page's script fetches the environments again (5s).
 	Refresh time.Duration
 	// SessionTTL is how long a login lasts (12h).
@@ -69,6 +73,7 @@ type Handler struct {
 	log      *zap.Logger
 	// lastVerify is the last verification of the audit chain asked for on the page.
 	lastVerify atomic.Pointer[verification]
+	plans      planCache
 }
 
 // New builds the page's handler; mount it at "/" (it serves / and /ui/...).

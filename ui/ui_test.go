@@ -277,3 +277,33 @@ func TestCrossSiteFormsRefused(t *testing.T) {
 		t.Errorf("login behind a TLS proxy: %d, cookies %+v", resp.StatusCode, resp.Cookies())
 	}
 }
+
+// TestWaitingRevisionShowsItsPlan: the cards of the refused and the held environment
+// show what applying their revision would do (PlanOf, asked with its commit hash);
+// the page asks once per revision while the plan is under a minute old, then again.
+func TestWaitingRevisionShowsItsPlan(t *testing.T) {
+	now := fixedNow
+	var asked []string
+	p := newPage(t, func(c *Config) {
+		c.Now = func() time.Time { return now }
+		c.PlanOf = func(_ context.Context, hash string) (string, error) {
+			asked = append(asked, hash)
+			return "service:rasa-worker  recreate  config hash changed <b>\n", nil
+		}
+	})
+	p.seed()
+	c, _ := p.login(testToken)
+	_, body := p.get(c, "/ui/environments")
+	if n := strings.Count(body, "service:rasa-worker  recreate  config hash changed &lt;b&gt;"); n != 2 {
+		t.Fatalf("the plan is on %d cards, want the refused and the held one:\n%s", n, body)
+	}
+	p.get(c, "/ui/environments")
+	if len(asked) != 1 || asked[0] != shaB {
+		t.Fatalf("asked for plans %v, want %s once", asked, shaB)
+	}
+	now = now.Add(planTTL)
+	p.get(c, "/ui/environments")
+	if len(asked) != 2 {
+		t.Fatalf("a plan a minute old was not asked again: %v", asked)
+	}
+}

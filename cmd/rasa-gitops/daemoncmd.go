@@ -94,7 +94,7 @@ func runDaemon(cmd *cobra.Command, flags *daemonFlags, models modelFlags) error 
 	d := daemon.New(dc)
 	metrics.CountDockerEvents(d.EventCounts)
 	page, err := flags.ui.handler(uiSite{state: h.State, side: h.Side, apiToken: secrets.API, repo: flags.git.URL, listen: models.listen,
-		ready: d.Ready, addresses: ui.EngineAddresses(h.Engine, p.Project), revisions: checkouts(cfg, src, flags.git.Path)}, log)
+		ready: d.Ready, addresses: ui.EngineAddresses(h.Engine, p.Project), revisions: checkouts(cfg, src, flags.git.Path), planOf: planText(previews)}, log)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,18 @@ func pullRequestLoop(ctx context.Context, flags *daemonFlags, pc *pipeline.Confi
 	return previewService(flags, *pc, render, pc.Policy, log)
 }
 
+// planText is what applying a revision would do, as the status page shows it: a
+// preview that is not audited.
+func planText(previews *preview.Service) func(context.Context, string) (string, error) {
+	return func(ctx context.Context, hash string) (string, error) {
+		res, err := previews.Look(ctx, hash)
+		if err != nil {
+			return "", err
+		}
+		return res.PlanText(), nil
+	}
+}
+
 // previewService previews revisions of the daemon's repository with a clone of its
 // own (<state-dir>/preview) and the pipeline's host, read only.
 func previewService(flags *daemonFlags, pc pipeline.Config, render pipeline.RenderFunc, pol *policy.Policy, log *zap.Logger) (*preview.Service, error) {

@@ -23,8 +23,8 @@ import (
 // is the login form and no data; with the read-only UI token it shows every
 // environment with its model; a signed promotion pushed to Git appears on the open
 // page (no reload) within a poll, with its commit's subject; an unsigned change of
-// production shows as refused with its reason, what it would change and what would
-// release it.
+// production shows as refused with its reason, what it would change, the plan of
+// applying it (an unaudited preview) and what would release it.
 func TestStatusPageInBrowser(t *testing.T) {
 	alice, alicePub := testgit.NewKey(t, "alice")
 	uiToken := filepath.Join(t.TempDir(), "ui-token")
@@ -73,7 +73,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	setModel("production", "moodbot-v2")
 	unsigned := f.remote.Commit(f.files, testgit.CommitOptions{Message: "unsigned promotion"})
 	card := tab.WaitTextOf(60*time.Second, "#env-production", "Refused:", unsigned[:10], "unsigned promotion",
-		"What it changes: the model moodbot-v1 → moodbot-v2", "To release:")
+		"What it changes: the model moodbot-v1 → moodbot-v2", "What applying it would do on this host", "To release:")
 	reason := f.statuses()["production"].SyncReason
 	if reason == "" || !strings.Contains(card, reason) || !strings.Contains(card, "moodbot-v1.tar.gz") {
 		t.Errorf("production's card does not show its refusal %q and the model still served:\n%s", reason, card)

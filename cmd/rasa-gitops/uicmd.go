@@ -35,6 +35,8 @@ type uiSite struct {
 	ready     func() (bool, string)
 	addresses func(context.Context) map[string]string
 	revisions ui.Revisions
+	// planOf previews a held or refused revision for its card (daemon only).
+	planOf func(ctx context.Context, hash string) (string, error)
 }
 
 // handler is the status page, or nil with --ui=false. The read-only token joins the
@@ -49,7 +51,7 @@ func (f *uiFlags) handler(s uiSite, log *zap.Logger) (http.Handler, error) {
 	}
 	s.state.Masker().Add(readToken)
 	return ui.New(ui.Config{State: s.state, Models: s.side.Store, Token: s.apiToken, ReadToken: readToken, RepoURL: s.repo,
-		Server: serverAddress(s.listen), Ready: s.ready, Addresses: s.addresses, Revisions: s.revisions, Log: log}), nil
+		Server: serverAddress(s.listen), Ready: s.ready, Addresses: s.addresses, Revisions: s.revisions, PlanOf: s.planOf, Log: log}), nil
 }
 
 // serverAddress is the API address a command on this host sends to, from --listen.
