@@ -61,7 +61,11 @@ func TestScreenshots(t *testing.T) {
 	if dir == "" {
 		t.Skip("set UI_SCREENSHOTS=DIR (make screenshots) to write the screenshots")
 	}
-	p := newPage(t, nil)
+	p := newPage(t, func(c *Config) {
+		c.PlanOf = func(context.Context, string) (string, error) {
+			return "service:rasa-worker  recreate  config hash changed\n", nil
+		}
+	})
 	p.seed()
 	for _, width := range []int{360, 1920} {
 		tab := browser.New(t, width, 900)
