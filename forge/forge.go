@@ -78,7 +78,10 @@ func New(cfg Config) (Client, error) {
 		return nil, fmt.Errorf("forge: repository %q: give owner/name", cfg.Repo)
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 15 * time.Second}
+		// A redirect is answered as it is, not followed: Go's client keeps custom
+		// headers such as GitLab's PRIVATE-TOKEN on a redirect to another host, and
+		// turns a POST into a GET on 301 and 302.
+		cfg.HTTP = &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	c := poster{http: cfg.HTTP, base: strings.TrimRight(cfg.APIURL, "/"), repo: cfg.Repo, token: token}
 	switch cfg.Provider {

@@ -150,3 +150,28 @@ func TestLongDescriptionsAreCut(t *testing.T) {
 		t.Errorf("description of %d characters", n)
 	}
 }
+
+// TestRedirectsAreNotFollowed: an API URL that redirects to another host gets no
+// token there (Go keeps GitLab's PRIVATE-TOKEN header on a cross-host redirect) and
+// the post fails with the redirect's status.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	other, otherReqs := fakeForge(t, http.StatusCreated)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirect.Close)
+	for _, provider := range []string{GitHub, GitLab, Gitea} {
+		c, err := New(Config{Provider: provider, APIURL: redirect.URL, Repo: "acme/deploy", TokenFile: tokenFile(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.SetStatus(context.Background(), status)
+		var he *HTTPError
+		if !errors.As(err, &he) || he.Code != http.StatusTemporaryRedirect {
+			t.Errorf("%s: %v, want the 307 as an error", provider, err)
+		}
+	}
+	if n := len(*otherReqs); n != 0 {
+		t.Errorf("the redirect's target got %d requests", n)
+	}
+}

@@ -196,9 +196,7 @@ func (n *Notifier) done(k key, s forge.Status, err error) {
 		n.posted[k] = s
 		n.advance(k, s)
 	case dropped:
-		if _, seen := n.posted[k]; !seen {
-			n.posted[k] = forge.Status{} // the commit's report has begun, even if refused
-		}
+		n.posted[k] = s // refused for good: the same status is not posted again
 		n.advance(k, s)
 	default:
 		if it := n.pending[k]; it != nil {

@@ -209,3 +209,17 @@ func TestRefusedStatusDoesNotHoldUpTheNext(t *testing.T) {
 		t.Errorf("%d tries, posted %+v; want the refused pending tried once and the success posted", tries, p)
 	}
 }
+
+// TestRefusedStatusIsNotPostedAgain: a status the forge refused for good is not posted
+// again when the same status is observed again (the pipeline reports after every run).
+func TestRefusedStatusIsNotPostedAgain(t *testing.T) {
+	c := &fakeClient{refuse: forge.Pending}
+	n := start(t, c)
+	for range 5 {
+		n.Observe([]state.EnvStatus{loading(commitA, "moodbot-v2")})
+		waitFor(t, "the queue to drain", func() bool { return n.Pending() == 0 })
+	}
+	if tries, _ := c.snapshot(); tries != 1 {
+		t.Errorf("the refused status was tried %d times, want once", tries)
+	}
+}
