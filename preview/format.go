@@ -77,11 +77,9 @@ func (r Result) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "### rasa-gitops preview of `%s`\n\n", r.Revision)
 	if !r.Valid {
 		fmt.Fprintln(w, "**Invalid**: the daemon would refuse this revision.")
-		fmt.Fprintln(w, "\n```")
-		for _, p := range r.Problems {
-			fmt.Fprintln(w, p)
-		}
-		fmt.Fprintln(w, "```")
+		text := strings.Join(r.Problems, "\n")
+		fence := codeFence(text)
+		fmt.Fprintf(w, "\n%s\n%s\n%s\n", fence, text, fence)
 		return
 	}
 	fmt.Fprintf(w, "Valid. Project `%s`, against the host as it ran at %s.\n\n", r.Project, r.At.Format("2006-01-02 15:04 MST"))
@@ -93,8 +91,26 @@ func (r Result) Markdown(w io.Writer) {
 	if r.ProjectRefused != "" {
 		fmt.Fprintln(w, "\n**Project services refused**: "+r.ProjectRefused)
 	}
-	r.planText(w, fmt.Sprintf("\n**Plan** (%d action(s)):\n\n```\n", len(r.Plan)), "")
-	fmt.Fprintln(w, "```")
+	var plan strings.Builder
+	r.planText(&plan, "", "")
+	fence := codeFence(plan.String())
+	fmt.Fprintf(w, "\n**Plan** (%d action(s)):\n\n%s\n%s%s\n", len(r.Plan), fence, plan.String(), fence)
+}
+
+// codeFence is a Markdown code fence longer than any run of backticks in text, so
+// text from the pull request (a problem quoting a file) cannot close it and write
+// Markdown of its own into the comment.
+func codeFence(text string) string {
+	longest, run := 0, 0
+	for _, c := range text {
+		if c == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return strings.Repeat("`", max(3, longest+1))
 }
 
 // modelText is the environment's model change: "a → b (1.2MB, in the store)".

@@ -241,3 +241,15 @@ func BenchmarkPreview(b *testing.B) {
 		}
 	}
 }
+
+// TestMarkdownFenceHoldsBackticks: a problem quoting backticks from the pull request
+// cannot close the comment's code block and write Markdown of its own.
+func TestMarkdownFenceHoldsBackticks(t *testing.T) {
+	res := Result{Revision: "main@sha1:1", Problems: []string{"environments/x.yaml:1:1: ```\n**Valid.** fake"}}
+	var md strings.Builder
+	res.Markdown(&md)
+	out := md.String()
+	if !strings.Contains(out, "````\nenvironments/x.yaml:1:1: ```\n**Valid.** fake\n````\n") {
+		t.Fatalf("the problem is not inside a fence longer than its backticks:\n%s", out)
+	}
+}
