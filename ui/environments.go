@@ -170,10 +170,13 @@ func (h *Handler) warning(st state.EnvStatus) (band, release, command string) {
 const planTTL = time.Minute
 
 // planCache keeps each held or refused revision's plan for planTTL, so the page's
-// refresh every few seconds does not preview the revision each time.
+// refresh every few seconds does not preview the revision each time. A plan being
+// computed is waited for, not asked twice; the cache's lock is not held meanwhile, so
+// a slow preview never holds up the pages of other revisions.
 type planCache struct {
-	mu    sync.Mutex
-	plans map[string]cachedPlan
+	mu       sync.Mutex
+	plans    map[string]cachedPlan
+	inflight map[string]chan struct{}
 }
 
 type cachedPlan struct {
@@ -181,23 +184,55 @@ type cachedPlan struct {
 	at   time.Time
 }
 
+// planTimeout bounds one preview for the page (a fetch of the revision included).
+const planTimeout = 10 * time.Second
+
 // planOf is the plan of the revision hash, from the cache or PlanOf ("" when it
 // cannot be had: the card then shows what the revision changes without it).
 func (h *Handler) planOf(ctx context.Context, hash string) string {
 	if h.c.PlanOf == nil || hash == "" {
 		return ""
 	}
-	h.plans.mu.Lock()
-	defer h.plans.mu.Unlock()
-	now := h.c.Now()
-	if p, ok := h.plans.plans[hash]; ok && now.Sub(p.at) < planTTL {
-		return p.text
+	for {
+		h.plans.mu.Lock()
+		now := h.c.Now()
+		if p, ok := h.plans.plans[hash]; ok && now.Sub(p.at) < planTTL {
+			h.plans.mu.Unlock()
+			return p.text
+		}
+		wait, busy := h.plans.inflight[hash]
+		if !busy {
+			if h.plans.inflight == nil {
+				h.plans.inflight = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			h.plans.inflight[hash] = done
+			h.plans.mu.Unlock()
+			return h.computePlan(ctx, hash, done)
+		}
+		h.plans.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ""
+		}
 	}
+}
+
+// computePlan asks PlanOf (bounded by planTimeout, and not cut short by the page's
+// request going away) and caches the answer, failures included for planTTL: a
+// failing preview is then logged once a minute, not on every refresh.
+func (h *Handler) computePlan(ctx context.Context, hash string, done chan struct{}) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), planTimeout)
+	defer cancel()
 	text, err := h.c.PlanOf(ctx, hash)
 	if err != nil {
 		h.log.Warn("plan of a waiting revision", zap.String("revision", hash), zap.Error(err))
 		text = ""
 	}
+	h.plans.mu.Lock()
+	defer h.plans.mu.Unlock()
+	now := h.c.Now()
 	if h.plans.plans == nil {
 		h.plans.plans = map[string]cachedPlan{}
 	}
@@ -207,5 +242,7 @@ func (h *Handler) planOf(ctx context.Context, hash string) string {
 		}
 	}
 	h.plans.plans[hash] = cachedPlan{text: text, at: now}
+	delete(h.plans.inflight, hash)
+	close(done)
 	return text
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -305,5 +306,43 @@ func TestWaitingRevisionShowsItsPlan(t *testing.T) {
 	p.get(c, "/ui/environments")
 	if len(asked) != 2 {
 		t.Fatalf("a plan a minute old was not asked again: %v", asked)
+	}
+}
+
+// TestSlowPlanHoldsUpNoOtherRevision: while one revision's preview is slow, another
+// revision's plan comes at once, and a second page asking for the slow one waits for
+// the same preview instead of starting another.
+func TestSlowPlanHoldsUpNoOtherRevision(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	calls := map[string]int{}
+	p := newPage(t, func(c *Config) {
+		c.PlanOf = func(_ context.Context, hash string) (string, error) {
+			mu.Lock()
+			calls[hash]++
+			mu.Unlock()
+			if hash == shaA {
+				<-release
+			}
+			return "plan of " + hash, nil
+		}
+	})
+	slow := make(chan string, 2)
+	for range 2 {
+		go func() { slow <- p.h.planOf(context.Background(), shaA) }()
+	}
+	if got := p.h.planOf(context.Background(), shaB); got != "plan of "+shaB {
+		t.Fatalf("the other revision's plan: %q", got)
+	}
+	close(release)
+	for range 2 {
+		if got := <-slow; got != "plan of "+shaA {
+			t.Fatalf("the slow revision's plan: %q", got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls[shaA] != 1 {
+		t.Fatalf("the slow revision was previewed %d times, want once", calls[shaA])
 	}
 }
