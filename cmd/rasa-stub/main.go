@@ -150,10 +150,16 @@ func serve(ctx context.Context, cfg config, logger *log.Logger, ready chan<- str
 type drainListener struct {
 	*net.TCPListener
 	draining atomic.Bool
+	until    atomic.Int64 // unix nanoseconds after which the queue is no longer drained
 }
+
+// maxDrain bounds the drain: under a steady stream of new connections the queue never
+// empties, and the shutdown must still begin.
+const maxDrain = time.Second
 
 // drain makes Accept stop waiting for new connections (a deadline wakes a waiting one).
 func (l *drainListener) drain() {
+	l.until.Store(time.Now().Add(maxDrain).UnixNano())
 	l.draining.Store(true)
 	_ = l.SetDeadline(time.Now())
 }
@@ -174,12 +180,23 @@ func (l *drainListener) Accept() (net.Conn, error) {
 // listening socket is non-blocking: an empty queue answers EAGAIN). Go's own Accept
 // cannot: past its deadline it fails before it asks the kernel.
 func (l *drainListener) acceptQueued() (net.Conn, error) {
+	if time.Now().UnixNano() > l.until.Load() {
+		return nil, net.ErrClosed
+	}
 	rc, err := l.SyscallConn()
 	if err != nil {
 		return nil, net.ErrClosed
 	}
 	nfd, aerr := -1, error(nil)
-	if err := rc.Control(func(fd uintptr) { nfd, _, aerr = syscall.Accept4(int(fd), syscall.SOCK_CLOEXEC) }); err != nil || aerr != nil {
+	accept := func(fd uintptr) {
+		for { // a signal or a connection reset before it was taken: try the next
+			nfd, _, aerr = syscall.Accept4(int(fd), syscall.SOCK_CLOEXEC)
+			if aerr != syscall.EINTR && aerr != syscall.ECONNABORTED {
+				return
+			}
+		}
+	}
+	if err := rc.Control(accept); err != nil || aerr != nil {
 		return nil, net.ErrClosed
 	}
 	f := os.NewFile(uintptr(nfd), "queued connection")

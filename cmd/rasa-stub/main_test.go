@@ -366,3 +366,27 @@ func TestDrainAcceptsTheQueuedConnections(t *testing.T) {
 		t.Fatalf("drained %d of %d queued connections", accepted, queued)
 	}
 }
+
+// TestDrainEndsAfterItsBound: past maxDrain the queue is left (a stream of new
+// connections would keep it from emptying), so the shutdown begins.
+func TestDrainEndsAfterItsBound(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &drainListener{TCPListener: tcp.(*net.TCPListener)}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ln.drain()
+	ln.until.Store(time.Now().Add(-time.Millisecond).UnixNano()) // as if maxDrain had passed
+	if conn, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		if conn != nil {
+			conn.Close()
+		}
+		t.Fatalf("accept past the drain's bound: %v, want net.ErrClosed", err)
+	}
+}
