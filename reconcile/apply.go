@@ -327,10 +327,16 @@ func (x *executor) run(ctx context.Context, a Action) ActionResult {
 	return ActionResult{Action: a, Outcome: OutcomeDone, Duration: time.Since(start)}
 }
 
+// retireTimeout bounds the withdrawal of one old container (its stop waits up to the
+// container's stop timeout, 10 s by default), so a hung Engine call cannot hold the
+// run that waits for it forever.
+const retireTimeout = 2 * time.Minute
+
 // retire runs an action's Retire steps to the end, even if the run is cancelled:
 // the new container already serves under the service's name.
 func (x *executor) retire(ctx context.Context, a Action) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retireTimeout)
+	defer cancel()
 	for _, step := range a.Retire {
 		if _, err := x.step(ctx, a, step, ""); err != nil {
 			return fmt.Errorf("%w (the new container serves; the next run removes the old one)", err)
