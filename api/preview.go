@@ -44,6 +44,9 @@ func (s *handlers) preview(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, preview.ErrBadRevision):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
+	case errors.Is(err, preview.ErrFetch):
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
+		return
 	case err != nil:
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return

@@ -16,6 +16,9 @@ type previewer struct{ asked []string }
 
 func (p *previewer) Preview(_ context.Context, rev string) (preview.Result, error) {
 	p.asked = append(p.asked, rev)
+	if rev == "unreachable" {
+		return preview.Result{}, fmt.Errorf("preview: %w: connection refused", preview.ErrFetch)
+	}
 	if rev != "refs/pull/7/head" {
 		return preview.Result{}, fmt.Errorf("%w: no such ref", preview.ErrBadRevision)
 	}
@@ -39,6 +42,9 @@ func TestPreviewEndpoint(t *testing.T) {
 	}
 	if code, body := s.do(t, http.MethodPost, "/api/preview?format=text&revision=refs/pull/7/head", token, "", nil); code != http.StatusOK || !strings.Contains(body, "production") {
 		t.Errorf("text: %d %s", code, body)
+	}
+	if code, body := s.do(t, http.MethodPost, "/api/preview?revision=unreachable", token, "", nil); code != http.StatusBadGateway || !strings.Contains(body, "retry") {
+		t.Errorf("a repository that cannot be fetched: %d %s, want 502 saying retry", code, body)
 	}
 	if code, body := s.do(t, http.MethodPost, "/api/preview?revision=nope", token, "", nil); code != http.StatusBadRequest || !strings.Contains(body, "no such ref") {
 		t.Errorf("bad revision: %d %s", code, body)

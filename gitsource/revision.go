@@ -30,6 +30,11 @@ var previewRefs = []string{
 	"+refs/merge-requests/*/head:refs/preview/merge-requests/*",
 }
 
+// ErrUnknownRevision marks a revision FetchRevision was given wrongly: not a hash,
+// branch or ref, or one the repository does not have. Any other error is the
+// repository's (unreachable, refused): worth a retry, not a correction.
+var ErrUnknownRevision = errors.New("unknown revision")
+
 // FetchRevision fetches one revision that is not necessarily the followed branch's
 // head, for a preview: a full ref (refs/pull/7/head, refs/heads/promote/x), a branch
 // name, or a commit hash reachable from a branch or a pull request. It never moves
@@ -38,7 +43,7 @@ var previewRefs = []string{
 func (s *Source) FetchRevision(ctx context.Context, want string) (Revision, error) {
 	want = strings.TrimSpace(want)
 	if want == "" || !safeRef.MatchString(want) || strings.Contains(want, "..") {
-		return Revision{}, fmt.Errorf("revision %q: give a commit hash, a branch or a ref such as refs/pull/7/head", want)
+		return Revision{}, fmt.Errorf("%w: revision %q: give a commit hash, a branch or a ref such as refs/pull/7/head", ErrUnknownRevision, want)
 	}
 	if s.repo == nil {
 		if err := s.openOrClone(ctx); err != nil {
@@ -54,6 +59,9 @@ func (s *Source) FetchRevision(ctx context.Context, want string) (Revision, erro
 	}
 	local := "refs/preview/" + strings.TrimPrefix(ref, "refs/")
 	if err := s.fetchRefSpecs(ctx, "+"+ref+":"+local); err != nil {
+		if errors.Is(err, git.NoMatchingRefSpecError{}) {
+			return Revision{}, fmt.Errorf("%w: %s is not a branch or ref of %s", ErrUnknownRevision, want, redact.URL(s.opts.URL))
+		}
 		return Revision{}, err
 	}
 	r, err := s.repo.Reference(plumbing.ReferenceName(local), true)
@@ -74,7 +82,7 @@ func (s *Source) fetchCommit(ctx context.Context, hash string) (Revision, error)
 		return Revision{}, err
 	}
 	if _, err := s.repo.CommitObject(h); err != nil {
-		return Revision{}, fmt.Errorf("commit %s is on no branch or pull request of %s: %w", hash[:12], redact.URL(s.opts.URL), err)
+		return Revision{}, fmt.Errorf("%w: commit %s is on no branch or pull request of %s", ErrUnknownRevision, hash[:12], redact.URL(s.opts.URL))
 	}
 	return s.revision(h)
 }

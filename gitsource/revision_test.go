@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rasa-gitops/rasa-gitops/internal/testgit"
@@ -43,9 +45,18 @@ func TestFetchRevisionOfAPullRequest(t *testing.T) {
 	if rev, err := fresh.FetchRevision(ctx, head); err != nil || rev.Hash != head {
 		t.Errorf("fetch by hash = %v, %v; want %s", rev.Hash, err, head)
 	}
-	for _, bad := range []string{"", "main:refs/heads/evil", "refs/heads/../x", "a b", "deadbeef"} {
-		if _, err := fresh.FetchRevision(ctx, bad); err == nil {
-			t.Errorf("FetchRevision(%q) succeeded", bad)
+	for _, bad := range []string{"", "main:refs/heads/evil", "refs/heads/../x", "a b", "deadbeef", "no-such-branch",
+		"refs/pull/99/head", strings.Repeat("ab", 20)} {
+		if _, err := fresh.FetchRevision(ctx, bad); !errors.Is(err, ErrUnknownRevision) {
+			t.Errorf("FetchRevision(%q) = %v, want ErrUnknownRevision", bad, err)
 		}
+	}
+	// A repository that cannot be reached is no mistake of the caller's.
+	gone, err := Open(Options{URL: filepath.Join(t.TempDir(), "gone.git"), StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gone.FetchRevision(ctx, "main"); err == nil || errors.Is(err, ErrUnknownRevision) {
+		t.Errorf("FetchRevision from a missing repository = %v, want an error that is not ErrUnknownRevision", err)
 	}
 }

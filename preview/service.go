@@ -16,6 +16,10 @@ import (
 // ref, or one the repository does not have): the API answers it 400, not 500.
 var ErrBadRevision = errors.New("bad revision")
 
+// ErrFetch marks a revision that could not be fetched for a reason of the
+// repository's (unreachable, refused): retry later.
+var ErrFetch = errors.New("the repository could not be fetched; retry")
+
 // Service previews revisions of the daemon's repository (POST /api/preview). It
 // fetches with a Git source of its own (its own clone, under the state directory's
 // preview/), so a preview never moves or races the branch the daemon follows, and
@@ -56,7 +60,10 @@ func (s *Service) preview(ctx context.Context, revision string) (Result, error) 
 	defer s.mu.Unlock()
 	rev, err := s.Git.FetchRevision(ctx, revision)
 	if err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrBadRevision, err)
+		if errors.Is(err, gitsource.ErrUnknownRevision) {
+			return Result{}, fmt.Errorf("%w: %w", ErrBadRevision, err)
+		}
+		return Result{}, fmt.Errorf("preview: %w: %w", ErrFetch, err)
 	}
 	if err := s.Git.Checkout(rev); err != nil {
 		return Result{}, fmt.Errorf("preview: %w", err)
