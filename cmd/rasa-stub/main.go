@@ -181,6 +181,7 @@ func (l *drainListener) Accept() (net.Conn, error) {
 // cannot: past its deadline it fails before it asks the kernel.
 func (l *drainListener) acceptQueued() (net.Conn, error) {
 	if time.Now().UnixNano() > l.until.Load() {
+		_ = l.TCPListener.Close()
 		return nil, net.ErrClosed
 	}
 	rc, err := l.SyscallConn()
@@ -197,6 +198,9 @@ func (l *drainListener) acceptQueued() (net.Conn, error) {
 		}
 	}
 	if err := rc.Control(accept); err != nil || aerr != nil {
+		// The queue is empty: close the socket at once, so that no connection can
+		// queue in the moment before the shutdown would close it (and reset it).
+		_ = l.TCPListener.Close()
 		return nil, net.ErrClosed
 	}
 	f := os.NewFile(uintptr(nfd), "queued connection")

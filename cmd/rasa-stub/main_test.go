@@ -365,6 +365,12 @@ func TestDrainAcceptsTheQueuedConnections(t *testing.T) {
 	if accepted != queued {
 		t.Fatalf("drained %d of %d queued connections", accepted, queued)
 	}
+	// Once drained the socket is closed at once: no connection can queue on it to be
+	// reset by a later close.
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("a connection queued on the drained listener")
+	}
 }
 
 // TestDrainEndsAfterItsBound: past maxDrain the queue is left (a stream of new
