@@ -510,7 +510,8 @@ func TestNudgeErrorsNeverCarryTokens(t *testing.T) {
 }
 
 // TestConcurrentUploadsOfDifferentModelsUnderOneName: racing uploads of different
-// bytes under one name: exactly one wins, every other is refused with 409, and the name
+// bytes under one name: exactly one wins, every other is refused with 409 and stores
+// nothing (FuzzUpload found a refused upload's model left in the store), and the name
 // names the winner's digest.
 func TestConcurrentUploadsOfDifferentModelsUnderOneName(t *testing.T) {
 	f := newFixture(t)
@@ -544,5 +545,12 @@ func TestConcurrentUploadsOfDifferentModelsUnderOneName(t *testing.T) {
 	}
 	if strings.TrimSpace(string(name)) != digestOf(modelarchive.Rasa3Model(strings.Repeat(fmt.Sprint("model ", won, " "), 4000))) {
 		t.Errorf("the name holds %q, not the winner's digest", name)
+	}
+	// A refused upload stores nothing: only the winner's model is in the store.
+	for i := range codes {
+		stored := f.store.Has(digestOf(modelarchive.Rasa3Model(strings.Repeat(fmt.Sprint("model ", i, " "), 4000))))
+		if stored != (i == won) {
+			t.Errorf("upload %d (answered %d): stored = %v", i, codes[i], stored)
+		}
 	}
 }

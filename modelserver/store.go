@@ -90,12 +90,15 @@ func (s *Store) Has(digest string) bool {
 // when the digest matches, so a reader never sees a partial or wrong model and a
 // failure (mismatch, truncated source, disk full) leaves nothing behind.
 func (s *Store) Put(r io.Reader, want string) (digest string, size int64, err error) {
-	return s.put(r, want, nil)
+	return s.put(r, want, nil, nil)
 }
 
 // put is Put with an optional check of the whole content, run on the written file
 // before it is renamed into place: a refused archive leaves nothing behind.
-func (s *Store) put(r io.Reader, want string, check func(io.Reader) error) (digest string, size int64, err error) {
+// put receives a model into a temporary file, checks it, and moves it into the store
+// under its digest; beforeStore, when set, runs with the digest before the move, and
+// its error leaves nothing stored.
+func (s *Store) put(r io.Reader, want string, check func(io.Reader) error, beforeStore func(digest string) error) (digest string, size int64, err error) {
 	if want != "" && !hexDigest.MatchString(want) {
 		return "", 0, fmt.Errorf("store model: %q is not a sha256 hex digest", want)
 	}
@@ -134,6 +137,11 @@ func (s *Store) put(r io.Reader, want string, check func(io.Reader) error) (dige
 	}
 	if err = tmp.Close(); err != nil {
 		return digest, size, fmt.Errorf("store model: %w", err)
+	}
+	if beforeStore != nil {
+		if err = beforeStore(digest); err != nil {
+			return digest, size, err
+		}
 	}
 	if err = os.Rename(tmp.Name(), s.Path(digest)); err != nil {
 		return digest, size, fmt.Errorf("store model: %w", err)
@@ -198,14 +206,15 @@ func (s *Store) PutNamed(name string, r io.Reader) (digest string, size int64, e
 	if err := checkModelFileName(name); err != nil {
 		return "", 0, err
 	}
-	digest, size, err = s.put(r, "", checkArchive)
-	if err != nil {
+	// The name is claimed before the model is moved into the store, so an upload
+	// refused because the name holds another model stores nothing. (A move that fails
+	// after the claim leaves the name to a model not stored yet; the same upload again
+	// finds the name its own and stores it.)
+	digest, size, err = s.put(r, "", checkArchive, func(digest string) error { return s.claimName(name, digest) })
+	if err != nil && !errors.Is(err, ErrNameTaken) {
 		return "", 0, err
 	}
-	if err := s.claimName(name, digest); err != nil {
-		return digest, size, err
-	}
-	return digest, size, nil
+	return digest, size, err
 }
 
 // claimName records that name holds digest. The name file appears whole or not at all
