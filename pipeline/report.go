@@ -99,9 +99,19 @@ func (p *Pipeline) report(ctx context.Context, rep Report, start time.Time, log 
 		p.cfg.Metrics.SetStatuses(rep.Statuses)
 	}
 	if p.cfg.StatusHook != nil {
-		p.cfg.StatusHook(rep.Statuses)
+		p.statusHook(ctx)
 	}
 	return rep
+}
+
+// statusHook gives StatusHook the statuses as they are now, read under the lock every
+// record takes: a model load recorded while the run was reporting has delivered its
+// statuses already, and the run's older view must not follow them (a forge would show
+// "loading" again after "serving").
+func (p *Pipeline) statusHook(ctx context.Context) {
+	p.recordMu.Lock()
+	defer p.recordMu.Unlock()
+	p.cfg.StatusHook(p.statuses(ctx))
 }
 
 func outcomeOf(rep Report, current *target) Outcome {
