@@ -35,10 +35,10 @@ type Report struct {
 	// InputID is the ID of the input the run read (Input.ID: a commit hash, or a
 	// directory's fingerprint taken before it was rendered).
 	InputID string
-	Outcome  Outcome
-	Plan     reconcile.Plan
-	Result   reconcile.Result
-	Models   []reconcile.ModelStatus
+	Outcome Outcome
+	Plan    reconcile.Plan
+	Result  reconcile.Result
+	Models  []reconcile.ModelStatus
 	// Err is why the containers could not be converged; SourceErr why the source
 	// could not be read; RecordErr why the state could not be written.
 	Err, SourceErr, RecordErr error
