@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -55,11 +56,12 @@ func TestBrowserLoginRefreshAndCSP(t *testing.T) {
 }
 
 // TestScreenshots writes the docs' screenshots of each view at 360 px and 1920 px
-// into $UI_SCREENSHOTS (make screenshots); without it the test is skipped.
+// into $UI_SCREENSHOTS (make screenshots), or into a temporary directory, so that
+// every run checks that each view renders to a PNG at both widths.
 func TestScreenshots(t *testing.T) {
 	dir := os.Getenv("UI_SCREENSHOTS")
 	if dir == "" {
-		t.Skip("set UI_SCREENSHOTS=DIR (make screenshots) to write the screenshots")
+		dir = t.TempDir()
 	}
 	p := newPage(t, func(c *Config) {
 		c.PlanOf = func(context.Context, string) (string, error) {
@@ -73,7 +75,11 @@ func TestScreenshots(t *testing.T) {
 		for name, path := range map[string]string{"environments": "/", "models": "/ui/models", "history": "/ui/history", "login": "/ui/login"} {
 			tab.Do(chromedp.Navigate(p.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
 			file := filepath.Join(dir, name+"-"+map[int]string{360: "360", 1920: "1920"}[width]+".png")
-			if err := os.WriteFile(file, tab.Screenshot(), 0o644); err != nil {
+			shot := tab.Screenshot()
+			if !bytes.HasPrefix(shot, []byte("\x89PNG\r\n\x1a\n")) {
+				t.Fatalf("%s at %d px is not a PNG (%d bytes)", path, width, len(shot))
+			}
+			if err := os.WriteFile(file, shot, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
