@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/internal/atomicfile"
-	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
 // Converged is what a fully successful apply leaves behind so that the next run on
@@ -155,18 +153,10 @@ func stillServed(ctx context.Context, engine Engine, c Converged, observed Obser
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			re := compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port}
-			addr := ""
-			if ip := listed[ContainerName(c.Project, env.Service)]; ip != "" {
-				addr = "http://" + ip + ":" + strconv.Itoa(env.Port)
-			} else if a, err := rasaAddress(ctx, engine, c.Project, re); err == nil {
-				addr = a
-			}
-			if addr == "" {
-				stale.Store(true)
-				return
-			}
-			served, err := modelserver.RasaStatus(ctx, client, addr, env.Token)
+			re := compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token}
+			served, err := askServed(ctx, client, re, listed[ContainerName(c.Project, env.Service)], func(ctx context.Context) (string, error) {
+				return rasaAddress(ctx, engine, c.Project, re)
+			})
 			if err != nil || served != env.ModelFile {
 				stale.Store(true)
 			}

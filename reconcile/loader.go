@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -345,16 +344,7 @@ func (l *Loader) ServedModels(ctx context.Context, project string, envs []compos
 func (l *Loader) servedModel(ctx context.Context, project string, env compose.RenderedEnvironment, listed string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	addr := ""
-	if listed != "" {
-		addr = "http://" + listed + ":" + strconv.Itoa(env.Port)
-	} else {
-		var err error
-		if addr, err = l.opts.Address(ctx, project, env); err != nil {
-			return "", err
-		}
-	}
-	return modelserver.RasaStatus(ctx, l.opts.HTTPClient, addr, env.Token)
+	return askServed(ctx, l.opts.HTTPClient, env, listed, func(ctx context.Context) (string, error) { return l.opts.Address(ctx, project, env) })
 }
 
 // listAddresses is containerAddresses when Rasa servers are found on the Engine,

@@ -315,7 +315,7 @@ func rasaAddress(ctx context.Context, engine Engine, project string, env compose
 	}
 	if info.NetworkSettings != nil {
 		if ip := firstAddress(info.NetworkSettings.Networks); ip != "" {
-			return "http://" + ip + ":" + strconv.Itoa(env.Port), nil
+			return rasaURL(ip, env.Port), nil
 		}
 	}
 	return "", fmt.Errorf("the Rasa server of %s has no network address", env.Name)
@@ -332,15 +332,28 @@ func containerAddresses(ctx context.Context, engine Engine, project string) map[
 	}
 	out := make(map[string]string, len(list))
 	for _, c := range list {
-		if c.NetworkSettings == nil || len(c.Names) == 0 {
-			continue
-		}
-		if ip := firstAddress(c.NetworkSettings.Networks); ip != "" {
+		if ip := addressOf(c); ip != "" && len(c.Names) > 0 {
 			out[strings.TrimPrefix(c.Names[0], "/")] = ip
 		}
 	}
 	return out
 }
+
+// askServed asks env's Rasa server what model file it serves: at listedIP (from a
+// container list) or, without one, at the address find gives (an inspect).
+func askServed(ctx context.Context, client *http.Client, env compose.RenderedEnvironment, listedIP string, find func(context.Context) (string, error)) (string, error) {
+	addr := rasaURL(listedIP, env.Port)
+	if listedIP == "" {
+		var err error
+		if addr, err = find(ctx); err != nil {
+			return "", err
+		}
+	}
+	return modelserver.RasaStatus(ctx, client, addr, env.Token)
+}
+
+// rasaURL is the base URL of a Rasa server at ip.
+func rasaURL(ip string, port int) string { return "http://" + ip + ":" + strconv.Itoa(port) }
 
 // firstAddress is a container's IP address on the first of its networks (by name)
 // that gave it one.
