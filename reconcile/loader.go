@@ -212,10 +212,11 @@ func (l *Loader) run(ctx context.Context, j *loadJob, req LoadRequest) {
 		l.recordFailure(req.Environment.Name, res)
 	}
 	l.mu.Unlock()
-	close(j.done)
+	// Done first: a load Wait or Result reports finished is one already recorded.
 	if current && l.opts.Done != nil {
 		l.opts.Done(res)
 	}
+	close(j.done)
 }
 
 // recordFailure keeps the backoff of an environment whose load failed. Callers hold mu.
@@ -316,11 +317,15 @@ func modelFileOf(model string) string {
 // ServedModels asks every environment's Rasa server what it serves, concurrently;
 // an environment whose server cannot be asked is absent from the answer, with why.
 func (l *Loader) ServedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment) (map[string]string, map[string]error) {
+	return l.servedModels(ctx, project, envs, l.listAddresses(ctx, project))
+}
+
+// servedModels is ServedModels with the container list's addresses given.
+func (l *Loader) servedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment, listed map[string]string) (map[string]string, map[string]error) {
 	served := map[string]string{}
 	errs := map[string]error{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	listed := l.listAddresses(ctx, project)
 	for _, env := range envs {
 		wg.Add(1)
 		go func() {
@@ -355,4 +360,48 @@ func (l *Loader) listAddresses(ctx context.Context, project string) map[string]s
 		return nil
 	}
 	return containerAddresses(ctx, l.engine, project)
+}
+
+// Asking is a question put to every running Rasa server of a project while its
+// containers converge, so that the model stage does not wait for a hundred answers
+// after the containers are done. Only servers the container list shows running are
+// asked (a missing one costs no Engine call here and is asked later), unless the
+// loader finds servers with an Address of its caller's.
+type Asking struct {
+	done   chan struct{}
+	served map[string]string
+}
+
+// AskEarly starts asking, in the background, every environment's Rasa server listed
+// running what it serves; Asking.Wait gives the answers.
+func (l *Loader) AskEarly(ctx context.Context, project string, envs []compose.RenderedEnvironment) *Asking {
+	a := &Asking{done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		listed := l.listAddresses(ctx, project)
+		running := envs // with an Address of the caller's, each is asked there
+		if l.defaultAddress {
+			running = nil
+			for _, env := range envs {
+				if listed[ContainerName(project, env.Service)] != "" {
+					running = append(running, env)
+				}
+			}
+		}
+		if len(running) > 0 {
+			a.served, _ = l.servedModels(ctx, project, running, listed)
+		}
+	}()
+	return a
+}
+
+// Wait gives the answers (environment → model file) of the servers that answered;
+// an environment absent from them is to be asked again. A cancelled ctx gives none.
+func (a *Asking) Wait(ctx context.Context) (map[string]string, bool) {
+	select {
+	case <-a.done:
+		return a.served, true
+	case <-ctx.Done():
+		return nil, false
+	}
 }
