@@ -70,7 +70,7 @@ type modelPhase struct {
 
 // models is the converge-models stage: fetch, retag, then one load per environment
 // that needs one, in the background unless the request waits (apply).
-func (p *Pipeline) models(ctx context.Context, req Request, tgt *target, run reconcile.Run, convergeErr error) modelPhase {
+func (p *Pipeline) models(ctx context.Context, req Request, tgt *target, run reconcile.Run, convergeErr error, asked *reconcile.Asking) modelPhase {
 	ph := modelPhase{failed: failedEnvironments(tgt.r.Rendered, run.Result)}
 	if convergeErr != nil || (req.Stop != nil && req.Stop.Err() != nil) {
 		return ph
@@ -86,7 +86,7 @@ func (p *Pipeline) models(ctx context.Context, req Request, tgt *target, run rec
 	// copy, so the rendering stays what the revision declares.
 	r := *tgt.r.Rendered
 	r.Environments = slices.Clone(r.Environments)
-	opts := reconcile.ModelOptions{Keep: keep, Touched: reconcile.Touched(&r, run.Result), Progress: p.cfg.ModelProgress, Waiting: p.cfg.ModelWaiting, WaitEvery: p.cfg.ModelWaitEvery}
+	opts := reconcile.ModelOptions{Keep: keep, Touched: reconcile.Touched(&r, run.Result), Progress: p.cfg.ModelProgress, Waiting: p.cfg.ModelWaiting, WaitEvery: p.cfg.ModelWaitEvery, Asked: asked}
 	ph.statuses, ph.err = reconcile.SyncModels(ctx, p.loader, p.cfg.Store, p.cfg.Tags, &r, opts, req.WaitModels)
 	ph.ran = ph.err == nil
 	if ph.ran {

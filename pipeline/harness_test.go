@@ -35,6 +35,18 @@ type fakeRasa struct {
 	mu   sync.Mutex
 	file string // the loaded model file
 	puts int
+	gets int // GET /status requests
+	// gate, while set, holds each GET /status until it closes (or the request ends).
+	gate chan struct{}
+	// onPut, when set, runs at the next PUT /model.
+	onPut func()
+}
+
+// counts are the requests the server has had: PUT /model and GET /status.
+func (f *fakeRasa) counts() (puts, gets int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.puts, f.gets
 }
 
 func (f *fakeRasa) served() string {
@@ -46,6 +58,17 @@ func (f *fakeRasa) served() string {
 func (f *fakeRasa) handler(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/status":
+		f.mu.Lock()
+		f.gets++
+		gate := f.gate
+		f.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		f.mu.Lock()
 		file := f.file
 		f.mu.Unlock()
@@ -61,6 +84,10 @@ func (f *fakeRasa) handler(w http.ResponseWriter, r *http.Request) {
 		tag, _ := f.h.tags.Get(f.env)
 		f.mu.Lock()
 		f.puts++
+		if f.onPut != nil {
+			f.onPut()
+			f.onPut = nil
+		}
 		f.mu.Unlock()
 		if f.h.isBroken(tag.Model) {
 			http.Error(w, `{"reason":"LoadingError","message":"cannot load `+tag.Model+`"}`, http.StatusInternalServerError)

@@ -197,13 +197,19 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	}
 	// Old containers of side-by-side replaces are withdrawn while the models converge.
 	retire := &reconcile.Retirements{}
+	var asked *reconcile.Asking
+	if !req.DryRun {
+		// The servers whose containers this run leaves alone are asked what they serve
+		// while the others converge.
+		asked = p.loader.AskEarly(ctx, tgt.r.Rendered.Project.Name, tgt.r.Rendered.Environments)
+	}
 	run, err := p.containers(ctx, req, tgt, retire)
 	rep.Plan, rep.Result, rep.Err = run.Plan, run.Result, err
 	rep.Desired, rep.Rendered = tgt.desired, tgt.r.Rendered
 	if req.DryRun {
 		return p.report(ctx, rep, start, log)
 	}
-	models := p.models(ctx, req, tgt, run, err)
+	models := p.models(ctx, req, tgt, run, err, asked)
 	rep.Models = models.statuses
 	if err := retire.Wait(); err != nil {
 		log.Warn("old container not withdrawn", zap.Error(err))

@@ -35,13 +35,17 @@ type ModelOptions struct {
 	Waiting   func(env, model string, waited time.Duration)
 	WaitEvery time.Duration
 	// Touched lists environments whose container this run created, recreated or
-	// started: like a retagged one, it is nudged and waited for.
+	// started: its server is asked afresh, and nudged and waited for unless it already
+	// serves the declared model (it pulled it when it started).
 	Touched map[string]bool
 	// Keep lists environments whose tag must not move (a refused or held change):
 	// they keep the model they serve.
 	Keep map[string]bool
 	// Observed: see LoaderOptions.Observed.
 	Observed *modelserver.Observed
+	// Asked, when set, holds the servers' answers asked while the containers
+	// converged (Loader.AskEarly); SyncModels uses them for untouched containers.
+	Asked *Asking
 }
 
 // ModelStatus is what one environment serves compared with what is declared.
@@ -92,7 +96,7 @@ func (s ModelStatus) String() string {
 // atomically. An environment whose model cannot be fetched keeps its previous tag
 // (and says why in its status); the others move on. Environments in keep keep their
 // tag. The error is only for a tag table that cannot be written.
-func RetagModels(ctx context.Context, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, keep, touched map[string]bool) ([]ModelStatus, error) {
+func RetagModels(ctx context.Context, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, keep map[string]bool) ([]ModelStatus, error) {
 	fetchErr := fetchModels(ctx, store, r, keep)
 	old := tags.Snapshot()
 	table := modelserver.Table{Project: r.Project.Name, Tags: map[string]modelserver.Tag{}}
@@ -108,7 +112,7 @@ func RetagModels(ctx context.Context, store *modelserver.Store, tags *modelserve
 		if env.Model != "" {
 			table.Tags[env.Name] = modelserver.Tag{Model: env.Model, Digest: env.SHA256}
 		}
-		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256 || touched[env.Name]
+		retagged := old.Project != r.Project.Name || had != (env.Model != "") || before.Digest != env.SHA256
 		statuses = append(statuses, ModelStatus{Environment: env.Name, Model: env.Model, Digest: env.SHA256, Previous: before.Model, Retagged: retagged, FetchFailed: failed, Kept: keep[env.Name], Err: err})
 	}
 	if old.Project == table.Project && maps.Equal(old.Tags, table.Tags) {
@@ -159,31 +163,43 @@ func ConvergeModels(ctx context.Context, engine Engine, store *modelserver.Store
 	return SyncModels(ctx, loader, store, tags, r, opts, opts.SyncTimeout >= 0)
 }
 
-// SyncModels retags (RetagModels), asks every Rasa server what it serves, and starts
-// a load for each environment that was retagged, whose container was touched, or
-// whose server reports another model than declared (a failed load is retried by
-// observation, whatever the tag table says, once its backoff allows). With wait it
-// waits for those loads; otherwise they go on in the background (ModelStatus.Loading)
-// and the loader's Done reports them. Retagging never restarts a container.
+// SyncModels retags (RetagModels), starts a load for each environment that was
+// retagged, asks every Rasa server what it serves, and starts a load for each
+// environment whose server reports another model than declared (a container this run
+// touched, or a failed load retried by observation, whatever the tag table says, once
+// its backoff allows). The loads of retagged environments do not wait for the other
+// servers' answers. Answers asked early (opts.Asked) are used for the environments
+// whose container the run did not touch; the others are asked now. With wait it waits
+// for the loads; otherwise they go on in the background (ModelStatus.Loading) and the
+// loader's Done reports them. Retagging never restarts a container.
 func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, tags *modelserver.Tags, r *compose.Rendered, opts ModelOptions, wait bool) ([]ModelStatus, error) {
-	statuses, err := RetagModels(ctx, store, tags, r, opts.Keep, opts.Touched)
+	statuses, err := RetagModels(ctx, store, tags, r, opts.Keep)
 	if err != nil {
 		return statuses, err
 	}
-	served, askErr := loader.ServedModels(ctx, r.Project.Name, r.Environments)
 	reqs := LoadRequests(r)
-	now := time.Now()
 	var started []string
+	for i := range statuses {
+		if st := &statuses[i]; st.Retagged && !opts.Keep[st.Environment] && !st.FetchFailed {
+			loader.Start(reqs[st.Environment])
+			started = append(started, st.Environment)
+			st.Loading = true
+		}
+	}
+	served, askErr := servedNow(ctx, loader, r, opts)
+	now := time.Now()
 	for i := range statuses {
 		st := &statuses[i]
 		file, asked := served[st.Environment]
 		st.Served, st.Asked = file, asked
 		switch {
-		case asked && file == modelFileOf(st.Model) && !st.Retagged:
+		case st.Loading:
+			continue // retagged: started above
+		case asked && file == modelFileOf(st.Model):
 			st.Synced = st.Err == nil
 		case opts.Keep[st.Environment] || st.FetchFailed:
 			// Its tag did not move: nothing to load; what it serves is observed.
-		case st.Retagged || loader.RetryDue(st.Environment, now) || loader.Loading(st.Environment):
+		case opts.Touched[st.Environment] || loader.RetryDue(st.Environment, now) || loader.Loading(st.Environment):
 			loader.Start(reqs[st.Environment])
 			started = append(started, st.Environment)
 			st.Loading = true
@@ -207,6 +223,34 @@ func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, t
 		}
 	}
 	return statuses, nil
+}
+
+// servedNow is what every environment's Rasa server serves: the early answers of
+// opts.Asked for containers the run did not touch, and a fresh question to the rest
+// (touched, unanswered, or all of them without early answers).
+func servedNow(ctx context.Context, loader *Loader, r *compose.Rendered, opts ModelOptions) (map[string]string, map[string]error) {
+	served, errs := map[string]string{}, map[string]error{}
+	if opts.Asked != nil {
+		early, _ := opts.Asked.Wait(ctx)
+		for env, file := range early {
+			if !opts.Touched[env] {
+				served[env] = file
+			}
+		}
+	}
+	var rest []compose.RenderedEnvironment
+	for _, env := range r.Environments {
+		if _, ok := served[env.Name]; !ok {
+			rest = append(rest, env)
+		}
+	}
+	if len(rest) == 0 {
+		return served, errs
+	}
+	fresh, freshErrs := loader.ServedModels(ctx, r.Project.Name, rest)
+	maps.Copy(served, fresh)
+	maps.Copy(errs, freshErrs)
+	return served, errs
 }
 
 // reportWaiting calls opts.Waiting every opts.WaitEvery for each load of started
