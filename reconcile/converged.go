@@ -16,6 +16,7 @@ import (
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
 	"github.com/rasa-gitops/rasa-gitops/internal/atomicfile"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
 )
 
 // Converged is what a fully successful apply leaves behind so that the next run on
@@ -50,6 +51,10 @@ type ConvergedEnvironment struct {
 	Port      int    `json:"port"`
 	Token     string `json:"token"`
 	ModelFile string `json:"model_file"` // <model>.tar.gz, empty for none
+	// URL is where the server answered last (http://<container IP>:<port>): the check
+	// asks there while it observes, and takes the answer only if the observation
+	// shows the environment's container at that address.
+	URL string `json:"url,omitempty"`
 }
 
 // ConvergedService is the part of a desired service the planner needs.
@@ -61,8 +66,13 @@ type ConvergedService struct {
 }
 
 // Snapshot records a desired state that was applied in full, models included; tags is
-// the digest of the tag table it left.
-func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string) Converged {
+// the digest of the tag table it left, models the run's model statuses (where each
+// server answered).
+func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string, models []ModelStatus) Converged {
+	urls := map[string]string{}
+	for _, m := range models {
+		urls[m.Environment] = m.URL
+	}
 	c := Converged{Fingerprint: fingerprint, Project: d.Project.Name, Images: map[string]string{},
 		Networks: map[string]string{}, Volumes: map[string]string{}, Services: map[string]ConvergedService{}, Tags: tags,
 		NetworkHashes: d.NetworkHashes, VolumeHashes: d.VolumeHashes}
@@ -71,7 +81,7 @@ func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string) Converge
 		if env.Model != "" {
 			file = env.Model + ".tar.gz"
 		}
-		c.Environments = append(c.Environments, ConvergedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token, ModelFile: file})
+		c.Environments = append(c.Environments, ConvergedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token, ModelFile: file, URL: urls[env.Name]})
 	}
 	for key, n := range d.Project.Networks {
 		if !bool(n.External) {
@@ -119,10 +129,14 @@ func (c Converged) desired() Desired {
 // the one the snapshot left, every image reference resolves to the same ID, the
 // planner finds nothing to do, and every Rasa server still serves its model. Any
 // doubt (an error, an image that moved) answers false, and the caller renders as usual.
+// The servers are asked at their recorded addresses while the Engine is observed.
 func StillConverged(ctx context.Context, engine Engine, c Converged, opts Options, tags string, client *http.Client) bool {
 	if c.AlwaysPull || c.Tags != tags {
 		return false
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a false answer stops the questions still out
+	early := askRecorded(ctx, c, client)
 	for ref, id := range c.Images {
 		img, err := engine.ImageInspect(ctx, ref)
 		if err != nil || img.ID != id {
@@ -133,12 +147,39 @@ func StillConverged(ctx context.Context, engine Engine, c Converged, opts Option
 	if err != nil || !MakePlan(c.desired(), observed, opts).Empty() {
 		return false
 	}
-	return stillServed(ctx, engine, c, observed, client)
+	return stillServed(ctx, engine, c, observed, client, early)
 }
 
-// stillServed asks every Rasa server of the snapshot, concurrently, whether it still
-// serves the snapshot's model; their addresses come from the observed containers.
-func stillServed(ctx context.Context, engine Engine, c Converged, observed Observed, client *http.Client) bool {
+// askRecorded asks, concurrently, each Rasa server of the snapshot with a recorded
+// address what it serves; each answer arrives on its environment's channel ("" and
+// false when it could not be asked).
+func askRecorded(ctx context.Context, c Converged, client *http.Client) map[string]chan served {
+	out := map[string]chan served{}
+	for _, env := range c.Environments {
+		if env.URL == "" {
+			continue
+		}
+		ch := make(chan served, 1)
+		out[env.Name] = ch
+		go func() {
+			file, err := modelserver.RasaStatus(ctx, client, env.URL, env.Token)
+			ch <- served{file: file, ok: err == nil}
+		}()
+	}
+	return out
+}
+
+// served is one Rasa server's answer: the model file it serves.
+type served struct {
+	file string
+	ok   bool
+}
+
+// stillServed checks that every Rasa server of the snapshot still serves the
+// snapshot's model: the early answer of a server whose container the observation
+// shows at the recorded address, else a question asked now (concurrently) at the
+// address the observation gives.
+func stillServed(ctx context.Context, engine Engine, c Converged, observed Observed, client *http.Client, early map[string]chan served) bool {
 	listed := map[string]string{}
 	for _, cs := range observed.Containers {
 		for _, ct := range cs {
@@ -150,14 +191,21 @@ func stillServed(ctx context.Context, engine Engine, c Converged, observed Obser
 	var stale atomic.Bool
 	var wg sync.WaitGroup
 	for _, env := range c.Environments {
+		ip := listed[ContainerName(c.Project, env.Service)]
+		if ch, ok := early[env.Name]; ok && ip != "" && rasaURL(ip, env.Port) == env.URL {
+			if ans := <-ch; !ans.ok || ans.file != env.ModelFile {
+				return false
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			re := compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token}
-			served, err := askServed(ctx, client, re, listed[ContainerName(c.Project, env.Service)], func(ctx context.Context) (string, error) {
+			file, _, err := askServed(ctx, client, re, ip, func(ctx context.Context) (string, error) {
 				return rasaAddress(ctx, engine, c.Project, re)
 			})
-			if err != nil || served != env.ModelFile {
+			if err != nil || file != env.ModelFile {
 				stale.Store(true)
 			}
 		}()

@@ -47,6 +47,7 @@ type LoadResult struct {
 	Model       string // declared; empty: none
 	Digest      string
 	Served      string // the model file the Rasa server reports
+	URL         string // where the Rasa server was asked (its base URL)
 	Asked       bool   // the Rasa server answered GET /status at least once
 	Synced      bool
 	Err         error
@@ -241,6 +242,7 @@ func (l *Loader) load(ctx context.Context, req LoadRequest) LoadResult {
 		res.Err = err
 		return res
 	}
+	res.URL = addr
 	start := time.Now()
 	interval := 50 * time.Millisecond
 	nudged, nudgeErr := !l.opts.Nudge, error(nil)
@@ -317,36 +319,43 @@ func modelFileOf(model string) string {
 // ServedModels asks every environment's Rasa server what it serves, concurrently;
 // an environment whose server cannot be asked is absent from the answer, with why.
 func (l *Loader) ServedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment) (map[string]string, map[string]error) {
-	return l.servedModels(ctx, project, envs, l.listAddresses(ctx, project))
+	a := l.servedModels(ctx, project, envs, l.listAddresses(ctx, project))
+	return a.served, a.errs
+}
+
+// answers are what Rasa servers said they serve (served: environment → model file),
+// where each answered (at: its base URL), and why the others could not be asked.
+type answers struct {
+	served, at map[string]string
+	errs       map[string]error
 }
 
 // servedModels is ServedModels with the container list's addresses given.
-func (l *Loader) servedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment, listed map[string]string) (map[string]string, map[string]error) {
-	served := map[string]string{}
-	errs := map[string]error{}
+func (l *Loader) servedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment, listed map[string]string) answers {
+	a := answers{served: map[string]string{}, at: map[string]string{}, errs: map[string]error{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, env := range envs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			file, err := l.servedModel(ctx, project, env, listed[ContainerName(project, env.Service)])
+			file, url, err := l.servedModel(ctx, project, env, listed[ContainerName(project, env.Service)])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs[env.Name] = err
+				a.errs[env.Name] = err
 				return
 			}
-			served[env.Name] = file
+			a.served[env.Name], a.at[env.Name] = file, url
 		}()
 	}
 	wg.Wait()
-	return served, errs
+	return a
 }
 
 // servedModel asks one Rasa server what it serves, at the address the container
 // list gave (listed) or, without one, at the one Address finds.
-func (l *Loader) servedModel(ctx context.Context, project string, env compose.RenderedEnvironment, listed string) (string, error) {
+func (l *Loader) servedModel(ctx context.Context, project string, env compose.RenderedEnvironment, listed string) (file, url string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return askServed(ctx, l.opts.HTTPClient, env, listed, func(ctx context.Context) (string, error) { return l.opts.Address(ctx, project, env) })
@@ -368,8 +377,8 @@ func (l *Loader) listAddresses(ctx context.Context, project string) map[string]s
 // asked (a missing one costs no Engine call here and is asked later), unless the
 // loader finds servers with an Address of its caller's.
 type Asking struct {
-	done   chan struct{}
-	served map[string]string
+	done    chan struct{}
+	answers answers
 }
 
 // AskEarly starts asking, in the background, every environment's Rasa server listed
@@ -388,20 +397,18 @@ func (l *Loader) AskEarly(ctx context.Context, project string, envs []compose.Re
 				}
 			}
 		}
-		if len(running) > 0 {
-			a.served, _ = l.servedModels(ctx, project, running, listed)
-		}
+		a.answers = l.servedModels(ctx, project, running, listed)
 	}()
 	return a
 }
 
-// Wait gives the answers (environment → model file) of the servers that answered;
-// an environment absent from them is to be asked again. A cancelled ctx gives none.
-func (a *Asking) Wait(ctx context.Context) (map[string]string, bool) {
+// Wait gives the answers of the servers that answered; an environment absent from
+// them is to be asked again. A cancelled ctx gives none.
+func (a *Asking) Wait(ctx context.Context) (answers, bool) {
 	select {
 	case <-a.done:
-		return a.served, true
+		return a.answers, true
 	case <-ctx.Done():
-		return nil, false
+		return answers{}, false
 	}
 }

@@ -68,7 +68,10 @@ type ModelStatus struct {
 	// Asked says the Rasa server answered GET /status; Loading that a load of the
 	// declared model is still in progress.
 	Asked, Loading bool
-	Err            error
+	// URL is where the Rasa server was asked (its base URL): the next no-op check
+	// asks there at once, while it observes the containers.
+	URL string
+	Err error
 }
 
 // String prints the status the way `apply` shows it.
@@ -186,12 +189,12 @@ func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, t
 			st.Loading = true
 		}
 	}
-	served, askErr := servedNow(ctx, loader, r, opts)
+	ans := servedNow(ctx, loader, r, opts)
 	now := time.Now()
 	for i := range statuses {
 		st := &statuses[i]
-		file, asked := served[st.Environment]
-		st.Served, st.Asked = file, asked
+		file, asked := ans.served[st.Environment]
+		st.Served, st.Asked, st.URL = file, asked, ans.at[st.Environment]
 		switch {
 		case st.Loading:
 			continue // retagged: started above
@@ -209,7 +212,7 @@ func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, t
 			}
 		}
 		if !asked && st.Err == nil && !st.Loading && !opts.Keep[st.Environment] {
-			st.Err = askErr[st.Environment]
+			st.Err = ans.errs[st.Environment]
 		}
 	}
 	if wait {
@@ -228,29 +231,30 @@ func SyncModels(ctx context.Context, loader *Loader, store *modelserver.Store, t
 // servedNow is what every environment's Rasa server serves: the early answers of
 // opts.Asked for containers the run did not touch, and a fresh question to the rest
 // (touched, unanswered, or all of them without early answers).
-func servedNow(ctx context.Context, loader *Loader, r *compose.Rendered, opts ModelOptions) (map[string]string, map[string]error) {
-	served, errs := map[string]string{}, map[string]error{}
+func servedNow(ctx context.Context, loader *Loader, r *compose.Rendered, opts ModelOptions) answers {
+	ans := answers{served: map[string]string{}, at: map[string]string{}, errs: map[string]error{}}
 	if opts.Asked != nil {
 		early, _ := opts.Asked.Wait(ctx)
-		for env, file := range early {
+		for env, file := range early.served {
 			if !opts.Touched[env] {
-				served[env] = file
+				ans.served[env], ans.at[env] = file, early.at[env]
 			}
 		}
 	}
 	var rest []compose.RenderedEnvironment
 	for _, env := range r.Environments {
-		if _, ok := served[env.Name]; !ok {
+		if _, ok := ans.served[env.Name]; !ok {
 			rest = append(rest, env)
 		}
 	}
 	if len(rest) == 0 {
-		return served, errs
+		return ans
 	}
-	fresh, freshErrs := loader.ServedModels(ctx, r.Project.Name, rest)
-	maps.Copy(served, fresh)
-	maps.Copy(errs, freshErrs)
-	return served, errs
+	fresh := loader.servedModels(ctx, r.Project.Name, rest, loader.listAddresses(ctx, r.Project.Name))
+	maps.Copy(ans.served, fresh.served)
+	maps.Copy(ans.at, fresh.at)
+	maps.Copy(ans.errs, fresh.errs)
+	return ans
 }
 
 // reportWaiting calls opts.Waiting every opts.WaitEvery for each load of started
@@ -304,6 +308,9 @@ func settle(ctx context.Context, loader *Loader, statuses []ModelStatus, started
 		}
 		st.Loading = false
 		st.Served, st.Asked = res.Served, st.Asked || res.Asked
+		if res.URL != "" {
+			st.URL = res.URL
+		}
 		st.Synced = res.Synced && !st.FetchFailed
 		if !st.FetchFailed {
 			st.Err = res.Err
@@ -385,15 +392,16 @@ func containerAddresses(ctx context.Context, engine Engine, project string) map[
 
 // askServed asks env's Rasa server what model file it serves: at listedIP (from a
 // container list) or, without one, at the address find gives (an inspect).
-func askServed(ctx context.Context, client *http.Client, env compose.RenderedEnvironment, listedIP string, find func(context.Context) (string, error)) (string, error) {
-	addr := rasaURL(listedIP, env.Port)
+// It returns the file and the server's base URL.
+func askServed(ctx context.Context, client *http.Client, env compose.RenderedEnvironment, listedIP string, find func(context.Context) (string, error)) (file, url string, err error) {
+	url = rasaURL(listedIP, env.Port)
 	if listedIP == "" {
-		var err error
-		if addr, err = find(ctx); err != nil {
-			return "", err
+		if url, err = find(ctx); err != nil {
+			return "", "", err
 		}
 	}
-	return modelserver.RasaStatus(ctx, client, addr, env.Token)
+	file, err = modelserver.RasaStatus(ctx, client, url, env.Token)
+	return file, url, err
 }
 
 // rasaURL is the base URL of a Rasa server at ip.

@@ -178,13 +178,20 @@ func TestEngineStillConverged(t *testing.T) {
 	t.Parallel()
 	s := newModelStack(t, map[string]string{"production": "model: moodbot-v1\n", "worker": "model: moodbot-v2\n"})
 	s.mustConverge()
-	s.convergeModels(true)
+	statuses := s.convergeModels(true)
 	r := s.render()
 	run, err := Converge(context.Background(), s.cli, r, "main@sha1:test", RunOptions{Options: Options{Prune: true}})
 	if err != nil || !run.Plan.Empty() {
 		t.Fatalf("converge again: %v\n%s", err, run.Plan)
 	}
-	snap := Snapshot(run.Desired, r, "fingerprint", s.side.tags.FileDigest())
+	snap := Snapshot(run.Desired, r, "fingerprint", s.side.tags.FileDigest(), statuses)
+	urls := map[string]string{}
+	for _, env := range snap.Environments {
+		if !strings.HasPrefix(env.URL, "http://") {
+			t.Fatalf("%s: no address recorded (%q)", env.Name, env.URL)
+		}
+		urls[env.Name] = env.URL
+	}
 	engine := &inspectCounter{Engine: s.cli}
 	client := &http.Client{Timeout: 5 * time.Second}
 	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
@@ -193,7 +200,17 @@ func TestEngineStillConverged(t *testing.T) {
 	if n, l := engine.inspects.Load(), engine.lists.Load(); n != 0 || l != 1 {
 		t.Fatalf("%d container inspects and %d lists to check 2 Rasa servers; want 0 and the observation's 1", n, l)
 	}
+	// Recorded addresses that the observation does not confirm are not believed: with
+	// production's and worker's swapped (each then answers with the other's model),
+	// the servers are asked again where the containers are.
 	for i := range snap.Environments {
+		snap.Environments[i].URL = urls[map[string]string{"production": "worker", "worker": "production"}[snap.Environments[i].Name]]
+	}
+	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
+		t.Fatal("answers from addresses the observation does not confirm were believed")
+	}
+	for i := range snap.Environments {
+		snap.Environments[i].URL = urls[snap.Environments[i].Name]
 		if snap.Environments[i].Name == "worker" {
 			snap.Environments[i].ModelFile = "moodbot-v1.tar.gz"
 		}

@@ -132,7 +132,7 @@ daemon) already does.`,
 			// Remember the converged state so the next no-op apply needs no render, under
 			// the fingerprint taken before the render: a file edited during the run
 			// makes the next apply render again, instead of passing for applied.
-			if err := reconcile.SaveConverged(snapshot, reconcile.Snapshot(*rep.Desired, rep.Rendered, rep.InputID, h.Side.Tags.FileDigest())); err != nil {
+			if err := reconcile.SaveConverged(snapshot, reconcile.Snapshot(*rep.Desired, rep.Rendered, rep.InputID, h.Side.Tags.FileDigest(), rep.Models)); err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "rasa-gitops: warning:", err)
 			}
 			if rep.Plan.Empty() {
