@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -74,8 +75,10 @@ type Loader struct {
 type loadJob struct {
 	model, digest string
 	cancel        context.CancelFunc
-	done          chan struct{}
-	result        LoadResult
+	// ended closes when result is set (Result sees it); done once Done has returned
+	// too (Wait returns).
+	ended, done chan struct{}
+	result      LoadResult
 }
 
 type failure struct {
@@ -121,7 +124,7 @@ func (l *Loader) Start(req LoadRequest) {
 		j.cancel() // superseded by a newer revision
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
-	j := &loadJob{model: env.Model, digest: env.SHA256, cancel: cancel, done: make(chan struct{})}
+	j := &loadJob{model: env.Model, digest: env.SHA256, cancel: cancel, ended: make(chan struct{}), done: make(chan struct{})}
 	l.jobs[env.Name] = j
 	l.last[env.Name] = j
 	l.wg.Add(1)
@@ -152,7 +155,7 @@ func (l *Loader) Result(env string) (LoadResult, bool) {
 		return LoadResult{}, false
 	}
 	select {
-	case <-j.done:
+	case <-j.ended:
 		return j.result, true
 	default:
 		return LoadResult{}, false
@@ -178,6 +181,12 @@ func (l *Loader) Wait(ctx context.Context, envs []string) []LoadResult {
 		l.mu.Unlock()
 		if !ok {
 			continue
+		}
+		select {
+		case <-j.done: // a finished load is given even under a cancelled ctx
+			out = append(out, j.result)
+			continue
+		default:
 		}
 		select {
 		case <-j.done:
@@ -206,6 +215,7 @@ func (l *Loader) run(ctx context.Context, j *loadJob, req LoadRequest) {
 	res := l.load(ctx, req)
 	res.Duration = time.Since(start)
 	j.result = res
+	close(j.ended)
 	l.mu.Lock()
 	current := l.jobs[req.Environment.Name] == j
 	if current {
@@ -213,7 +223,9 @@ func (l *Loader) run(ctx context.Context, j *loadJob, req LoadRequest) {
 		l.recordFailure(req.Environment.Name, res)
 	}
 	l.mu.Unlock()
-	// Done first: a load Wait or Result reports finished is one already recorded.
+	// Done before done: a load Wait reports finished is one already recorded. Result
+	// sees it earlier (ended), so a record stage that runs while Done waits for it
+	// knows the load ended.
 	if current && l.opts.Done != nil {
 		l.opts.Done(res)
 	}
@@ -381,23 +393,29 @@ type Asking struct {
 	answers answers
 }
 
-// AskEarly starts asking, in the background, every environment's Rasa server listed
-// running what it serves; Asking.Wait gives the answers.
-func (l *Loader) AskEarly(ctx context.Context, project string, envs []compose.RenderedEnvironment) *Asking {
+// AskEarly starts asking, in the background, every environment's Rasa server that
+// listed (container name → IP, an observation's RunningAddresses) shows running what
+// it serves; Asking.Wait gives the answers. An answer of before (may be nil) that the
+// listed address confirms is taken instead of asking again.
+func (l *Loader) AskEarly(ctx context.Context, project string, envs []compose.RenderedEnvironment, listed map[string]string, before *Recorded) *Asking {
 	a := &Asking{done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		listed := l.listAddresses(ctx, project)
-		running := envs // with an Address of the caller's, each is asked there
-		if l.defaultAddress {
-			running = nil
-			for _, env := range envs {
-				if listed[ContainerName(project, env.Service)] != "" {
-					running = append(running, env)
-				}
+		var rest []compose.RenderedEnvironment
+		taken := answers{served: map[string]string{}, at: map[string]string{}}
+		for _, env := range envs {
+			ip := listed[ContainerName(project, env.Service)]
+			if !l.defaultAddress {
+				rest = append(rest, env) // with an Address of the caller's, each is asked there
+			} else if file, ok := before.Confirmed(ctx, env.Name, ip, env.Port); ok {
+				taken.served[env.Name], taken.at[env.Name] = file, rasaURL(ip, env.Port)
+			} else if ip != "" {
+				rest = append(rest, env)
 			}
 		}
-		a.answers = l.servedModels(ctx, project, running, listed)
+		a.answers = l.servedModels(ctx, project, rest, listed)
+		maps.Copy(a.answers.served, taken.served)
+		maps.Copy(a.answers.at, taken.at)
 	}()
 	return a
 }
