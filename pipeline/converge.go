@@ -14,9 +14,9 @@ import (
 // containers is the converge-containers stage: observe, plan and apply, on a fresh
 // preparation when the run rendered, else on the last one (healing drift). Old
 // containers of side-by-side replaces are withdrawn in the background (retire).
-func (p *Pipeline) containers(ctx context.Context, req Request, tgt *target, retire *reconcile.Retirements) (reconcile.Run, error) {
+func (p *Pipeline) containers(ctx context.Context, req Request, tgt *target, retire *reconcile.Retirements, observed func(reconcile.Observed)) (reconcile.Run, error) {
 	opts := p.cfg.Run
-	opts.Retire = retire
+	opts.Retire, opts.Observed = retire, observed
 	opts.Frozen = frozenServices(tgt)
 	if tgt.projectFrozen {
 		opts.Prune = false

@@ -88,6 +88,10 @@ type Request struct {
 	// WaitModels waits for this run's model loads (apply); otherwise they go on in the
 	// background and are recorded when they end.
 	WaitModels bool
+	// Asked holds answers of the Rasa servers asked before the run, at the addresses
+	// the last apply recorded (apply's no-op check): an answer the run's observation
+	// confirms, for a container the run leaves alone, is not asked again.
+	Asked *reconcile.Recorded
 	// DryRun plans and changes nothing.
 	DryRun bool
 	// Stop, when done (SIGTERM), lets the step in progress finish and starts no other.
@@ -195,15 +199,20 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	if tgt == nil {
 		return p.report(ctx, rep, start, log)
 	}
-	// Old containers of side-by-side replaces are withdrawn while the models converge.
+	// Old containers of side-by-side replaces are withdrawn while the models converge
+	// and the run is recorded.
 	retire := &reconcile.Retirements{}
 	var asked *reconcile.Asking
+	var observed func(reconcile.Observed)
 	if !req.DryRun {
 		// The servers whose containers this run leaves alone are asked what they serve
-		// while the others converge.
-		asked = p.loader.AskEarly(ctx, tgt.r.Rendered.Project.Name, tgt.r.Rendered.Environments)
+		// while the others converge, at the addresses the observation gives.
+		r := tgt.r.Rendered
+		observed = func(o reconcile.Observed) {
+			asked = p.loader.AskEarly(ctx, r.Project.Name, r.Environments, o.RunningAddresses(), req.Asked)
+		}
 	}
-	run, err := p.containers(ctx, req, tgt, retire)
+	run, err := p.containers(ctx, req, tgt, retire, observed)
 	rep.Plan, rep.Result, rep.Err = run.Plan, run.Result, err
 	rep.Desired, rep.Rendered = tgt.desired, tgt.r.Rendered
 	if req.DryRun {
@@ -211,11 +220,13 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	}
 	models := p.models(ctx, req, tgt, run, err, asked)
 	rep.Models = models.statuses
-	if err := retire.Wait(); err != nil {
-		log.Warn("old container not withdrawn", zap.Error(err))
-	}
 	if err := p.record(ctx, tgt, run, err, models, rep); err != nil {
 		rep.RecordErr = err
+	}
+	// The record looks at each service's container under its own name: a renamed
+	// old one still stopping does not count, so it is waited for only now.
+	if err := retire.Wait(); err != nil {
+		log.Warn("old container not withdrawn", zap.Error(err))
 	}
 	if rep.NewRevision || !run.Plan.Empty() {
 		p.collect(ctx, tgt)

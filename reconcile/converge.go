@@ -23,6 +23,10 @@ type RunOptions struct {
 	// Engine call (the state journal writes the intent here); an error stops the run
 	// with nothing changed.
 	BeforeApply func(Plan) error
+	// Observed, when set, is given the observation the plan is made from as soon as
+	// it is taken (the model stage asks the running Rasa servers at its addresses
+	// while the plan is applied, without listing the containers again).
+	Observed func(Observed)
 }
 
 // Run is what one reconcile decided and did.
@@ -88,6 +92,9 @@ func planAndApply(ctx context.Context, engine Engine, desired Desired, opts RunO
 	observed, err := Observe(ctx, engine, desired.Project.Name)
 	if err != nil {
 		return Run{Desired: desired}, err
+	}
+	if opts.Observed != nil {
+		opts.Observed(observed)
 	}
 	run := Run{Desired: desired, Plan: MakePlan(desired, observed, opts.Options), Observed: &observed}
 	if opts.DryRun || run.Plan.Empty() {

@@ -129,14 +129,18 @@ func (c Converged) desired() Desired {
 // the one the snapshot left, every image reference resolves to the same ID, the
 // planner finds nothing to do, and every Rasa server still serves its model. Any
 // doubt (an error, an image that moved) answers false, and the caller renders as usual.
-// The servers are asked at their recorded addresses while the Engine is observed.
-func StillConverged(ctx context.Context, engine Engine, c Converged, opts Options, tags string, client *http.Client) bool {
+// The servers are asked at their recorded addresses (early, from AskRecorded; nil:
+// asked here) while the Engine is observed.
+func StillConverged(ctx context.Context, engine Engine, c Converged, opts Options, tags string, early *Recorded, client *http.Client) bool {
 	if c.AlwaysPull || c.Tags != tags {
 		return false
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // a false answer stops the questions still out
-	early := askRecorded(ctx, c, client)
+	if early == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel() // a false answer stops the questions still out
+		early = AskRecorded(ctx, c, client)
+	}
 	for ref, id := range c.Images {
 		img, err := engine.ImageInspect(ctx, ref)
 		if err != nil || img.ID != id {
@@ -150,50 +154,71 @@ func StillConverged(ctx context.Context, engine Engine, c Converged, opts Option
 	return stillServed(ctx, engine, c, observed, client, early)
 }
 
-// askRecorded asks, concurrently, each Rasa server of the snapshot with a recorded
-// address what it serves; each answer arrives on its environment's channel ("" and
-// false when it could not be asked).
-func askRecorded(ctx context.Context, c Converged, client *http.Client) map[string]chan served {
-	out := map[string]chan served{}
-	for _, env := range c.Environments {
-		if env.URL == "" {
-			continue
-		}
-		ch := make(chan served, 1)
-		out[env.Name] = ch
-		go func() {
-			file, err := modelserver.RasaStatus(ctx, client, env.URL, env.Token)
-			ch <- served{file: file, ok: err == nil}
-		}()
-	}
-	return out
+// Recorded are questions put to Rasa servers, in the background and concurrently, at
+// the addresses the last apply recorded (AskRecorded). An answer counts only for a
+// container a later observation shows at that address (Confirmed), and only such an
+// answer is waited for: a recorded address nothing answers at costs no wait.
+type Recorded struct {
+	asks map[string]*recordedAsk
 }
 
-// served is one Rasa server's answer: the model file it serves.
-type served struct {
+// recordedAsk is one question of Recorded; file and ok are set when done closes.
+type recordedAsk struct {
+	url  string
+	done chan struct{}
 	file string
 	ok   bool
 }
 
-// stillServed checks that every Rasa server of the snapshot still serves the
-// snapshot's model: the early answer of a server whose container the observation
-// shows at the recorded address, else a question asked now (concurrently) at the
-// address the observation gives.
-func stillServed(ctx context.Context, engine Engine, c Converged, observed Observed, client *http.Client, early map[string]chan served) bool {
-	listed := map[string]string{}
-	for _, cs := range observed.Containers {
-		for _, ct := range cs {
-			if ct.State == "running" && ct.Address != "" {
-				listed[ct.Name] = ct.Address
-			}
+// AskRecorded asks each Rasa server of the snapshot with a recorded address what it
+// serves.
+func AskRecorded(ctx context.Context, c Converged, client *http.Client) *Recorded {
+	r := &Recorded{asks: map[string]*recordedAsk{}}
+	for _, env := range c.Environments {
+		if env.URL == "" {
+			continue
 		}
+		a := &recordedAsk{url: env.URL, done: make(chan struct{})}
+		r.asks[env.Name] = a
+		go func() {
+			defer close(a.done)
+			file, err := modelserver.RasaStatus(ctx, client, env.URL, env.Token)
+			a.file, a.ok = file, err == nil
+		}()
 	}
+	return r
+}
+
+// Confirmed gives env's recorded answer when its server was asked at the address an
+// observation gives its container (ip, port) and answered; false otherwise, without
+// waiting for an answer from anywhere else.
+func (r *Recorded) Confirmed(ctx context.Context, env, ip string, port int) (string, bool) {
+	if r == nil || ip == "" {
+		return "", false
+	}
+	a, ok := r.asks[env]
+	if !ok || a.url != rasaURL(ip, port) {
+		return "", false
+	}
+	select {
+	case <-a.done:
+		return a.file, a.ok
+	case <-ctx.Done():
+		return "", false
+	}
+}
+
+// stillServed checks that every Rasa server of the snapshot still serves the
+// snapshot's model: the early answer of a server the observation confirms, else a
+// question asked now (concurrently) at the address the observation gives.
+func stillServed(ctx context.Context, engine Engine, c Converged, observed Observed, client *http.Client, early *Recorded) bool {
+	listed := observed.RunningAddresses()
 	var stale atomic.Bool
 	var wg sync.WaitGroup
 	for _, env := range c.Environments {
 		ip := listed[ContainerName(c.Project, env.Service)]
-		if ch, ok := early[env.Name]; ok && ip != "" && rasaURL(ip, env.Port) == env.URL {
-			if ans := <-ch; !ans.ok || ans.file != env.ModelFile {
+		if file, ok := early.Confirmed(ctx, env.Name, ip, env.Port); ok {
+			if file != env.ModelFile {
 				return false
 			}
 			continue

@@ -194,7 +194,7 @@ func TestEngineStillConverged(t *testing.T) {
 	}
 	engine := &inspectCounter{Engine: s.cli}
 	client := &http.Client{Timeout: 5 * time.Second}
-	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
+	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), nil, client) {
 		t.Fatal("a converged host is not StillConverged")
 	}
 	if n, l := engine.inspects.Load(), engine.lists.Load(); n != 0 || l != 1 {
@@ -206,7 +206,7 @@ func TestEngineStillConverged(t *testing.T) {
 	for i := range snap.Environments {
 		snap.Environments[i].URL = urls[map[string]string{"production": "worker", "worker": "production"}[snap.Environments[i].Name]]
 	}
-	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
+	if !StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), nil, client) {
 		t.Fatal("answers from addresses the observation does not confirm were believed")
 	}
 	for i := range snap.Environments {
@@ -215,7 +215,7 @@ func TestEngineStillConverged(t *testing.T) {
 			snap.Environments[i].ModelFile = "moodbot-v1.tar.gz"
 		}
 	}
-	if StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), client) {
+	if StillConverged(context.Background(), engine, snap, Options{Prune: true}, s.side.tags.FileDigest(), nil, client) {
 		t.Fatal("StillConverged although worker serves another model than the snapshot's")
 	}
 }

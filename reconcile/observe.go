@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -26,7 +27,25 @@ func projectFilter(project string) filters.Args {
 // calls, nothing else.
 func Observe(ctx context.Context, engine Engine, project string) (Observed, error) {
 	obs := Observed{Containers: map[string][]Container{}, Networks: map[string]Resource{}, Volumes: map[string]Resource{}}
+	// The three lists are independent: asked at once, they cost one round trip.
+	var (
+		wg       sync.WaitGroup
+		networks []network.Summary
+		volumes  volume.ListResponse
+		netErr   error
+		volErr   error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		networks, netErr = engine.NetworkList(ctx, network.ListOptions{Filters: projectFilter(project)})
+	}()
+	go func() {
+		defer wg.Done()
+		volumes, volErr = engine.VolumeList(ctx, volume.ListOptions{Filters: projectFilter(project)})
+	}()
 	list, err := engine.ContainerList(ctx, container.ListOptions{All: true, Filters: projectFilter(project)})
+	wg.Wait()
 	if err != nil {
 		return obs, fmt.Errorf("observe containers: %w", err)
 	}
@@ -46,21 +65,33 @@ func Observe(ctx context.Context, engine Engine, project string) (Observed, erro
 			Address: addressOf(c),
 		})
 	}
-	networks, err := engine.NetworkList(ctx, network.ListOptions{Filters: projectFilter(project)})
-	if err != nil {
-		return obs, fmt.Errorf("observe networks: %w", err)
+	if netErr != nil {
+		return obs, fmt.Errorf("observe networks: %w", netErr)
 	}
 	for _, n := range networks {
 		obs.Networks[n.Name] = Resource{ID: n.ID, Name: n.Name, ConfigHash: n.Labels[compose.LabelConfigHash], Labels: n.Labels}
 	}
-	volumes, err := engine.VolumeList(ctx, volume.ListOptions{Filters: projectFilter(project)})
-	if err != nil {
-		return obs, fmt.Errorf("observe volumes: %w", err)
+	if volErr != nil {
+		return obs, fmt.Errorf("observe volumes: %w", volErr)
 	}
 	for _, v := range volumes.Volumes {
 		obs.Volumes[v.Name] = Resource{ID: v.Name, Name: v.Name, ConfigHash: v.Labels[compose.LabelConfigHash], Labels: v.Labels}
 	}
 	return obs, nil
+}
+
+// RunningAddresses maps the observed running containers (by name) to their IP
+// addresses: where their Rasa servers can be asked without another Engine call.
+func (o Observed) RunningAddresses() map[string]string {
+	out := map[string]string{}
+	for _, cs := range o.Containers {
+		for _, ct := range cs {
+			if ct.State == "running" && ct.Address != "" {
+				out[ct.Name] = ct.Address
+			}
+		}
+	}
+	return out
 }
 
 // networksOf lists the networks a listed container is connected to: nil when the

@@ -60,7 +60,7 @@ func newPlanCommand() *cobra.Command {
 				return err
 			}
 			defer engine.Close()
-			if flags.config().StillConverged(cmd.Context(), engine, args[0], flags.prune) {
+			if converged, _ := flags.config().StillConverged(cmd.Context(), engine, args[0], flags.prune); converged {
 				fmt.Fprint(cmd.OutOrStdout(), reconcile.Plan{}.String())
 				return nil
 			}
@@ -112,7 +112,8 @@ daemon) already does.`,
 				return err
 			}
 			defer h.Close()
-			if cfg.StillConverged(ctx, h.Engine, dir, flags.prune) {
+			converged, asked := cfg.StillConverged(ctx, h.Engine, dir, flags.prune)
+			if converged {
 				fmt.Fprintln(out, "nothing to do: the host runs", dir)
 				return nil
 			}
@@ -125,7 +126,7 @@ daemon) already does.`,
 			os.Remove(snapshot) // until this run has fully succeeded
 			p := h.pipeline(&flags, models, cfg.DirSource(dir, revision), out, nil)
 			defer p.Close()
-			rep := p.Run(ctx, pipeline.Request{Reasons: []string{"apply"}, Fetch: true, WaitModels: true})
+			rep := p.Run(ctx, pipeline.Request{Reasons: []string{"apply"}, Fetch: true, WaitModels: true, Asked: asked})
 			if err := applyErr(ctx, rep); err != nil {
 				return err
 			}

@@ -215,15 +215,23 @@ func (c Config) previewOptions(project string, env map[string]string, showSecret
 
 // StillConverged answers whether the host still runs DIR as last applied, without
 // rendering: same inputs (fingerprint), same image IDs, same tag table, and nothing
-// for the planner. It lets a no-op plan or apply finish in milliseconds.
-func (c Config) StillConverged(ctx context.Context, engine reconcile.Engine, dir string, prune bool) bool {
+// for the planner. It lets a no-op plan or apply finish in milliseconds. Unless the
+// last apply left no snapshot, it also gives the questions it put to the Rasa servers
+// at their recorded addresses (asked under ctx): a run that follows uses the answers
+// its own observation confirms.
+func (c Config) StillConverged(ctx context.Context, engine reconcile.Engine, dir string, prune bool) (bool, *reconcile.Recorded) {
 	snap, ok := reconcile.LoadConverged(c.SnapshotPath(dir))
-	if !ok || snap.Fingerprint != c.FingerprintOf(dir) {
-		return false
+	if !ok {
+		return false, nil
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	early := reconcile.AskRecorded(ctx, snap, client)
+	if snap.Fingerprint != c.FingerprintOf(dir) {
+		return false, early
 	}
 	tags, err := modelserver.OpenTags(c.StateDir)
 	if err != nil {
-		return false
+		return false, early
 	}
-	return reconcile.StillConverged(ctx, engine, snap, reconcile.Options{Prune: prune}, tags.FileDigest(), &http.Client{Timeout: 5 * time.Second})
+	return reconcile.StillConverged(ctx, engine, snap, reconcile.Options{Prune: prune}, tags.FileDigest(), early, client), early
 }
