@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
+	"github.com/rasa-gitops/rasa-gitops/modelserver"
+	"github.com/rasa-gitops/rasa-gitops/reconcile"
 )
 
 // scaleEnvs is how many environments BenchmarkScale100 declares.
@@ -49,12 +52,14 @@ func BenchmarkScale100(b *testing.B) {
 	writeTree(b, dir, files)
 	x := &scaleRun{b: b, bin: bin, compose: compose, project: project, dir: dir, state: state, addr: addr}
 	var first, firstCompose, promote time.Duration
-	var noop, noopCompose, change, changeCompose, floor []time.Duration
+	var noop, noopCompose, change, changeCompose, floor, asks, starts []time.Duration
 	for b.Loop() {
 		x.down()
 		first = x.timed(x.apply())
 		for i := 0; i < 5; i++ {
 			noop = append(noop, x.timed(x.apply()))
+			asks = append(asks, x.askAll())
+			starts = append(starts, x.timed(exec.Command(x.bin, "--help")))
 		}
 		for i := 0; i < 3; i++ {
 			x.edit("env-042", fmt.Sprintf("model: moodbot-v1\nservice:\n  environment: {CHANGED: \"%d\"}\n", i))
@@ -90,6 +95,8 @@ func BenchmarkScale100(b *testing.B) {
 	report("one-changed-apply-s", median(change))
 	report("one-changed-compose-up-s", median(changeCompose))
 	report("replace-engine-floor-s", median(floor))
+	report("ask-100-servers-s", median(asks))
+	report("process-start-s", median(starts))
 	report("promote-to-synced-s", promote)
 	b.ReportMetric(rss, "serve-rss-MiB")
 	b.ReportMetric(cpu, "cpu-ms/poll")
@@ -135,6 +142,38 @@ func (x *scaleRun) timed(cmd *exec.Cmd) time.Duration {
 
 func (x *scaleRun) edit(env, body string) {
 	writeTree(x.b, x.dir, map[string]string{"environments/" + env + ".yaml": body})
+}
+
+// askAll asks the 100 Rasa servers at once what they serve, at the addresses and with
+// the tokens of the last apply's snapshot, as a no-op apply does, and returns how long
+// the answers took: the floor of a no-op that checks every server.
+func (x *scaleRun) askAll() time.Duration {
+	paths, _ := filepath.Glob(filepath.Join(x.state, "converged", "*.json"))
+	if len(paths) != 1 {
+		x.b.Fatalf("want one snapshot, have %v", paths)
+	}
+	snap, ok := reconcile.LoadConverged(paths[0])
+	if !ok || len(snap.Environments) != scaleEnvs {
+		x.b.Fatalf("snapshot %s: %d environments", paths[0], len(snap.Environments))
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	errs := make(chan error, len(snap.Environments))
+	start := time.Now()
+	for _, env := range snap.Environments {
+		go func() {
+			file, err := modelserver.RasaStatus(context.Background(), client, env.URL, env.Token)
+			if err == nil && file != env.ModelFile {
+				err = fmt.Errorf("%s serves %s", env.Name, file)
+			}
+			errs <- err
+		}()
+	}
+	for range snap.Environments {
+		if err := <-errs; err != nil {
+			x.b.Fatal(err)
+		}
+	}
+	return time.Since(start)
 }
 
 // ids maps the project's container names to their IDs.

@@ -107,16 +107,21 @@ daemon) already does.`,
 			if err := hostcfg.CheckDir(dir); err != nil {
 				return err
 			}
+			// The no-op check reads the Engine, the Rasa servers and the snapshot only:
+			// it needs neither the state nor its lock (a run holding them has removed
+			// the snapshot, so the check answers false and this run waits its turn).
+			converged, asked, err := stillConverged(ctx, cfg, dir, flags.prune)
+			if err != nil || converged {
+				if converged {
+					fmt.Fprintln(out, "nothing to do: the host runs", dir)
+				}
+				return err
+			}
 			h, err := openHost(ctx, &flags, func(msg string) { fmt.Fprintln(out, msg) })
 			if err != nil {
 				return err
 			}
 			defer h.Close()
-			converged, asked := cfg.StillConverged(ctx, h.Engine, dir, flags.prune)
-			if converged {
-				fmt.Fprintln(out, "nothing to do: the host runs", dir)
-				return nil
-			}
 			stop, err := hostcfg.ListenModelServer(models.listen, h.Side)
 			if err != nil {
 				return err
@@ -146,6 +151,17 @@ daemon) already does.`,
 	models.register(cmd)
 	cmd.Flags().StringVar(&revision, "revision", "", "revision to label the containers with, e.g. main@sha1:<hash>")
 	return cmd
+}
+
+// stillConverged is Config.StillConverged on an Engine connection of its own.
+func stillConverged(ctx context.Context, cfg hostcfg.Config, dir string, prune bool) (bool, *reconcile.Recorded, error) {
+	engine, err := hostcfg.ConnectEngine()
+	if err != nil {
+		return false, nil, err
+	}
+	defer engine.Close()
+	converged, asked := cfg.StillConverged(ctx, engine, dir, prune)
+	return converged, asked, nil
 }
 
 // applyErr is the error a one-shot run ends with, in the order a person should fix
