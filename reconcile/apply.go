@@ -248,7 +248,18 @@ type executor struct {
 	// slots bound the actions making Engine calls at once; an action waiting for its
 	// container to become healthy gives its slot back meanwhile (nil: no bound).
 	slots chan struct{}
+	// starts are the slow starts of this run (container ID → when its start ended),
+	// which the withdrawal of the container it replaces waits on (waitServed).
+	starts sync.Map
 }
+
+// slowStart is how long a container start may take before the Engine's DNS has named
+// the new container for longer than a client's connection attempt can wait: it names
+// it as soon as the start begins, and the container's address answers only once the
+// start is done (on this Engine ~0.6 s; 2–3 s under load). A client that resolved it
+// meanwhile waits for the kernel's ARP retry (every second), then falls back to the
+// other address, the old container's.
+const slowStart = time.Second
 
 // waitOutsideSlot runs a wait without holding an Engine slot, so that waits overlap
 // freely while Engine calls stay bounded by --parallel. With one slot the plan runs
@@ -388,8 +399,12 @@ func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (st
 	case OpCreate:
 		return x.create(ctx, a.Service, s.Name)
 	case OpStart:
+		began := time.Now()
 		if err := x.engine.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 			return "", fmt.Errorf("start %s: %w", short(id), err)
+		}
+		if time.Since(began) >= slowStart {
+			x.starts.Store(id, time.Now())
 		}
 	case OpStop:
 		if err := x.engine.ContainerStop(ctx, id, container.StopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -414,7 +429,7 @@ func (x *executor) step(ctx context.Context, a Action, s Step, newID string) (st
 	case OpWaitHealthy:
 		return "", x.waitOutsideSlot(func() error { return x.waitHealthy(ctx, id, x.desired.Services[a.Service]) })
 	case OpWaitServed:
-		return "", x.waitOutsideSlot(func() error { return x.waitServed(ctx, id) })
+		return "", x.waitOutsideSlot(func() error { return x.waitServed(ctx, id, newID) })
 	case OpConnect:
 		service := s.Service
 		if service == "" {
@@ -668,8 +683,11 @@ func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredServic
 // exists, a moment before its address answers: a client that resolved it then (its
 // ARP request or SYN lost) connects on its retry, a second or two later, and finds it
 // gone if it was replaced right after starting — when changes come one after another.
-// A container that is not running (or that has run long enough) costs no wait.
-func (x *executor) waitServed(ctx context.Context, id string) error {
+// The same holds for its replacement (next): when its start was slow, the old one also
+// serves until StableFor after that start ended, for the clients that resolved the new
+// one meanwhile (until its address answered) and fall back to the old one. A container that is not running (or
+// that has run long enough) costs no wait.
+func (x *executor) waitServed(ctx context.Context, id, next string) error {
 	info, err := x.engine.ContainerInspect(ctx, id)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", short(id), err)
@@ -682,6 +700,9 @@ func (x *executor) waitServed(ctx context.Context, id string) error {
 		return nil
 	}
 	left := x.opts.StableFor - time.Since(started)
+	if ended, ok := x.starts.Load(next); ok {
+		left = max(left, x.opts.StableFor-time.Since(ended.(time.Time)))
+	}
 	if left <= 0 {
 		return nil
 	}

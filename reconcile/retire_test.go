@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,5 +90,63 @@ func TestRetireFailureLeavesTheOldContainerToTheNextRun(t *testing.T) {
 	}
 	if _, err := m.e.ContainerInspect(context.Background(), oldName(memName, "web")); err == nil {
 		t.Fatal("the old container is still there after the next run")
+	}
+}
+
+// slowStartEngine is an Engine whose container starts take delay (the Engine's own
+// slowness, simulated) and which records when each start ended and each stop was done.
+type slowStartEngine struct {
+	*memengine.Engine
+	delay time.Duration
+	mu    sync.Mutex
+	start map[string]time.Time
+	stop  map[string]time.Time
+}
+
+func (e *slowStartEngine) ContainerStart(ctx context.Context, id string, opts container.StartOptions) error {
+	time.Sleep(e.delay) // the simulated Engine latency, not synchronisation
+	err := e.Engine.ContainerStart(ctx, id, opts)
+	e.mu.Lock()
+	e.start[id] = time.Now()
+	e.mu.Unlock()
+	return err
+}
+
+func (e *slowStartEngine) ContainerStop(ctx context.Context, id string, opts container.StopOptions) error {
+	err := e.Engine.ContainerStop(ctx, id, opts)
+	e.mu.Lock()
+	e.stop[id] = time.Now()
+	e.mu.Unlock()
+	return err
+}
+
+// TestSlowStartKeepsTheOldContainerServing: when the new container's start is slow,
+// the Engine's DNS named it long before it answered, and clients that resolved it then
+// fall back to the old container after their connection timeout; so the old one is
+// stopped no sooner than StableFor after the new one's start ended, even though it
+// has itself run longer than StableFor.
+func TestSlowStartKeepsTheOldContainerServing(t *testing.T) {
+	m := newMemProject(t, "services:\n  web: {image: rasa-gitops/rasa-stub:dev}\n")
+	m.e.SetClock(func() time.Time { return time.Now().Add(-time.Hour) }) // the old container has served an hour
+	m.mustConverge()
+	m.e.SetClock(time.Now)
+	old := m.inspect(ContainerName(memName, "web")).ID
+	e := &slowStartEngine{Engine: m.e, delay: slowStart, start: map[string]time.Time{}, stop: map[string]time.Time{}}
+	m.withCompose("services:\n  web: {image: rasa-gitops/rasa-stub:dev, environment: {V: \"2\"}}\n")
+	stableFor := slowStart + time.Second
+	run, err := Converge(context.Background(), e, m.render(), "main@sha1:test", RunOptions{Options: Options{Prune: true},
+		ApplyOptions: ApplyOptions{HealthTimeout: 5 * time.Second, StableFor: stableFor}})
+	if err != nil || run.Result.Err() != nil {
+		t.Fatalf("converge: %v %v", err, run.Result.Err())
+	}
+	now := m.inspect(ContainerName(memName, "web")).ID
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	started, stopped := e.start[now], e.stop[old]
+	if started.IsZero() || stopped.IsZero() {
+		t.Fatalf("new container's start %v, old container's stop %v", started, stopped)
+	}
+	if held := stopped.Sub(started); held < stableFor {
+		t.Errorf("the old container stopped %s after the slow start of the new one; want at least %s", held, stableFor)
 	}
 }
