@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -213,30 +211,29 @@ func (r *Recorded) Confirmed(ctx context.Context, env, ip string, port int) (str
 // question asked now (concurrently) at the address the observation gives.
 func stillServed(ctx context.Context, engine Engine, c Converged, observed Observed, client *http.Client, early *Recorded) bool {
 	listed := observed.RunningAddresses()
-	var stale atomic.Bool
-	var wg sync.WaitGroup
+	want := map[string]string{}
+	var rest []compose.RenderedEnvironment
 	for _, env := range c.Environments {
-		ip := listed[ContainerName(c.Project, env.Service)]
-		if file, ok := early.Confirmed(ctx, env.Name, ip, env.Port); ok {
+		if file, ok := early.Confirmed(ctx, env.Name, listed[ContainerName(c.Project, env.Service)], env.Port); ok {
 			if file != env.ModelFile {
 				return false
 			}
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			re := compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token}
-			file, _, err := askServed(ctx, client, re, ip, func(ctx context.Context) (string, error) {
-				return rasaAddress(ctx, engine, c.Project, re)
-			})
-			if err != nil || file != env.ModelFile {
-				stale.Store(true)
-			}
-		}()
+		want[env.Name] = env.ModelFile
+		rest = append(rest, compose.RenderedEnvironment{Name: env.Name, Service: env.Service, Port: env.Port, Token: env.Token})
 	}
-	wg.Wait()
-	return !stale.Load()
+	ans := askEach(ctx, rest, func(ctx context.Context, env compose.RenderedEnvironment) (string, string, error) {
+		return askServed(ctx, client, env, listed[ContainerName(c.Project, env.Service)], func(ctx context.Context) (string, error) {
+			return rasaAddress(ctx, engine, c.Project, env)
+		})
+	})
+	for env, file := range want {
+		if served, ok := ans.served[env]; !ok || served != file {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadConverged reads a snapshot; a missing or unreadable one is simply absent.

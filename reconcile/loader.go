@@ -342,8 +342,15 @@ type answers struct {
 	errs       map[string]error
 }
 
-// servedModels is ServedModels with the container list's addresses given.
-func (l *Loader) servedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment, listed map[string]string) answers {
+// merge adds b's answers (and errors) to a, whose maps it needs.
+func (a answers) merge(b answers) {
+	maps.Copy(a.served, b.served)
+	maps.Copy(a.at, b.at)
+	maps.Copy(a.errs, b.errs)
+}
+
+// askEach asks every environment's Rasa server, concurrently, with ask.
+func askEach(ctx context.Context, envs []compose.RenderedEnvironment, ask func(context.Context, compose.RenderedEnvironment) (file, url string, err error)) answers {
 	a := answers{served: map[string]string{}, at: map[string]string{}, errs: map[string]error{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -351,7 +358,7 @@ func (l *Loader) servedModels(ctx context.Context, project string, envs []compos
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			file, url, err := l.servedModel(ctx, project, env, listed[ContainerName(project, env.Service)])
+			file, url, err := ask(ctx, env)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -363,6 +370,13 @@ func (l *Loader) servedModels(ctx context.Context, project string, envs []compos
 	}
 	wg.Wait()
 	return a
+}
+
+// servedModels is ServedModels with the container list's addresses given.
+func (l *Loader) servedModels(ctx context.Context, project string, envs []compose.RenderedEnvironment, listed map[string]string) answers {
+	return askEach(ctx, envs, func(ctx context.Context, env compose.RenderedEnvironment) (string, string, error) {
+		return l.servedModel(ctx, project, env, listed[ContainerName(project, env.Service)])
+	})
 }
 
 // servedModel asks one Rasa server what it serves, at the address the container
@@ -385,8 +399,8 @@ func (l *Loader) listAddresses(ctx context.Context, project string) map[string]s
 
 // Asking is a question put to every running Rasa server of a project while its
 // containers converge, so that the model stage does not wait for a hundred answers
-// after the containers are done. Only servers the container list shows running are
-// asked (a missing one costs no Engine call here and is asked later), unless the
+// after the containers are done. Only servers the plan's observation shows running
+// are asked (a missing one costs no Engine call here and is asked later), unless the
 // loader finds servers with an Address of its caller's.
 type Asking struct {
 	done    chan struct{}
@@ -402,7 +416,7 @@ func (l *Loader) AskEarly(ctx context.Context, project string, envs []compose.Re
 	go func() {
 		defer close(a.done)
 		var rest []compose.RenderedEnvironment
-		taken := answers{served: map[string]string{}, at: map[string]string{}}
+		taken := answers{served: map[string]string{}, at: map[string]string{}, errs: map[string]error{}}
 		for _, env := range envs {
 			ip := listed[ContainerName(project, env.Service)]
 			if !l.defaultAddress {
@@ -414,8 +428,7 @@ func (l *Loader) AskEarly(ctx context.Context, project string, envs []compose.Re
 			}
 		}
 		a.answers = l.servedModels(ctx, project, rest, listed)
-		maps.Copy(a.answers.served, taken.served)
-		maps.Copy(a.answers.at, taken.at)
+		a.answers.merge(taken)
 	}()
 	return a
 }

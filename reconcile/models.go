@@ -250,10 +250,7 @@ func servedNow(ctx context.Context, loader *Loader, r *compose.Rendered, opts Mo
 	if len(rest) == 0 {
 		return ans
 	}
-	fresh := loader.servedModels(ctx, r.Project.Name, rest, loader.listAddresses(ctx, r.Project.Name))
-	maps.Copy(ans.served, fresh.served)
-	maps.Copy(ans.at, fresh.at)
-	maps.Copy(ans.errs, fresh.errs)
+	ans.merge(loader.servedModels(ctx, r.Project.Name, rest, loader.listAddresses(ctx, r.Project.Name)))
 	return ans
 }
 

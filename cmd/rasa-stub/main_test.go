@@ -323,17 +323,24 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	}
 }
 
-// TestDrainAcceptsTheQueuedConnections: connections whose handshake the kernel
-// completed before the shutdown (queued, not yet accepted) are accepted by a
-// draining listener, with the requests written on them, instead of being reset by
-// the close; then Accept reports the listener closed.
-func TestDrainAcceptsTheQueuedConnections(t *testing.T) {
+// newDrainListener is a drainListener on a loopback port, closed when the test ends.
+func newDrainListener(t *testing.T) *drainListener {
+	t.Helper()
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln := &drainListener{TCPListener: tcp.(*net.TCPListener)}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// TestDrainAcceptsTheQueuedConnections: connections whose handshake the kernel
+// completed before the shutdown (queued, not yet accepted) are accepted by a
+// draining listener, with the requests written on them, instead of being reset by
+// the close; then Accept reports the listener closed.
+func TestDrainAcceptsTheQueuedConnections(t *testing.T) {
+	ln := newDrainListener(t)
 	const queued = 5
 	for i := 0; i < queued; i++ {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -376,12 +383,7 @@ func TestDrainAcceptsTheQueuedConnections(t *testing.T) {
 // TestDrainEndsAfterItsBound: past maxDrain the queue is left (a stream of new
 // connections would keep it from emptying), so the shutdown begins.
 func TestDrainEndsAfterItsBound(t *testing.T) {
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := &drainListener{TCPListener: tcp.(*net.TCPListener)}
-	defer ln.Close()
+	ln := newDrainListener(t)
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
