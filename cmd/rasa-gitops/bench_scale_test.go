@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
@@ -29,7 +30,7 @@ const scaleEnvs = 100
 // answers and serves its model, against `docker compose up -d --wait`), a no-op
 // (`apply` against `up -d`), one environment changed (only that container replaced),
 // one model promoted (to model-synced, no restart), the Engine floor of a replace
-// (replaceFloor), and `rasa-gitops serve` holding
+// (replaceFloor) and of the first converge (startFloor), and `rasa-gitops serve` holding
 // the converged project: its RSS and its CPU per no-change poll. No-op: medians of 5;
 // one changed: medians of 3.
 func BenchmarkScale100(b *testing.B) {
@@ -84,12 +85,14 @@ func BenchmarkScale100(b *testing.B) {
 		}
 	}
 	x.down()
+	firstFloor := startFloor(b, cli, project, scaleEnvs)
 	x.timed(x.apply())
 	rss, cpu := x.serveCost()
 	x.down()
 	report := func(name string, d time.Duration) { b.ReportMetric(d.Seconds(), name) }
 	report("first-apply-s", first)
 	report("first-compose-up-wait-s", firstCompose)
+	report("first-engine-floor-s", firstFloor)
 	report("noop-apply-s", median(noop))
 	report("noop-compose-up-s", median(noopCompose))
 	report("one-changed-apply-s", median(change))
@@ -284,6 +287,62 @@ func replaceFloor(b *testing.B, cli *client.Client, project string, round int) t
 	}
 	if err := cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true}); err != nil {
 		b.Fatal(err)
+	}
+	return took
+}
+
+// startFloor times, in process, the Engine calls any first converge of n stand-in
+// containers makes (Compose's and rasa-gitops's alike): create each on a network of
+// its own and start it, reconcile.DefaultParallel at a time (rasa-gitops's default;
+// the Engine serialises most of a start, so more at once is no faster). Nothing waits
+// for a server to answer, so this is the floor under both first-converge figures. The
+// containers and the network carry the project's label and are removed before it
+// returns (CleanupProject too, should it fail).
+func startFloor(b *testing.B, cli *client.Client, project string, n int) time.Duration {
+	ctx := context.Background()
+	labels := map[string]string{"com.docker.compose.project": project}
+	netName := project + "-floor"
+	if _, err := cli.NetworkCreate(ctx, netName, network.CreateOptions{Labels: labels}); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, n)
+	jobs := make(chan int)
+	errs := make(chan error, n)
+	start := time.Now()
+	for w := 0; w < reconcile.DefaultParallel; w++ {
+		go func() {
+			for i := range jobs {
+				cfg := &container.Config{Image: testengine.StubImage, Labels: labels}
+				created, err := cli.ContainerCreate(ctx, cfg, &container.HostConfig{NetworkMode: container.NetworkMode(netName)}, nil, nil, fmt.Sprintf("%s-floor-first-%03d", project, i))
+				if err == nil {
+					ids[i] = created.ID
+					err = cli.ContainerStart(ctx, created.ID, container.StartOptions{})
+				}
+				errs <- err
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	var failed error
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil && failed == nil {
+			failed = err
+		}
+	}
+	took := time.Since(start)
+	for _, id := range ids {
+		if id != "" {
+			_ = cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
+		}
+	}
+	if err := cli.NetworkRemove(ctx, netName); err != nil && failed == nil {
+		failed = err
+	}
+	if failed != nil {
+		b.Fatal(failed)
 	}
 	return took
 }
