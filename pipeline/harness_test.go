@@ -147,6 +147,8 @@ type harness struct {
 	tags    *modelserver.Tags
 	src     *dirInputSource
 	p       *Pipeline
+	pol     *policy.Policy
+	dir     string // the state directory
 	revs    int
 	clock   time.Time
 
@@ -168,6 +170,7 @@ func newHarness(t *testing.T, envs map[string]string, pol *policy.Policy) *harne
 		h.files["environments/"+env+".yaml"] = body
 	}
 	stateDir := t.TempDir()
+	h.dir, h.pol = stateDir, pol
 	var err error
 	if h.st, err = state.Open(context.Background(), stateDir); err != nil {
 		t.Fatal(err)

@@ -218,6 +218,13 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 	if req.DryRun {
 		return p.report(ctx, rep, start, log)
 	}
+	// The state file's integrity check (begun when it was opened) has passed before
+	// anything changes: the containers' apply waited for it to write its intent, and
+	// the models wait here. A damaged file stops the run with nothing unrecorded.
+	if cerr := p.cfg.State.Checked(ctx); cerr != nil {
+		rep.RecordErr = cerr
+		return p.report(ctx, rep, start, log)
+	}
 	models := p.models(ctx, req, tgt, run, err, asked)
 	rep.Models = models.statuses
 	if err := p.record(ctx, tgt, run, err, models, rep); err != nil {

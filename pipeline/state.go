@@ -46,6 +46,11 @@ func Down(ctx context.Context, engine reconcile.Engine, st *state.Store, project
 	if plan.Empty() && st == nil {
 		return plan, nil
 	}
+	if st != nil {
+		if err := st.Checked(ctx); err != nil {
+			return plan, err // nothing removed: it could not be recorded
+		}
+	}
 	res := reconcile.Apply(ctx, engine, reconcile.Desired{}, plan, reconcile.ApplyOptions{Progress: progress})
 	if st == nil {
 		return plan, res.Err()

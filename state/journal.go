@@ -21,6 +21,9 @@ type Intent struct {
 // Begin writes an apply's intent before its first Engine call. If it cannot be written
 // (a full disk, a broken file) the apply must not start.
 func (s *Store) Begin(ctx context.Context, project, revision, plan string) (int64, error) {
+	if err := s.Checked(ctx); err != nil {
+		return 0, fmt.Errorf("write apply intent (nothing was changed on the Engine): %w", err)
+	}
 	res, err := s.db.ExecContext(ctx, "INSERT INTO journal (started_at, project, revision, intent) VALUES (?,?,?,?)",
 		time.Now().UTC().Format(time.RFC3339Nano), project, s.masker.Apply(revision), s.masker.Apply(plan))
 	if err != nil {
@@ -34,6 +37,9 @@ func (s *Store) Begin(ctx context.Context, project, revision, plan string) (int6
 
 // Finish writes an apply's outcome after its last Engine call.
 func (s *Store) Finish(ctx context.Context, id int64, outcome string) error {
+	if err := s.Checked(ctx); err != nil {
+		return err
+	}
 	if _, err := s.db.ExecContext(ctx, "UPDATE journal SET finished_at = ?, outcome = ? WHERE id = ?", time.Now().UTC().Format(time.RFC3339Nano), s.masker.Apply(outcome), id); err != nil {
 		return fmt.Errorf("write apply outcome: %w", err)
 	}
@@ -63,6 +69,9 @@ func (s *Store) Unfinished(ctx context.Context) ([]Intent, error) {
 // Interrupted closes an unfinished intent found at start and audits it, in one
 // transaction; the run that follows converges from the observed state.
 func (s *Store) Interrupted(ctx context.Context, in Intent) error {
+	if err := s.Checked(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("close interrupted apply: %w", err)

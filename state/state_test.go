@@ -269,9 +269,24 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err = Open(ctx, dir)
-		if err == nil || !strings.Contains(err.Error(), path) {
+		// Open may refuse it at once (a page it reads is damaged), or else the
+		// background check does, and then nothing is written to it.
+		reopened, err := Open(ctx, dir)
+		if err == nil {
+			err = reopened.Checked(ctx)
+			if werr := reopened.Record(ctx, entries(1)...); werr == nil || !strings.Contains(werr.Error(), path) {
+				t.Errorf("a write to the damaged file was not refused: %v", werr)
+			}
+			if _, werr := reopened.Begin(ctx, "p", "r", "plan"); werr == nil || !strings.Contains(werr.Error(), "nothing was changed") {
+				t.Errorf("an apply intent on the damaged file was not refused: %v", werr)
+			}
+			reopened.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore it from a backup") {
 			t.Fatalf("a corrupted file was accepted: %v", err)
+		}
+		if after, rerr := os.ReadFile(path); rerr != nil || !bytes.Equal(after, data) {
+			t.Errorf("the damaged file was changed (%v)", rerr)
 		}
 	})
 	t.Run("in use", func(t *testing.T) {

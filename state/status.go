@@ -314,6 +314,9 @@ func (s *Store) Status(ctx context.Context, name string) (EnvStatus, error) {
 // Commit writes statuses and audit entries in one transaction, so a status never
 // changes without its audit row.
 func (s *Store) Commit(ctx context.Context, statuses []EnvStatus, entries []Entry) error {
+	if err := s.Checked(ctx); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
@@ -336,6 +339,9 @@ func (s *Store) Commit(ctx context.Context, statuses []EnvStatus, entries []Entr
 // Forget removes environments no longer declared from the status table (their history
 // stays in the audit log).
 func (s *Store) Forget(ctx context.Context, project string, keep map[string]bool) error {
+	if err := s.Checked(ctx); err != nil {
+		return err
+	}
 	all, err := s.Statuses(ctx)
 	if err != nil {
 		return err

@@ -33,6 +33,9 @@ type Store struct {
 	path   string
 	lock   *os.File
 	masker *Masker
+	// check is the writer's integrity check of the whole file, begun at Open on a
+	// connection of its own; every write waits for it (Checked). Nil for a reader.
+	check *integrityCheck
 }
 
 // migrations are applied in order at open; PRAGMA user_version is the number applied.
@@ -96,8 +99,10 @@ var SchemaVersion = len(migrations)
 
 // Open opens the state database of dir for writing: it takes the directory's lock for
 // the life of the process (a second writer fails with ErrInUse), refuses a file that is
-// not SQLite, has a newer schema or fails its integrity check, and applies missing
-// migrations. It never resets or truncates history.
+// not SQLite or has a newer schema, and applies missing migrations. It never resets or
+// truncates history. The integrity check of the whole file (its cost grows with the
+// audit log: ~200 ms at 100,000 rows) runs in the background from here: nothing is
+// written before it passes (Checked), so a run renders and observes meanwhile.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
@@ -106,12 +111,17 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := open(ctx, filepath.Join(dir, FileName), false)
+	path := filepath.Join(dir, FileName)
+	_, statErr := os.Stat(path)
+	s, err := open(ctx, path, false)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
 	s.lock = lock
+	if !errors.Is(statErr, fs.ErrNotExist) {
+		s.startCheck(path) // a file this Open creates has nothing to check
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -157,17 +167,52 @@ func open(ctx context.Context, path string, readOnly bool) (*Store, error) {
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
 	s := &Store{db: db, path: path, masker: NewMasker()}
-	if readOnly {
-		// The writer checks the whole file at every open; a reader (status, history)
-		// must not cost a pass over a large audit log. A damaged page it reads is
-		// the error of the query that reads it.
-		return s, nil
-	}
-	if err := s.integrity(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
+	// The writer checks the whole file before its first write (startCheck); a reader
+	// (status, history) must not cost a pass over a large audit log. A damaged page
+	// it reads is the error of the query that reads it.
 	return s, nil
+}
+
+// integrityCheck is one background `PRAGMA integrity_check`: err is set when done
+// closes.
+type integrityCheck struct {
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+// startCheck begins the integrity check of the database at path on a read-only
+// connection of its own (the writer's one connection stays free for the reads a run
+// makes meanwhile). Close stops it.
+func (s *Store) startCheck(path string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &integrityCheck{done: make(chan struct{}), cancel: cancel}
+	s.check = c
+	go func() {
+		defer close(c.done)
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+		if err != nil {
+			c.err = fmt.Errorf("state file %s cannot be checked: %w; restore it from a backup or move it aside", path, err)
+			return
+		}
+		defer db.Close()
+		c.err = integrity(ctx, db, path)
+	}()
+}
+
+// Checked waits for the integrity check Open began and returns its verdict: every
+// write calls it first, and a run calls it before its first change to the host, so a
+// damaged file stops the run before anything it would have to record happens.
+func (s *Store) Checked(ctx context.Context) error {
+	if s.check == nil {
+		return nil
+	}
+	select {
+	case <-s.check.done:
+		return s.check.err
+	case <-ctx.Done():
+		return fmt.Errorf("state file %s: waiting for its integrity check: %w", s.path, ctx.Err())
+	}
 }
 
 // checkHeader refuses an existing, non-empty file that is not an SQLite database
@@ -212,33 +257,33 @@ func ioTrouble(path string, err error) error {
 	return errors.New(msg + "; nothing was changed")
 }
 
-func (s *Store) integrity(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, "PRAGMA integrity_check")
+func integrity(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
-		if io := ioTrouble(s.path, err); io != nil {
+		if io := ioTrouble(path, err); io != nil {
 			return io
 		}
-		return fmt.Errorf("state file %s cannot be checked: %w; restore it from a backup or move it aside", s.path, err)
+		return fmt.Errorf("state file %s cannot be checked: %w; restore it from a backup or move it aside", path, err)
 	}
 	defer rows.Close()
 	var problems []string
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
-			return fmt.Errorf("state file %s: %w", s.path, err)
+			return fmt.Errorf("state file %s: %w", path, err)
 		}
 		if line != "ok" {
 			problems = append(problems, line)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		if io := ioTrouble(s.path, err); io != nil {
+		if io := ioTrouble(path, err); io != nil {
 			return io
 		}
-		return fmt.Errorf("state file %s fails integrity_check: %w; restore it from a backup or move it aside", s.path, err)
+		return fmt.Errorf("state file %s fails integrity_check: %w; restore it from a backup or move it aside", path, err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("state file %s fails integrity_check (%s); restore it from a backup or move it aside: rasa-gitops does not repair or reset history", s.path, problems[0])
+		return fmt.Errorf("state file %s fails integrity_check (%s); restore it from a backup or move it aside: rasa-gitops does not repair or reset history", path, problems[0])
 	}
 	return nil
 }
@@ -258,6 +303,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if v > SchemaVersion {
 		return fmt.Errorf("state file %s is schema v%d, newer than this build (v%d): run the newer rasa-gitops that wrote it", s.path, v, SchemaVersion)
+	}
+	if v < SchemaVersion {
+		if err := s.Checked(ctx); err != nil {
+			return err
+		}
 	}
 	for i := v; i < SchemaVersion; i++ {
 		tx, err := s.db.BeginTx(ctx, nil)
@@ -281,6 +331,10 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database and releases the directory.
 func (s *Store) Close() error {
+	if s.check != nil {
+		s.check.cancel()
+		<-s.check.done
+	}
 	err := s.db.Close()
 	if s.lock != nil {
 		s.lock.Close() // closing the descriptor releases the flock
@@ -334,6 +388,9 @@ func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 
 // SetMeta writes a named value.
 func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	if err := s.Checked(ctx); err != nil {
+		return err
+	}
 	if _, err := s.db.ExecContext(ctx, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value); err != nil {
 		return fmt.Errorf("write %s: %w", key, err)
 	}
