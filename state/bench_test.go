@@ -41,18 +41,7 @@ func BenchmarkHistory100k(b *testing.B) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	batch := make([]Entry, 1000)
-	envs := []string{"production", "worker", "experimental", "staging"}
-	for i := 0; i < 100; i++ {
-		for j := range batch {
-			n := i*1000 + j
-			batch[j] = Entry{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute), Revision: fmt.Sprintf("main@sha1:%040x", n),
-				Environment: envs[n%len(envs)], Action: "recreate service:rasa-" + envs[n%len(envs)], Before: "config aaaaaaaaaaaa", After: "config bbbbbbbbbbbb", Outcome: "done"}
-		}
-		if err := s.Record(ctx, batch...); err != nil {
-			b.Fatal(err)
-		}
-	}
+	seed100k(b, s)
 	for _, f := range []struct {
 		name   string
 		filter Filter
@@ -88,4 +77,57 @@ func BenchmarkHistory100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// seed100k appends 100,000 audit rows to s, 1,000 per transaction.
+func seed100k(b *testing.B, s *Store) {
+	ctx := context.Background()
+	batch := make([]Entry, 1000)
+	envs := []string{"production", "worker", "experimental", "staging"}
+	for i := 0; i < 100; i++ {
+		for j := range batch {
+			n := i*1000 + j
+			batch[j] = Entry{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Minute), Revision: fmt.Sprintf("main@sha1:%040x", n),
+				Environment: envs[n%len(envs)], Action: "recreate service:rasa-" + envs[n%len(envs)], Before: "config aaaaaaaaaaaa", After: "config bbbbbbbbbbbb", Outcome: "done"}
+		}
+		if err := s.Record(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenWriter100k opens the state of a host whose audit log has 100,000 rows,
+// as every apply does: "open" is what the caller waits for before it can render and
+// observe; "open-checked" until the integrity check of the whole file (which every
+// write and every change to the host wait for) has passed too.
+func BenchmarkOpenWriter100k(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed100k(b, s)
+	s.Close()
+	for _, checked := range []bool{false, true} {
+		name := "open"
+		if checked {
+			name = "open-checked"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				s, err := Open(context.Background(), dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if checked {
+					if err := s.Checked(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+		})
+	}
 }
