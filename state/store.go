@@ -119,10 +119,17 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, err
 	}
 	s.lock = lock
+	// The writer's connection opens the file first (its version is read): it sets up
+	// the shared-memory index the check's connection then shares.
+	v, err := s.version(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	if !errors.Is(statErr, fs.ErrNotExist) {
 		s.startCheck(path) // a file this Open creates has nothing to check
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, v); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -291,16 +298,16 @@ func integrity(ctx context.Context, db *sql.DB, path string) error {
 func (s *Store) version(ctx context.Context) (int, error) {
 	var v int
 	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		if io := ioTrouble(s.path, err); io != nil {
+			return 0, io // a full disk, say: the first read sets up the WAL's index
+		}
 		return 0, fmt.Errorf("state file %s: %w", s.path, err)
 	}
 	return v, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	v, err := s.version(ctx)
-	if err != nil {
-		return err
-	}
+// migrate applies the migrations a file of schema v lacks.
+func (s *Store) migrate(ctx context.Context, v int) error {
 	if v > SchemaVersion {
 		return fmt.Errorf("state file %s is schema v%d, newer than this build (v%d): run the newer rasa-gitops that wrote it", s.path, v, SchemaVersion)
 	}
