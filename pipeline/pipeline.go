@@ -60,7 +60,12 @@ type Config struct {
 	ModelWaiting func(env, model string, waited time.Duration)
 	// ModelWaitEvery is how often ModelWaiting is called (default 5s).
 	ModelWaitEvery time.Duration
-	Metrics        Metrics
+	// ModelsSettled, when set, is called once per run (not a dry run) as soon as its
+	// model stage is over, before the run records itself and while the old containers
+	// of its replaces stop; it must not block. A one-shot apply stops its model server
+	// and closes its connections to the Rasa servers then, instead of after them.
+	ModelsSettled func()
+	Metrics       Metrics
 	// LoadRecorded, when set, is called once a background model load's outcome is in
 	// the state (or will be written by the run that started it, which is still going).
 	LoadRecorded func(reconcile.LoadResult)
@@ -226,6 +231,9 @@ func (p *Pipeline) Run(ctx context.Context, req Request) Report {
 		return p.report(ctx, rep, start, log)
 	}
 	models := p.models(ctx, req, tgt, run, err, asked)
+	if p.cfg.ModelsSettled != nil {
+		p.cfg.ModelsSettled()
+	}
 	rep.Models = models.statuses
 	if err := p.record(ctx, tgt, run, err, models, rep); err != nil {
 		rep.RecordErr = err
