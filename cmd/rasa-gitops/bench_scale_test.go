@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,7 +33,8 @@ const scaleEnvs = 100
 // (`apply` against `up -d`), one environment changed (only that container replaced),
 // one model promoted (to model-synced, no restart), the Engine floor of a replace
 // (replaceFloor) and of the first converge (startFloor), and `rasa-gitops serve` holding
-// the converged project: its RSS and its CPU per no-change poll. No-op: medians of 5;
+// the converged project: its RSS and its CPU per no-change poll. While Compose runs,
+// the same model server serves its Rasa servers (serveModels). No-op: medians of 5;
 // one changed: medians of 5, each change made once the container it replaces has run
 // 3 s (settle).
 func BenchmarkScale100(b *testing.B) {
@@ -77,6 +79,7 @@ func BenchmarkScale100(b *testing.B) {
 		x.assertTouched(before, x.ids(), 0)
 		rendered := x.render()
 		x.down()
+		stopModels := x.serveModels()
 		firstCompose = x.timed(x.up(rendered, "--wait"))
 		for i := 0; i < 5; i++ {
 			noopCompose = append(noopCompose, x.timed(x.up(rendered)))
@@ -87,6 +90,7 @@ func BenchmarkScale100(b *testing.B) {
 			changeCompose = append(changeCompose, x.timed(x.up(x.render())))
 			floor = append(floor, replaceFloor(b, cli, project, i))
 		}
+		stopModels()
 	}
 	x.down()
 	firstFloor := startFloor(b, cli, project, scaleEnvs)
@@ -107,6 +111,33 @@ func BenchmarkScale100(b *testing.B) {
 	report("promote-to-synced-s", promote)
 	b.ReportMetric(rss, "serve-rss-MiB")
 	b.ReportMetric(cpu, "cpu-ms/poll")
+}
+
+// serveModels serves the model server on the address the rendered file names, from
+// the store, tag table and model token the applies left, while Compose runs that file:
+// its Rasa servers then download their models when they start and pull every second,
+// as they do under rasa-gitops, instead of finding no server (Compose has none of its
+// own; a team using it would run one beside it). It returns stop.
+func (x *scaleRun) serveModels() (stop func()) {
+	store, err := modelserver.NewStore(x.state)
+	if err != nil {
+		x.b.Fatal(err)
+	}
+	tags, err := modelserver.OpenTags(x.state)
+	if err != nil {
+		x.b.Fatal(err)
+	}
+	token, err := os.ReadFile(filepath.Join(x.state, "secrets", "model-token"))
+	if err != nil {
+		x.b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", x.addr)
+	if err != nil {
+		x.b.Fatal(err)
+	}
+	srv := &http.Server{Handler: &modelserver.Handler{Tags: tags, Store: store, Token: strings.TrimSpace(string(token)), Observed: modelserver.NewObserved()}}
+	go srv.Serve(ln)
+	return func() { srv.Close() }
 }
 
 // changes is how many times BenchmarkScale100 changes one environment on each side.
