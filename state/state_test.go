@@ -289,6 +289,27 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 			t.Errorf("the damaged file was changed (%v)", rerr)
 		}
 	})
+	t.Run("damaged schema page", func(t *testing.T) {
+		s, dir := openTest(t)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, FileName)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 100; i < 4096 && i < len(data); i++ { // the first page past the header
+			data[i] = 0xA5
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(ctx, dir)
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore it from a backup") {
+			t.Fatalf("a file whose schema cannot be read: %v", err)
+		}
+	})
 	t.Run("in use", func(t *testing.T) {
 		_, dir := openTest(t)
 		_, err := Open(ctx, dir)

@@ -301,7 +301,7 @@ func (s *Store) version(ctx context.Context) (int, error) {
 		if io := ioTrouble(s.path, err); io != nil {
 			return 0, io // a full disk, say: the first read sets up the WAL's index
 		}
-		return 0, fmt.Errorf("state file %s: %w", s.path, err)
+		return 0, fmt.Errorf("state file %s cannot be read: %w; restore it from a backup or move it aside", s.path, err)
 	}
 	return v, nil
 }
