@@ -255,20 +255,7 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(dir, FileName)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(data) < 4096*3 {
-			t.Fatalf("the database is %d bytes: too small to scribble over its second and third pages", len(data))
-		}
-		// Scribble over the second page onwards (leave the header intact).
-		for i := 4096 + 100; i < len(data) && i < 4096*3; i++ {
-			data[i] = 0xA5
-		}
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		data := scribble(t, path, 4096+100, 4096*3) // the second page onwards
 		// Open may refuse it at once (a page it reads is damaged), or else the
 		// background check does, and then nothing is written to it.
 		reopened, err := Open(ctx, dir)
@@ -295,17 +282,8 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(dir, FileName)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 100; i < 4096 && i < len(data); i++ { // the first page past the header
-			data[i] = 0xA5
-		}
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err = Open(ctx, dir)
+		scribble(t, path, 100, 4096) // the first page past the header
+		_, err := Open(ctx, dir)
 		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "restore it from a backup") {
 			t.Fatalf("a file whose schema cannot be read: %v", err)
 		}
@@ -325,6 +303,26 @@ func TestOpenRefusesWhatItCannotTrust(t *testing.T) {
 			t.Errorf("close the reader: %v", err)
 		}
 	})
+}
+
+// scribble overwrites bytes [from, to) of the file at path, as a failing disk would,
+// and returns its new content; the file must reach to.
+func scribble(t *testing.T, path string, from, to int) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < to {
+		t.Fatalf("%s is %d bytes: too small to scribble over bytes %d to %d", path, len(data), from, to)
+	}
+	for i := from; i < to; i++ {
+		data[i] = 0xA5
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func TestBeginFailsOnAFullDisk(t *testing.T) {
