@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 	"github.com/rasa-gitops/rasa-gitops/modelserver"
 	"github.com/rasa-gitops/rasa-gitops/reconcile"
@@ -119,25 +119,15 @@ func BenchmarkScale100(b *testing.B) {
 // as they do under rasa-gitops, instead of finding no server (Compose has none of its
 // own; a team using it would run one beside it). It returns stop.
 func (x *scaleRun) serveModels() (stop func()) {
-	store, err := modelserver.NewStore(x.state)
+	side, err := hostcfg.Config{StateDir: x.state}.OpenSide()
 	if err != nil {
 		x.b.Fatal(err)
 	}
-	tags, err := modelserver.OpenTags(x.state)
+	stop, err = hostcfg.ListenModelServer(x.addr, side)
 	if err != nil {
 		x.b.Fatal(err)
 	}
-	token, err := os.ReadFile(filepath.Join(x.state, "secrets", "model-token"))
-	if err != nil {
-		x.b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", x.addr)
-	if err != nil {
-		x.b.Fatal(err)
-	}
-	srv := &http.Server{Handler: &modelserver.Handler{Tags: tags, Store: store, Token: strings.TrimSpace(string(token)), Observed: modelserver.NewObserved()}}
-	go srv.Serve(ln)
-	return func() { srv.Close() }
+	return stop
 }
 
 // changes is how many times BenchmarkScale100 changes one environment on each side.
