@@ -1,6 +1,10 @@
 package reconcile
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/rasa-gitops/rasa-gitops/compose"
+)
 
 // TestUpToDateAcrossHashLabels: a container is kept when it carries rasa-gitops' own
 // hash of the service; when an older build kept that hash in Compose's label; and when
@@ -24,5 +28,19 @@ func TestUpToDateAcrossHashLabels(t *testing.T) {
 		if got := upToDate(tc.c, want); got != tc.keep {
 			t.Errorf("%s: up to date = %v, want %v", tc.name, got, tc.keep)
 		}
+	}
+}
+
+// TestSnapshotKeepsWhatAdoptionNeeds: the desired state a snapshot gives back (the
+// no-op check's) adopts a container `docker compose up` made exactly as the rendered
+// desired state does, so a host brought up by Compose looks converged after one apply.
+func TestSnapshotKeepsWhatAdoptionNeeds(t *testing.T) {
+	d := desiredOf(DesiredService{Config: svc("rasa-production", "own-1").Config, Hash: "own-1", ComposeHash: "compose-1", ImageID: "sha256:img-1"})
+	composeMade := Container{ConfigHash: "compose-1", ImageID: "sha256:img-1"}
+	r := &compose.Rendered{}
+	back := Snapshot(d, r, "fingerprint", "tags", nil).desired().Services["rasa-production"]
+	if !upToDate(composeMade, d.Services["rasa-production"]) || !upToDate(composeMade, back) {
+		t.Fatalf("adopted from the render: %v; from the snapshot: %v (snapshot's service %+v)",
+			upToDate(composeMade, d.Services["rasa-production"]), upToDate(composeMade, back), back)
 	}
 }

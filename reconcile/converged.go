@@ -57,10 +57,14 @@ type ConvergedEnvironment struct {
 
 // ConvergedService is the part of a desired service the planner needs.
 type ConvergedService struct {
-	Image     string   `json:"image"`
-	Hash      string   `json:"hash"`
-	DependsOn []string `json:"depends_on,omitempty"`
-	HostPorts bool     `json:"host_ports,omitempty"`
+	Image string `json:"image"`
+	Hash  string `json:"hash"`
+	// ComposeHash is Compose's hash of the service: a container `docker compose up`
+	// made from the rendered file carries only that, and is adopted by it (upToDate),
+	// so without it a host brought up by Compose would never look converged again.
+	ComposeHash string   `json:"compose_hash,omitempty"`
+	DependsOn   []string `json:"depends_on,omitempty"`
+	HostPorts   bool     `json:"host_ports,omitempty"`
 }
 
 // Snapshot records a desired state that was applied in full, models included; tags is
@@ -94,7 +98,7 @@ func Snapshot(d Desired, r *compose.Rendered, fingerprint, tags string, models [
 	for name, s := range d.Services {
 		c.AlwaysPull = c.AlwaysPull || s.Config.PullPolicy == "always"
 		c.Images[s.Config.Image] = s.ImageID
-		c.Services[name] = ConvergedService{Image: s.Config.Image, Hash: s.Hash, DependsOn: slices.Sorted(maps.Keys(s.Config.DependsOn)), HostPorts: len(s.Config.Ports) > 0}
+		c.Services[name] = ConvergedService{Image: s.Config.Image, Hash: s.Hash, ComposeHash: s.ComposeHash, DependsOn: slices.Sorted(maps.Keys(s.Config.DependsOn)), HostPorts: len(s.Config.Ports) > 0}
 	}
 	return c
 }
@@ -118,7 +122,7 @@ func (c Converged) desired() Desired {
 			}
 		}
 		p.Services[name] = cfg
-		d.Services[name] = DesiredService{Config: cfg, Hash: s.Hash, ImageID: c.Images[s.Image]}
+		d.Services[name] = DesiredService{Config: cfg, Hash: s.Hash, ComposeHash: s.ComposeHash, ImageID: c.Images[s.Image]}
 	}
 	return d
 }

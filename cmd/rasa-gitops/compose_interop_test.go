@@ -170,4 +170,9 @@ func applyAfterComposeUp(t *testing.T, tc interopCase) {
 	if !strings.Contains(out, "containers: nothing to do") {
 		t.Errorf("apply planned work:\n%s", out)
 	}
+	// The snapshot it left adopts them too: the next apply is a no-op without a render.
+	code, out, errOut = runCLI(t, append([]string{"apply", dir, "--state-dir", state, "--listen", "127.0.0.1:0"}, flags...)...)
+	if code != exitOK || !strings.Contains(out, "nothing to do: the host runs") {
+		t.Errorf("the second apply on containers docker compose made was not a no-op: %d\n%s%s", code, out, errOut)
+	}
 }
