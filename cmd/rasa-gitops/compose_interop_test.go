@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
+	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 )
 
@@ -174,5 +175,60 @@ func applyAfterComposeUp(t *testing.T, tc interopCase) {
 	code, out, errOut = runCLI(t, append([]string{"apply", dir, "--state-dir", state, "--listen", "127.0.0.1:0"}, flags...)...)
 	if code != exitOK || !strings.Contains(out, "nothing to do: the host runs") {
 		t.Errorf("the second apply on containers docker compose made was not a no-op: %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestDownForgetsTheConvergedSnapshot: after `down`, the snapshot of the last apply
+// describes nothing on the host. When `docker compose up` then brings the project
+// back (new containers, new addresses; their models served as apply serves them), the
+// next apply looks afresh and records where the servers are now, instead of passing
+// the no-op check on the old record, whose addresses every later no-op would ask
+// first, in vain.
+func TestDownForgetsTheConvergedSnapshot(t *testing.T) {
+	bin := testengine.ComposeV2(t)
+	cli := testengine.Connect(t)
+	testengine.EnsureStubImage(t, cli)
+	project := testengine.ProjectName(t)
+	testengine.CleanupProject(t, cli, project)
+	addr, port := testengine.FreeHostPort(t, cli)
+	dir, state := t.TempDir(), t.TempDir()
+	files := testengine.QuickstartModels(t)
+	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files["environments/production.yaml"] = "model: moodbot-v1\n"
+	files["environments/worker.yaml"] = "model: moodbot-v2\n"
+	writeTree(t, dir, files)
+	apply := func() string {
+		t.Helper()
+		code, out, errOut := runCLI(t, "apply", dir, "--state-dir", state, "--listen", addr)
+		if code != exitOK {
+			t.Fatalf("apply: %d\n%s%s", code, out, errOut)
+		}
+		return out
+	}
+	apply()
+	rendered := renderFor(t, dir, state, nil)
+	if code, out, errOut := runCLI(t, "down", dir, "--state-dir", state); code != exitOK {
+		t.Fatalf("down: %d\n%s%s", code, out, errOut)
+	}
+	side, err := hostcfg.Config{StateDir: state}.OpenSide()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := hostcfg.ListenModelServer(addr, side)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", project, "--project-directory", dir, "-f", "-", "up", "-d", "--wait")
+	cmd.Stdin = bytes.NewReader(rendered)
+	out, err := cmd.CombinedOutput()
+	stop()
+	if err != nil {
+		t.Fatalf("docker compose up: %v\n%s", err, out)
+	}
+	if out := apply(); !strings.Contains(out, "containers: nothing to do") {
+		t.Errorf("the apply after down and docker compose up did not run in full:\n%s", out)
+	}
+	if out := apply(); !strings.Contains(out, "nothing to do: the host runs") {
+		t.Errorf("the apply after that was not a no-op:\n%s", out)
 	}
 }

@@ -235,6 +235,10 @@ only the project's name, so it works on a declaration that no longer validates.`
 			}
 			defer engine.Close()
 			out := cmd.OutOrStdout()
+			// The snapshot of the last apply describes what down removes: without it, the
+			// next apply looks afresh (and records where the servers are then) even if
+			// something else, such as docker compose up, has brought the project back.
+			os.Remove(hostcfg.Config{StateDir: flags.stateDir}.SnapshotPath(args[0]))
 			st, err := pipeline.OpenState(cmd.Context(), flags.stateDir, func(msg string) { fmt.Fprintln(out, msg) })
 			if errors.Is(err, state.ErrInUse) {
 				fmt.Fprintln(out, "warning: a daemon or serve holds", flags.stateDir, "and will start the containers again; stop it first")
