@@ -629,9 +629,10 @@ func (x *executor) waitHealthy(ctx context.Context, id string, svc DesiredServic
 	ctx, cancel := context.WithTimeout(ctx, x.opts.HealthTimeout)
 	defer cancel()
 	var restarts = -1
-	// Poll quickly at first (a Rasa stand-in answers within a few hundred ms), then
-	// back off so a slow Rasa server loading a big model costs few Engine calls.
-	interval := 25 * time.Millisecond
+	// Poll quickly at first (a server is often listening a few milliseconds after its
+	// start returns, and a replace's critical path waits on this), then back off so a
+	// slow Rasa server loading a big model costs few Engine calls.
+	interval := 5 * time.Millisecond
 	for {
 		info, err := x.engine.ContainerInspect(ctx, id)
 		if err != nil {
