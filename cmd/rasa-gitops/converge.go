@@ -57,7 +57,7 @@ func newPlanCommand() *cobra.Command {
 		Short: "Print what apply would change on the Docker Engine; exit 2 when there is work",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			engine, err := hostcfg.ConnectEngine()
+			engine, err := hostcfg.ConnectEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -179,7 +179,7 @@ func listenUntilSettled(addr string, side *hostcfg.Side) (release func(), err er
 
 // stillConverged is Config.StillConverged on an Engine connection of its own.
 func stillConverged(ctx context.Context, cfg hostcfg.Config, dir string, prune bool) (bool, *reconcile.Recorded, error) {
-	engine, err := hostcfg.ConnectEngine()
+	engine, err := hostcfg.ConnectEngine(ctx)
 	if err != nil {
 		return false, nil, err
 	}
@@ -229,7 +229,7 @@ only the project's name, so it works on a declaration that no longer validates.`
 			if err != nil {
 				return err
 			}
-			engine, err := hostcfg.ConnectEngine()
+			engine, err := hostcfg.ConnectEngine(cmd.Context())
 			if err != nil {
 				return err
 			}

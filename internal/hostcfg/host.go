@@ -24,12 +24,17 @@ func DefaultStateDir() string {
 	return ".rasa-gitops"
 }
 
-// ConnectEngine connects to the local Docker Engine (DOCKER_HOST, API negotiated).
-func ConnectEngine() (*client.Client, error) {
+// ConnectEngine connects to the local Docker Engine (DOCKER_HOST) and settles the API
+// version with it before returning. Left to itself the client negotiates on its first
+// request, without a lock, so two first requests made at once (Observe lists
+// containers, networks and volumes concurrently) race on the version; an Engine that
+// does not answer the ping here is negotiated with on first use, as before.
+func ConnectEngine(ctx context.Context) (*client.Client, error) {
 	engine, err := reconcile.NewClient()
 	if err != nil {
 		return nil, fmt.Errorf("connect to the Docker Engine: %w", err)
 	}
+	engine.NegotiateAPIVersion(ctx)
 	return engine, nil
 }
 
@@ -54,7 +59,7 @@ func (c Config) OpenHost(ctx context.Context, report func(string)) (*Host, error
 		h.Close()
 		return nil, err
 	}
-	if h.Engine, err = ConnectEngine(); err != nil {
+	if h.Engine, err = ConnectEngine(ctx); err != nil {
 		h.Close()
 		return nil, err
 	}
