@@ -92,6 +92,10 @@ func BenchmarkScale100(b *testing.B) {
 	rss, cpu := x.serveCost()
 	x.down()
 	report := func(name string, d time.Duration) { b.ReportMetric(d.Seconds(), name) }
+	// Every sample, in the order taken (the two sides alternate): a median hides how
+	// far one change moves from the next on a loaded machine.
+	b.Logf("samples, seconds, in order:\nfirst apply %s\nfirst compose %s\nnoop apply %s\nnoop compose %s\nchanged apply %s\nchanged compose %s\nreplace floor %s",
+		seconds(first), seconds(firstCompose), seconds(noop), seconds(noopCompose), seconds(change), seconds(changeCompose), seconds(floor))
 	report("first-apply-s", median(first))
 	report("first-compose-up-wait-s", median(firstCompose))
 	report("first-engine-floor-s", firstFloor)
@@ -122,6 +126,15 @@ func (x *scaleRun) serveModels() (stop func()) {
 		x.b.Fatal(err)
 	}
 	return stop
+}
+
+// seconds formats durations as seconds, three decimals each.
+func seconds(ds []time.Duration) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+	}
+	return strings.Join(out, " ")
 }
 
 // composeTimed times a Compose command while the model server serves its Rasa servers
