@@ -52,8 +52,7 @@ func BenchmarkScale100(b *testing.B) {
 		b.Fatalf("build: %v %s", err, out)
 	}
 	dir, state := b.TempDir(), b.TempDir()
-	files := testengine.QuickstartModels(b)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files := standInDeclaration(b, project, port, "1s")
 	for i := 0; i < scaleEnvs; i++ {
 		files[fmt.Sprintf("environments/env-%03d.yaml", i)] = "model: moodbot-v1\n"
 	}

@@ -192,8 +192,7 @@ func TestDownForgetsTheConvergedSnapshot(t *testing.T) {
 	testengine.CleanupProject(t, cli, project)
 	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
-	files := testengine.QuickstartModels(t)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files := standInDeclaration(t, project, port, "")
 	files["environments/production.yaml"] = "model: moodbot-v1\n"
 	files["environments/worker.yaml"] = "model: moodbot-v2\n"
 	writeTree(t, dir, files)

@@ -47,8 +47,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
-	files := testengine.QuickstartModels(t)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 2s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files := standInDeclaration(t, project, port, "2s")
 	envs := []string{"production", "worker", "experimental"}
 	declare := func(i int) {
 		for j, env := range envs {

@@ -80,8 +80,7 @@ func startDaemonOf(t testing.TB, declare func(project string, port int) map[stri
 	if declare != nil {
 		f.files = declare(f.project, port)
 	} else {
-		f.files = testengine.QuickstartModels(t)
-		f.files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", f.project, testengine.StubImage, port)
+		f.files = standInDeclaration(t, f.project, port, "1s")
 		f.files["environments/production.yaml"] = "model: moodbot-v1\n"
 		f.files["environments/experimental.yaml"] = "model: moodbot-v2\n"
 	}

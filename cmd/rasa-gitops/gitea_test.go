@@ -152,8 +152,7 @@ func startPRLoop(t *testing.T) *prLoop {
 	proxy, forgeAPI := newFlakyProxy(t, l.g.API)
 	l.proxy = proxy
 	addr, port := testengine.FreeHostPort(t, cli)
-	files := testengine.QuickstartModels(t)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files := standInDeclaration(t, project, port, "1s")
 	files["environments/production.yaml"] = "model: moodbot-v1\n"
 	files["environments/experimental.yaml"] = "model: moodbot-v2\n"
 	local := testgit.New(t)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"mime/multipart"
@@ -31,8 +30,7 @@ func TestServe(t *testing.T) {
 	addr, port := testengine.FreeHostPort(t, cli)
 
 	dir, state := t.TempDir(), t.TempDir()
-	files := testengine.QuickstartModels(t)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\n  pullInterval: 1s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files := standInDeclaration(t, project, port, "1s")
 	files["environments/production.yaml"] = "model: moodbot-v1\n"
 	files["environments/worker.yaml"] = ""
 	writeTree(t, dir, files)
@@ -180,8 +178,7 @@ func TestApplyModels(t *testing.T) {
 	testengine.CleanupProject(t, cli, project)
 	addr, port := testengine.FreeHostPort(t, cli)
 	dir, state := t.TempDir(), t.TempDir()
-	files := testengine.QuickstartModels(t)
-	files["rasa-gitops.yaml"] = fmt.Sprintf("version: 1\nproject: %s\nrasa:\n  image: %s\nmodelServer:\n  url: http://host.docker.internal:%d\n", project, testengine.StubImage, port)
+	files := standInDeclaration(t, project, port, "")
 	files["environments/production.yaml"] = "model: moodbot-v1\n"
 	files["environments/worker.yaml"] = ""
 	writeTree(t, dir, files)
