@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,20 +111,24 @@ func BenchmarkScale100(b *testing.B) {
 	b.ReportMetric(cpu, "cpu-ms/poll")
 }
 
-// serveModels serves the model server on the address the rendered file names, from
-// the store, tag table and model token the applies left, while Compose runs that file:
-// its Rasa servers then download their models when they start and pull every second,
-// as they do under rasa-gitops, instead of finding no server (Compose has none of its
-// own; a team using it would run one beside it). It returns stop.
-func (x *scaleRun) serveModels() (stop func()) {
-	side, err := hostcfg.Config{StateDir: x.state}.OpenSide()
+// serveModels serves the model server on addr (the address a rendered file names),
+// from the store, tag table and model token the applies left in state, while Compose
+// runs that file: its Rasa servers then download their models when they start and
+// pull as they do under rasa-gitops, instead of finding no server (Compose has none
+// of its own; a team using it would run one beside it). It returns stop, which the
+// test's cleanup also calls should the test stop before it does.
+func serveModels(t testing.TB, state, addr string) (stop func()) {
+	t.Helper()
+	side, err := hostcfg.Config{StateDir: state}.OpenSide()
 	if err != nil {
-		x.b.Fatal(err)
+		t.Fatal(err)
 	}
-	stop, err = hostcfg.ListenModelServer(x.addr, side)
+	listening, err := hostcfg.ListenModelServer(addr, side)
 	if err != nil {
-		x.b.Fatal(err)
+		t.Fatal(err)
 	}
+	stop = sync.OnceFunc(listening)
+	t.Cleanup(stop)
 	return stop
 }
 
@@ -139,7 +144,7 @@ func seconds(ds []time.Duration) string {
 // composeTimed times a Compose command while the model server serves its Rasa servers
 // (serveModels), so that they do the work they do under rasa-gitops.
 func (x *scaleRun) composeTimed(cmd *exec.Cmd) time.Duration {
-	stop := x.serveModels()
+	stop := serveModels(x.b, x.state, x.addr)
 	defer stop()
 	return x.timed(cmd)
 }

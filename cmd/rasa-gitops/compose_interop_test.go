@@ -15,7 +15,6 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/rasa-gitops/rasa-gitops/compose"
-	"github.com/rasa-gitops/rasa-gitops/internal/hostcfg"
 	"github.com/rasa-gitops/rasa-gitops/internal/testengine"
 )
 
@@ -95,10 +94,11 @@ func renderFor(t *testing.T, dir, state string, flags []string) []byte {
 	return []byte(out)
 }
 
-// composeUp runs `docker compose up -d` on the rendered file and returns its output.
-func composeUp(t *testing.T, bin, project, dir string, rendered []byte) string {
+// composeUp runs `docker compose up -d` (and extra) on the rendered file and returns
+// its output.
+func composeUp(t *testing.T, bin, project, dir string, rendered []byte, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "-p", project, "--project-directory", dir, "-f", "-", "up", "-d")
+	cmd := exec.Command(bin, append([]string{"-p", project, "--project-directory", dir, "-f", "-", "up", "-d"}, extra...)...)
 	cmd.Stdin = bytes.NewReader(rendered)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -209,21 +209,9 @@ func TestDownForgetsTheConvergedSnapshot(t *testing.T) {
 	if code, out, errOut := runCLI(t, "down", dir, "--state-dir", state); code != exitOK {
 		t.Fatalf("down: %d\n%s%s", code, out, errOut)
 	}
-	side, err := hostcfg.Config{StateDir: state}.OpenSide()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop, err := hostcfg.ListenModelServer(addr, side)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", project, "--project-directory", dir, "-f", "-", "up", "-d", "--wait")
-	cmd.Stdin = bytes.NewReader(rendered)
-	out, err := cmd.CombinedOutput()
+	stop := serveModels(t, state, addr)
+	composeUp(t, bin, project, dir, rendered, "--wait")
 	stop()
-	if err != nil {
-		t.Fatalf("docker compose up: %v\n%s", err, out)
-	}
 	if out := apply(); !strings.Contains(out, "containers: nothing to do") {
 		t.Errorf("the apply after down and docker compose up did not run in full:\n%s", out)
 	}
